@@ -1,0 +1,247 @@
+// Package clock provides the simulated time that every part of a picosim run
+// shares: the LAN's links, every gVisor stack (through netsim's adapter to
+// tcpip.Clock) and every board's core.
+//
+// Virtual is a discrete-event scheduler. Time stands still while callbacks
+// run and jumps to the next timer when they are done, so a run takes as long
+// as its work, not as long as its simulated duration. Timers due at the same
+// instant fire in the order they were set, so a single-threaded run is
+// replayable event for event.
+package clock
+
+import (
+	"container/heap"
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Clock is the time source handed to every component of a simulation.
+type Clock interface {
+	// Now is the time since the simulation began.
+	Now() time.Duration
+	// AfterFunc calls f once d has elapsed on this clock.
+	AfterFunc(d time.Duration, f func()) Timer
+}
+
+// Timer is a pending call of AfterFunc. It mirrors tcpip.Timer.
+type Timer interface {
+	// Stop cancels the call and reports whether it was still pending.
+	Stop() bool
+	// Reset reschedules the call for d from now, pending or not.
+	Reset(d time.Duration)
+}
+
+// Virtual is simulated time driven by an event loop. It is safe for
+// concurrent use: gVisor sets timers from its own goroutines. Callbacks run on
+// the goroutine that called Run, RunUntil or Serve, never under a lock.
+type Virtual struct {
+	mu    sync.Mutex
+	now   time.Duration
+	q     queue
+	seq   uint64
+	fired uint64
+	// activity counts scheduling calls, so that Serve can tell when other
+	// goroutines have gone quiet.
+	activity atomic.Uint64
+	wake     chan struct{}
+}
+
+var _ Clock = (*Virtual)(nil)
+
+// NewVirtual returns a clock at time zero with nothing scheduled.
+func NewVirtual() *Virtual { return &Virtual{wake: make(chan struct{}, 1)} }
+
+// Now returns the current simulated time.
+func (v *Virtual) Now() time.Duration {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.now
+}
+
+// Fired returns how many timers have fired so far.
+func (v *Virtual) Fired() uint64 {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.fired
+}
+
+// Pending returns how many timers are waiting.
+func (v *Virtual) Pending() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return len(v.q)
+}
+
+// AfterFunc schedules f at Now()+d. A negative d counts as zero.
+func (v *Virtual) AfterFunc(d time.Duration, f func()) Timer {
+	t := &timer{v: v, f: f, index: -1}
+	t.Reset(d)
+	return t
+}
+
+// At schedules f at the absolute simulated time at (or now, if at is past).
+func (v *Virtual) At(at time.Duration, f func()) Timer {
+	return v.AfterFunc(at-v.Now(), f)
+}
+
+// Step fires the earliest timer, moving time forward to it, and reports
+// whether there was one.
+func (v *Virtual) Step() bool {
+	v.mu.Lock()
+	if len(v.q) == 0 {
+		v.mu.Unlock()
+		return false
+	}
+	v.fireLocked()
+	return true
+}
+
+// Run fires every timer due up to and including until, then leaves the clock
+// at until.
+func (v *Virtual) Run(until time.Duration) { v.RunUntil(until, nil) }
+
+// RunUntil is Run that stops early, right after the timer that makes done
+// return true; it reports whether it stopped early. done is checked once
+// before anything fires.
+func (v *Virtual) RunUntil(until time.Duration, done func() bool) bool {
+	if done != nil && done() {
+		return true
+	}
+	for {
+		v.mu.Lock()
+		if len(v.q) == 0 || v.q[0].at > until {
+			if v.now < until {
+				v.now = until
+			}
+			v.mu.Unlock()
+			return false
+		}
+		v.fireLocked()
+		if done != nil && done() {
+			return true
+		}
+	}
+}
+
+// fireLocked pops the earliest timer and calls it with the lock released.
+func (v *Virtual) fireLocked() {
+	t := heap.Pop(&v.q).(*timer)
+	if t.at > v.now {
+		v.now = t.at
+	}
+	v.fired++
+	f := t.f
+	v.mu.Unlock()
+	f()
+}
+
+// Serve runs the clock until ctx ends, for simulations where other
+// goroutines take part (gVisor's TCP processors, a test dialling a
+// connection). Timers due now fire at once; time moves to the next timer only
+// after no timer has been set for quiet of wall time, so that work in flight
+// on other goroutines is not overtaken by simulated time. Such runs are fast
+// but not replayable event for event.
+func (v *Virtual) Serve(ctx context.Context, quiet time.Duration) {
+	for ctx.Err() == nil {
+		v.mu.Lock()
+		if len(v.q) > 0 && v.q[0].at <= v.now {
+			v.fireLocked()
+			continue
+		}
+		empty := len(v.q) == 0
+		v.mu.Unlock()
+		if empty {
+			select {
+			case <-v.wake:
+			case <-ctx.Done():
+			}
+			continue
+		}
+		before := v.activity.Load()
+		select {
+		case <-time.After(quiet):
+		case <-ctx.Done():
+			return
+		}
+		if v.activity.Load() != before {
+			continue // someone is still busy: let them finish first
+		}
+		v.mu.Lock()
+		if len(v.q) > 0 {
+			v.fireLocked()
+		} else {
+			v.mu.Unlock()
+		}
+	}
+}
+
+type timer struct {
+	v     *Virtual
+	at    time.Duration
+	seq   uint64
+	f     func()
+	index int // in the queue, or -1
+}
+
+func (t *timer) Stop() bool {
+	v := t.v
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if t.index < 0 {
+		return false
+	}
+	heap.Remove(&v.q, t.index)
+	return true
+}
+
+func (t *timer) Reset(d time.Duration) {
+	v := t.v
+	if d < 0 {
+		d = 0
+	}
+	v.mu.Lock()
+	if t.index >= 0 {
+		heap.Remove(&v.q, t.index)
+	}
+	t.at = v.now + d
+	v.seq++
+	t.seq = v.seq
+	heap.Push(&v.q, t)
+	v.mu.Unlock()
+	v.activity.Add(1)
+	select {
+	case v.wake <- struct{}{}:
+	default:
+	}
+}
+
+// queue is a min-heap of timers by (at, seq).
+type queue []*timer
+
+func (q queue) Len() int { return len(q) }
+func (q queue) Less(i, j int) bool {
+	if q[i].at != q[j].at {
+		return q[i].at < q[j].at
+	}
+	return q[i].seq < q[j].seq
+}
+func (q queue) Swap(i, j int) {
+	q[i], q[j] = q[j], q[i]
+	q[i].index = i
+	q[j].index = j
+}
+func (q *queue) Push(x any) {
+	t := x.(*timer)
+	t.index = len(*q)
+	*q = append(*q, t)
+}
+func (q *queue) Pop() any {
+	old := *q
+	t := old[len(old)-1]
+	old[len(old)-1] = nil
+	t.index = -1
+	*q = old[:len(old)-1]
+	return t
+}

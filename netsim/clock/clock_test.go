@@ -1,0 +1,67 @@
+package clock
+
+import (
+	"testing"
+	"time"
+)
+
+func TestTimersFireInTimeThenInsertionOrder(t *testing.T) {
+	v := NewVirtual()
+	var got []string
+	rec := func(s string) func() { return func() { got = append(got, s+"@"+v.Now().String()) } }
+	v.AfterFunc(2*time.Second, rec("c"))
+	v.AfterFunc(time.Second, rec("a"))
+	v.AfterFunc(time.Second, rec("b"))
+	stopped := v.AfterFunc(1500*time.Millisecond, rec("never"))
+	if !stopped.Stop() || stopped.Stop() {
+		t.Fatal("Stop should report true once, then false")
+	}
+	v.Run(5 * time.Second)
+	want := []string{"a@1s", "b@1s", "c@2s"}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+	}
+	if v.Now() != 5*time.Second {
+		t.Fatalf("Run left the clock at %v", v.Now())
+	}
+}
+
+func TestTimerSetFromACallbackAtZeroDelayFiresAtTheSameInstant(t *testing.T) {
+	v := NewVirtual()
+	var at time.Duration = -1
+	v.AfterFunc(time.Second, func() { v.AfterFunc(0, func() { at = v.Now() }) })
+	v.Run(time.Minute)
+	if at != time.Second {
+		t.Fatalf("fired at %v", at)
+	}
+}
+
+func TestResetMovesAPendingTimer(t *testing.T) {
+	v := NewVirtual()
+	var at time.Duration
+	tm := v.AfterFunc(time.Second, func() { at = v.Now() })
+	tm.Reset(3 * time.Second)
+	v.Run(10 * time.Second)
+	if at != 3*time.Second {
+		t.Fatalf("fired at %v", at)
+	}
+}
+
+func TestRunUntilStopsRightAfterTheDecisiveEvent(t *testing.T) {
+	v := NewVirtual()
+	n := 0
+	for i := 1; i <= 10; i++ {
+		v.AfterFunc(time.Duration(i)*time.Second, func() { n++ })
+	}
+	if !v.RunUntil(time.Minute, func() bool { return n == 4 }) {
+		t.Fatal("did not stop early")
+	}
+	if v.Now() != 4*time.Second || v.Pending() != 6 {
+		t.Fatalf("now %v, pending %d", v.Now(), v.Pending())
+	}
+}

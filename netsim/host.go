@@ -1,0 +1,199 @@
+package netsim
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/picosim/picosim/netsim/clock"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/link/ethernet"
+	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+)
+
+// nicID is the one NIC of every host.
+const nicID tcpip.NICID = 1
+
+// Host is one machine on the LAN, with its own gVisor stack.
+type Host struct {
+	lan   *LAN
+	name  string
+	index int
+	ip    netip.Addr
+	mac   tcpip.LinkAddress
+
+	// Guarded by lan.mu.
+	up, down Link
+	counters Counters
+	powered  bool
+	gen      uint64 // bumped at every power-off: stale timers and frames die
+	boots    uint64
+
+	stack *stack.Stack
+	port  *port
+}
+
+// Name returns the host's name.
+func (h *Host) Name() string { return h.name }
+
+// IP returns the host's address.
+func (h *Host) IP() netip.Addr { return h.ip }
+
+// MAC returns the host's link address.
+func (h *Host) MAC() tcpip.LinkAddress { return h.mac }
+
+// LAN returns the LAN the host is on.
+func (h *Host) LAN() *LAN { return h.lan }
+
+// Stack returns the host's current gVisor stack; a power cycle replaces it.
+func (h *Host) Stack() *stack.Stack { return h.stack }
+
+// Counters returns what the LAN did with the host's frames so far.
+func (h *Host) Counters() Counters {
+	h.lan.mu.Lock()
+	defer h.lan.mu.Unlock()
+	return h.counters
+}
+
+// Powered reports whether the host is on.
+func (h *Host) Powered() bool {
+	h.lan.mu.Lock()
+	defer h.lan.mu.Unlock()
+	return h.powered
+}
+
+// PowerOff cuts the host's power: its stack is destroyed with everything
+// in it, its pending timers never fire, and frames in flight to it are lost.
+func (h *Host) PowerOff() {
+	h.lan.mu.Lock()
+	if !h.powered {
+		h.lan.mu.Unlock()
+		return
+	}
+	h.powered = false
+	h.gen++
+	s := h.stack
+	h.lan.mu.Unlock()
+	s.Destroy()
+}
+
+// PowerOn boots the host with a fresh stack: empty ARP cache, no sockets.
+func (h *Host) PowerOn() error {
+	h.lan.mu.Lock()
+	if h.powered {
+		h.lan.mu.Unlock()
+		return nil
+	}
+	h.boots++
+	gen := h.gen
+	seed := h.lan.cfg.Seed ^ uint64(h.index)<<32 ^ h.boots
+	h.lan.mu.Unlock()
+
+	s := stack.New(stack.Options{
+		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
+		TransportProtocols: []stack.TransportProtocolFactory{udp.NewProtocol, tcp.NewProtocol},
+		Clock:              &stackClock{host: h, gen: gen},
+		RandSource:         &lockedSource{src: rand.NewPCG(seed, 0x737461636b)}, // "stack"
+	})
+	p := &port{host: h, mtu: h.lan.cfg.MTU + header.EthernetMinimumSize, mac: h.mac}
+	if err := s.CreateNIC(nicID, ethernet.New(p)); err != nil {
+		return fmt.Errorf("netsim: host %q: create NIC: %v", h.name, err)
+	}
+	prefix := h.lan.cfg.Subnet
+	addr := tcpip.ProtocolAddress{
+		Protocol:          ipv4.ProtocolNumber,
+		AddressWithPrefix: tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4(h.ip.As4()), PrefixLen: prefix.Bits()},
+	}
+	if err := s.AddProtocolAddress(nicID, addr, stack.AddressProperties{}); err != nil {
+		return fmt.Errorf("netsim: host %q: add address: %v", h.name, err)
+	}
+	subnet, err := tcpip.NewSubnet(tcpip.AddrFrom4(prefix.Addr().As4()), tcpip.MaskFromBytes(net4Mask(prefix.Bits())))
+	if err != nil {
+		return fmt.Errorf("netsim: host %q: %v", h.name, err)
+	}
+	s.SetRouteTable([]tcpip.Route{
+		{Destination: subnet, NIC: nicID},
+		// A default route, as DHCP gives one: without it, sending to
+		// 255.255.255.255 fails with "network unreachable".
+		{Destination: header.IPv4EmptySubnet, Gateway: tcpip.AddrFrom4(h.lan.router.As4()), NIC: nicID},
+	})
+
+	h.lan.mu.Lock()
+	h.stack, h.port, h.powered = s, p, true
+	h.lan.mu.Unlock()
+	return nil
+}
+
+// deliver injects a frame scheduled for generation gen of the host.
+func (h *Host) deliver(gen uint64, frame []byte) {
+	h.lan.mu.Lock()
+	if !h.powered || h.gen != gen {
+		h.counters.Down++
+		h.lan.mu.Unlock()
+		return
+	}
+	h.counters.Delivered++
+	d := h.port.dispatcher
+	h.lan.mu.Unlock()
+	pkt := newPacket(frame)
+	d.DeliverNetworkPacket(0, pkt) // the Ethernet layer reads the type
+	pkt.DecRef()
+}
+
+func net4Mask(bits int) []byte {
+	m := ^uint32(0) << (32 - bits)
+	return []byte{byte(m >> 24), byte(m >> 16), byte(m >> 8), byte(m)}
+}
+
+// stackClock is the LAN's clock as one boot of one host's stack sees it:
+// timers set before a power-off never fire after it.
+type stackClock struct {
+	host *Host
+	gen  uint64
+}
+
+var _ tcpip.Clock = (*stackClock)(nil)
+
+// epoch is the wall-clock date a simulation starts at, for the few places
+// gVisor wants a calendar time (timestamps in captures, TCP timestamps).
+var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func (c *stackClock) Now() time.Time { return epoch.Add(c.host.lan.clock.Now()) }
+
+func (c *stackClock) NowMonotonic() tcpip.MonotonicTime {
+	return tcpip.MonotonicTime{}.Add(c.host.lan.clock.Now())
+}
+
+func (c *stackClock) AfterFunc(d time.Duration, f func()) tcpip.Timer {
+	return c.host.lan.clock.AfterFunc(d, func() {
+		c.host.lan.mu.Lock()
+		alive := c.host.gen == c.gen
+		c.host.lan.mu.Unlock()
+		if alive {
+			f()
+		}
+	})
+}
+
+var _ tcpip.Timer = clock.Timer(nil)
+
+// lockedSource makes a PCG a thread-safe math/rand.Source, as gVisor wants.
+type lockedSource struct {
+	mu  sync.Mutex
+	src *rand.PCG
+}
+
+func (s *lockedSource) Int63() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return int64(s.src.Uint64() >> 1)
+}
+
+func (s *lockedSource) Seed(int64) {}

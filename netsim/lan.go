@@ -1,0 +1,286 @@
+package netsim
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/picosim/picosim/netsim/clock"
+	"gvisor.dev/gvisor/pkg/buffer"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+)
+
+// Config describes a LAN. The zero Config is a valid, perfect LAN on
+// 192.168.1.0/24 with seed 0.
+type Config struct {
+	// Seed drives every random decision of the LAN and of its stacks.
+	Seed uint64
+	// Subnet is the LAN's prefix. Default 192.168.1.0/24. Its first address
+	// is the router's and is never given to a host.
+	Subnet netip.Prefix
+	// MTU of every link, Ethernet header excluded. Default 1500.
+	MTU uint32
+	// Clock is the simulated time. Default: a new clock.Virtual.
+	Clock *clock.Virtual
+}
+
+// LAN is one broadcast domain: a WiFi network where every frame goes through
+// the access point.
+type LAN struct {
+	cfg    Config
+	clock  *clock.Virtual
+	router netip.Addr
+	bcast  netip.Addr
+
+	mu     sync.Mutex // guards everything below
+	rng    *rand.Rand
+	hosts  []*Host
+	byName map[string]*Host
+	byMAC  map[tcpip.LinkAddress]*Host
+	byIP   map[netip.Addr]*Host
+	next   netip.Addr // next address to hand out
+	groups map[*Host]int
+	cut    bool // a partition is in force
+}
+
+// New returns an empty LAN.
+func New(cfg Config) (*LAN, error) {
+	if !cfg.Subnet.IsValid() {
+		cfg.Subnet = netip.MustParsePrefix("192.168.1.0/24")
+	}
+	cfg.Subnet = cfg.Subnet.Masked()
+	if !cfg.Subnet.Addr().Is4() || cfg.Subnet.Bits() > 30 {
+		return nil, fmt.Errorf("netsim: subnet %v: need an IPv4 prefix of /30 or wider", cfg.Subnet)
+	}
+	if cfg.MTU == 0 {
+		cfg.MTU = 1500
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.NewVirtual()
+	}
+	l := &LAN{
+		cfg:    cfg,
+		clock:  cfg.Clock,
+		router: cfg.Subnet.Addr().Next(),
+		bcast:  lastAddr(cfg.Subnet),
+		rng:    rand.New(rand.NewPCG(cfg.Seed, 0x6e657473696d)), // "netsim"
+		byName: map[string]*Host{},
+		byMAC:  map[tcpip.LinkAddress]*Host{},
+		byIP:   map[netip.Addr]*Host{},
+		groups: map[*Host]int{},
+	}
+	l.next = l.router.Next()
+	return l, nil
+}
+
+// Clock returns the LAN's simulated time.
+func (l *LAN) Clock() *clock.Virtual { return l.clock }
+
+// Subnet returns the LAN's prefix.
+func (l *LAN) Subnet() netip.Prefix { return l.cfg.Subnet }
+
+// Broadcast returns the subnet broadcast address, e.g. 192.168.1.255.
+func (l *LAN) Broadcast() netip.Addr { return l.bcast }
+
+// Router returns the router's address, the hosts' default gateway.
+func (l *LAN) Router() netip.Addr { return l.router }
+
+// Hosts returns the hosts in the order they were added.
+func (l *LAN) Hosts() []*Host {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]*Host(nil), l.hosts...)
+}
+
+// Host returns the host with the given name, or nil.
+func (l *LAN) Host(name string) *Host {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.byName[name]
+}
+
+// HostConfig describes a host to add.
+type HostConfig struct {
+	Name string
+	// IP is the host's address; default: the next free one in the subnet.
+	IP netip.Addr
+	// Up and Down are the host's uplink and downlink.
+	Up, Down Link
+}
+
+// AddHost attaches a powered-on host to the LAN.
+func (l *LAN) AddHost(hc HostConfig) (*Host, error) {
+	if err := hc.Up.Validate(); err != nil {
+		return nil, fmt.Errorf("netsim: host %q uplink: %w", hc.Name, err)
+	}
+	if err := hc.Down.Validate(); err != nil {
+		return nil, fmt.Errorf("netsim: host %q downlink: %w", hc.Name, err)
+	}
+	l.mu.Lock()
+	if hc.Name == "" {
+		l.mu.Unlock()
+		return nil, errors.New("netsim: a host needs a name")
+	}
+	if l.byName[hc.Name] != nil {
+		l.mu.Unlock()
+		return nil, fmt.Errorf("netsim: host %q already exists", hc.Name)
+	}
+	ip := hc.IP
+	if !ip.IsValid() {
+		for l.byIP[l.next] != nil {
+			l.next = l.next.Next()
+		}
+		ip = l.next
+		l.next = l.next.Next()
+	}
+	switch {
+	case !l.cfg.Subnet.Contains(ip) || ip == l.bcast:
+		l.mu.Unlock()
+		return nil, fmt.Errorf("netsim: host %q: address %v is not a host address of %v (subnet full?)", hc.Name, ip, l.cfg.Subnet)
+	case ip == l.router || ip == l.cfg.Subnet.Addr():
+		l.mu.Unlock()
+		return nil, fmt.Errorf("netsim: host %q: address %v is reserved", hc.Name, ip)
+	case l.byIP[ip] != nil:
+		l.mu.Unlock()
+		return nil, fmt.Errorf("netsim: host %q: address %v is taken by %q", hc.Name, ip, l.byIP[ip].name)
+	}
+	index := len(l.hosts)
+	h := &Host{lan: l, name: hc.Name, index: index, ip: ip, mac: macFor(index), up: hc.Up, down: hc.Down}
+	l.hosts = append(l.hosts, h)
+	l.byName[h.name] = h
+	l.byMAC[h.mac] = h
+	l.byIP[ip] = h
+	l.mu.Unlock()
+	if err := h.PowerOn(); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// SetLink changes a host's uplink, downlink or both, effective for the next
+// frame.
+func (l *LAN) SetLink(name string, dir Direction, link Link) error {
+	if err := link.Validate(); err != nil {
+		return fmt.Errorf("netsim: host %q: %w", name, err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	h := l.byName[name]
+	if h == nil {
+		return fmt.Errorf("netsim: no host %q", name)
+	}
+	if dir == Up || dir == Both {
+		h.up = link
+	}
+	if dir == Down || dir == Both {
+		h.down = link
+	}
+	return nil
+}
+
+// Partition splits the LAN: frames flow only between hosts of the same
+// group. Hosts named in no group form one more group together. A new
+// partition replaces the previous one.
+func (l *LAN) Partition(groups ...[]string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	g := map[*Host]int{}
+	for i, names := range groups {
+		for _, name := range names {
+			h := l.byName[name]
+			if h == nil {
+				return fmt.Errorf("netsim: partition: no host %q", name)
+			}
+			if _, dup := g[h]; dup {
+				return fmt.Errorf("netsim: partition: host %q is in two groups", name)
+			}
+			g[h] = i + 1
+		}
+	}
+	l.groups, l.cut = g, true
+	return nil
+}
+
+// Heal ends the partition.
+func (l *LAN) Heal() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.groups, l.cut = map[*Host]int{}, false
+}
+
+// Connected reports whether frames flow between two hosts: both powered on
+// and on the same side of any partition.
+func (l *LAN) Connected(a, b *Host) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return a.powered && b.powered && l.groups[a] == l.groups[b]
+}
+
+// transmit takes one Ethernet frame from src and schedules its deliveries.
+func (l *LAN) transmit(src *Host, frame []byte) {
+	if len(frame) < header.EthernetMinimumSize {
+		return
+	}
+	dst := header.Ethernet(frame).DestinationAddress()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	src.counters.Sent++
+	upDelay, ok := src.up.pass(l.rng)
+	if !ok {
+		src.counters.Lost++
+		return
+	}
+	if dst == header.EthernetBroadcastAddress {
+		// The sender's own stack loops broadcasts back by itself.
+		for _, h := range l.hosts {
+			if h != src {
+				l.forward(src, h, frame, upDelay)
+			}
+		}
+		return
+	}
+	if h := l.byMAC[dst]; h != nil && h != src {
+		l.forward(src, h, frame, upDelay)
+	}
+}
+
+// forward decides one receiver's copy of a frame; the caller holds l.mu.
+func (l *LAN) forward(src, dst *Host, frame []byte, upDelay time.Duration) {
+	switch {
+	case !dst.powered:
+		dst.counters.Down++
+		return
+	case l.groups[src] != l.groups[dst]:
+		dst.counters.Partitioned++
+		return
+	}
+	downDelay, ok := dst.down.pass(l.rng)
+	if !ok {
+		dst.counters.Lost++
+		return
+	}
+	gen := dst.gen
+	l.clock.AfterFunc(upDelay+downDelay, func() { dst.deliver(gen, frame) })
+}
+
+// macFor gives host i a locally administered unicast MAC.
+func macFor(i int) tcpip.LinkAddress {
+	return tcpip.LinkAddress([]byte{0x02, 0x50, 0x49, byte(i >> 16), byte(i >> 8), byte(i)})
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	a := p.Addr().As4()
+	host := uint32(1)<<(32-p.Bits()) - 1
+	v := (uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])) | host
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// newPacket wraps a received frame for injection into a stack.
+func newPacket(frame []byte) *stack.PacketBuffer {
+	return stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(frame)})
+}

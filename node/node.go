@@ -1,0 +1,400 @@
+package node
+
+import (
+	"sort"
+	"time"
+)
+
+// member is a Member plus the latest evidence that it is alive.
+type member struct {
+	Member
+	seen time.Duration
+}
+
+// Node is the discovery and election state machine of one board. It is not
+// safe for concurrent use: one driver loop owns it.
+type Node struct {
+	cfg     Config
+	timeout time.Duration
+
+	members []member // live members, this board included, sorted by IP
+	booted  time.Duration
+	settled bool
+	role    Role
+	master  Member // as last reported in a MasterChanged event
+
+	nextBeat  time.Duration
+	nextSweep time.Duration // no member can expire before this
+	cursor    int           // rotates witnesses over the members
+
+	frame Frame // decode scratch
+
+	// Outbox, cleared by Advance.
+	events []Event
+	dgrams []dgram
+	out    []byte
+
+	stats Stats
+}
+
+type dgram struct {
+	to         Addr
+	port       uint16
+	start, end int
+}
+
+// New boots a node at time now. Its first heartbeat goes out within Jitter,
+// and it takes a role once it has listened for Settle.
+func New(cfg Config, now time.Duration) (*Node, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, timeout: cfg.Timeout(), booted: now}
+	n.members = []member{{Member: Member{IP: cfg.IP, Name: cfg.Name, Incarnation: cfg.Incarnation}, seen: now}}
+	n.nextBeat = now + n.draw(cfg.Jitter)
+	n.nextSweep = now + n.timeout
+	return n, nil
+}
+
+// Config returns the node's configuration with defaults filled in.
+func (n *Node) Config() Config { return n.cfg }
+
+// Stats returns the node's counters.
+func (n *Node) Stats() Stats { return n.stats }
+
+// Role returns this board's role.
+func (n *Node) Role() Role { return n.role }
+
+// Master returns the master this board sees, once it has settled.
+func (n *Node) Master() (Member, bool) { return n.master, !n.master.IP.IsZero() }
+
+// Len returns the number of live members, this board included.
+func (n *Node) Len() int { return len(n.members) }
+
+// Members returns the live members in address order, this board included.
+func (n *Node) Members() []Member {
+	out := make([]Member, len(n.members))
+	for i, m := range n.members {
+		out[i] = m.Member
+	}
+	return out
+}
+
+// RoleOf returns the role this board gives the member at ip, by the rule every
+// board applies: the lowest address is MASTER, any other member is WORKERn by
+// the number it claimed, or JOINING before it claims one. A board that has
+// not settled yet calls itself JOINING.
+func (n *Node) RoleOf(ip Addr) (Role, bool) {
+	i, ok := n.find(ip)
+	switch {
+	case !ok:
+		return Joining, false
+	case ip == n.cfg.IP:
+		return n.role, true
+	case i == 0:
+		return Master, true
+	}
+	return Role(n.members[i].Slot), true
+}
+
+// Step hands the node one datagram received on Port from the given address.
+func (n *Node) Step(now time.Duration, from Addr, fromPort uint16, payload []byte) {
+	n.stats.Received++
+	f := &n.frame
+	if err := f.Decode(payload); err != nil {
+		n.stats.Malformed++
+		return
+	}
+	if from == n.cfg.IP {
+		n.stats.Ignored++ // our own broadcast, looped back
+		return
+	}
+	switch f.Type {
+	case TypeHello:
+		n.answerHello(from, fromPort)
+	case TypeHeartbeat:
+		n.heartbeat(now, from, f)
+	case TypeLeave:
+		if i, ok := n.find(from); ok && n.members[i].Incarnation == f.Incarnation {
+			n.remove(now, i, Left)
+			n.update(now)
+		} else {
+			n.stats.Ignored++
+		}
+	default:
+		n.stats.Ignored++ // FULL is for desktop clients; boards learn from heartbeats
+	}
+}
+
+// Tick advances the node's clock: it expires silent members, takes a role
+// once settled, and sends a heartbeat when one is due. Call it at Deadline.
+func (n *Node) Tick(now time.Duration) {
+	changed := false
+	if now >= n.nextSweep {
+		changed = n.sweep(now)
+	}
+	if !n.settled && now-n.booted >= n.cfg.Settle {
+		n.settled = true
+		changed = true
+	}
+	if changed {
+		n.update(now)
+	}
+	if now >= n.nextBeat {
+		n.sendHeartbeat(now)
+		n.nextBeat = now + n.cfg.Heartbeat + n.draw(2*n.cfg.Jitter) - n.cfg.Jitter
+	}
+}
+
+// Leave broadcasts LEAVE so that the others drop this board at once; the
+// driver stops the node afterwards.
+func (n *Node) Leave(now time.Duration) {
+	f := Frame{Type: TypeLeave, Incarnation: n.cfg.Incarnation}
+	n.emit(n.cfg.Broadcast, Port, &f)
+}
+
+// Ready returns what the node wants done since the last Advance.
+func (n *Node) Ready() Ready {
+	rd := Ready{Events: n.events, Deadline: n.deadline()}
+	for _, d := range n.dgrams {
+		rd.Datagrams = append(rd.Datagrams, Datagram{To: d.to, Port: d.port, Payload: n.out[d.start:d.end:d.end]})
+	}
+	return rd
+}
+
+// Advance acknowledges the last Ready; its slices may be reused.
+func (n *Node) Advance() {
+	n.events = n.events[:0]
+	n.dgrams = n.dgrams[:0]
+	n.out = n.out[:0]
+}
+
+func (n *Node) deadline() time.Duration {
+	d := n.nextBeat
+	if n.nextSweep < d {
+		d = n.nextSweep
+	}
+	if !n.settled && n.booted+n.cfg.Settle < d {
+		d = n.booted + n.cfg.Settle
+	}
+	return d
+}
+
+// draw returns a uniform duration in [0, max].
+func (n *Node) draw(max time.Duration) time.Duration {
+	if max <= 0 {
+		return 0
+	}
+	return time.Duration(n.cfg.Rand.Uint64() % uint64(max+1))
+}
+
+func (n *Node) find(ip Addr) (int, bool) {
+	k := ip.Uint32()
+	i := sort.Search(len(n.members), func(i int) bool { return n.members[i].IP.Uint32() >= k })
+	return i, i < len(n.members) && n.members[i].IP == ip
+}
+
+func (n *Node) self() *member {
+	i, _ := n.find(n.cfg.IP)
+	return &n.members[i]
+}
+
+func (n *Node) heartbeat(now time.Duration, from Addr, f *Frame) {
+	i, ok := n.find(from)
+	changed := false
+	switch {
+	case !ok:
+		n.insert(i, member{Member: Member{IP: from, Name: n.cfg.Intern(f.Name), Incarnation: f.Incarnation, Slot: f.Slot}, seen: now})
+		n.event(now, Event{Kind: MemberJoined, Member: n.members[i].Member})
+		changed = true
+	case f.Incarnation < n.members[i].Incarnation:
+		n.stats.Ignored++ // a late frame from before the member rebooted
+		return
+	case f.Incarnation > n.members[i].Incarnation:
+		n.remove(now, i, Rebooted)
+		n.insert(i, member{Member: Member{IP: from, Name: n.cfg.Intern(f.Name), Incarnation: f.Incarnation, Slot: f.Slot}, seen: now})
+		n.event(now, Event{Kind: MemberJoined, Member: n.members[i].Member})
+		changed = true
+	default:
+		m := &n.members[i]
+		m.seen = now
+		if m.Slot != f.Slot {
+			m.Slot = f.Slot
+			changed = true
+		}
+		if string(f.Name) != m.Name {
+			m.Name = n.cfg.Intern(f.Name)
+		}
+	}
+	for _, w := range f.Witnesses {
+		j, ok := n.find(w.IP)
+		if !ok || w.IP == n.cfg.IP || n.members[j].Incarnation != w.Incarnation {
+			continue
+		}
+		if t := now - time.Duration(w.AgeMS)*time.Millisecond; t > n.members[j].seen {
+			n.members[j].seen = t
+		}
+	}
+	if s := n.self(); s.Slot != 0 && f.Slot == s.Slot && from.Less(n.cfg.IP) {
+		s.Slot = 0 // the lower address keeps a contested number
+		changed = true
+	}
+	if changed {
+		n.update(now)
+	}
+}
+
+// sweep drops members silent for longer than the timeout and returns whether
+// any left. It also moves nextSweep to the earliest possible next expiry, so
+// that receiving a heartbeat never costs a scan of the table.
+func (n *Node) sweep(now time.Duration) bool {
+	left := false
+	oldest := now
+	for i := 0; i < len(n.members); {
+		m := &n.members[i]
+		if m.IP != n.cfg.IP && now-m.seen > n.timeout {
+			n.remove(now, i, Timeout)
+			left = true
+			continue
+		}
+		if m.IP != n.cfg.IP && m.seen < oldest {
+			oldest = m.seen
+		}
+		i++
+	}
+	// +1: a member is gone strictly after the timeout.
+	n.nextSweep = oldest + n.timeout + 1
+	return left
+}
+
+func (n *Node) insert(i int, m member) {
+	n.members = append(n.members, member{})
+	copy(n.members[i+1:], n.members[i:])
+	n.members[i] = m
+}
+
+func (n *Node) remove(now time.Duration, i int, why LeaveReason) {
+	m := n.members[i].Member
+	n.members = append(n.members[:i], n.members[i+1:]...)
+	n.event(now, Event{Kind: MemberLeft, Member: m, Reason: why})
+}
+
+// update recomputes this board's role and its view of the master after the
+// membership changed, and claims a worker number when it needs one.
+func (n *Node) update(now time.Duration) {
+	if !n.settled {
+		return
+	}
+	master := n.members[0].Member
+	if master.IP != n.master.IP || master.Incarnation != n.master.Incarnation {
+		n.event(now, Event{Kind: MasterChanged, Member: master, Prev: n.master})
+		n.master = master
+	}
+	role := Master
+	if master.IP != n.cfg.IP {
+		s := n.self()
+		if s.Slot == 0 {
+			s.Slot = n.claim()
+			n.stats.Claims++
+		}
+		role = Role(s.Slot)
+	}
+	if role != n.role {
+		n.event(now, Event{Kind: RoleChanged, Member: n.self().Member, Role: role, Old: n.role})
+		n.role = role
+	}
+}
+
+// claim picks this board's worker number: the numbers no live member holds,
+// given out in address order to the members that hold none (the master
+// excluded). Boards with the same view pick distinct numbers without talking;
+// different views collide at worst, and the lower address keeps the number.
+// A number is kept until the board reboots, so workers keep their numbers
+// when others come and go, and a master that steps down gets its old one back.
+func (n *Node) claim() uint16 {
+	rank := 0
+	taken := make(map[uint16]bool, len(n.members))
+	for i, m := range n.members {
+		if m.Slot != 0 {
+			taken[m.Slot] = true
+		} else if i > 0 && m.IP.Less(n.cfg.IP) {
+			rank++
+		}
+	}
+	for s := uint16(1); ; s++ {
+		if taken[s] {
+			continue
+		}
+		if rank == 0 {
+			return s
+		}
+		rank--
+	}
+}
+
+func (n *Node) sendHeartbeat(now time.Duration) {
+	s := n.self()
+	f := &Frame{Type: TypeHeartbeat, Incarnation: n.cfg.Incarnation, Slot: s.Slot, Name: []byte(s.Name)}
+	// Witnesses: the master first, since a false failover costs most, then
+	// the others in turn.
+	w := n.cfg.Witnesses
+	add := func(m *member) {
+		age := (now - m.seen) / time.Millisecond
+		if age > 0xFFFF {
+			age = 0xFFFF
+		}
+		f.Witnesses = append(f.Witnesses, Witness{IP: m.IP, Incarnation: m.Incarnation, AgeMS: uint16(age)})
+	}
+	if w > 0 && n.members[0].IP != n.cfg.IP {
+		add(&n.members[0])
+	}
+	// Indices 1..len-1 in turn, from where the last heartbeat stopped.
+	for k := 1; k < len(n.members) && len(f.Witnesses) < w; k++ {
+		n.cursor = n.cursor%(len(n.members)-1) + 1
+		if m := &n.members[n.cursor]; m.IP != n.cfg.IP {
+			add(m)
+		}
+	}
+	n.stats.HeartbeatsSent++
+	n.emit(n.cfg.Broadcast, Port, f)
+}
+
+// answerHello sends FULL to a HELLO's sender if this board is the registry,
+// split over as many frames as the member list needs.
+func (n *Node) answerHello(to Addr, port uint16) {
+	if n.members[0].IP != n.cfg.IP {
+		n.stats.Ignored++
+		return
+	}
+	n.stats.HellosAnswered++
+	f := &Frame{Type: TypeFull}
+	size := 2
+	for i := range n.members {
+		e := Entry{IP: n.members[i].IP, Name: []byte(n.members[i].Name)}
+		if len(f.Entries) == 255 || size+FullEntrySize(e.Name) > n.cfg.MaxDatagram {
+			n.emit(to, port, f)
+			n.stats.FullsSent++
+			f.Entries, size = f.Entries[:0], 2
+		}
+		f.Entries = append(f.Entries, e)
+		size += FullEntrySize(e.Name)
+	}
+	n.emit(to, port, f)
+	n.stats.FullsSent++
+}
+
+func (n *Node) emit(to Addr, port uint16, f *Frame) {
+	start := len(n.out)
+	out, err := f.Append(n.out)
+	if err != nil {
+		n.out = n.out[:start] // names are checked on the way in: unreachable
+		return
+	}
+	n.out = out
+	n.dgrams = append(n.dgrams, dgram{to: to, port: port, start: start, end: len(out)})
+}
+
+func (n *Node) event(now time.Duration, e Event) {
+	e.At = now
+	n.events = append(n.events, e)
+}

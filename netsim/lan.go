@@ -111,6 +111,8 @@ type HostConfig struct {
 	IP netip.Addr
 	// Up and Down are the host's uplink and downlink.
 	Up, Down Link
+	// Off attaches the host powered off; PowerOn boots it.
+	Off bool
 }
 
 // AddHost attaches a powered-on host to the LAN.
@@ -156,6 +158,9 @@ func (l *LAN) AddHost(hc HostConfig) (*Host, error) {
 	l.byMAC[h.mac] = h
 	l.byIP[ip] = h
 	l.mu.Unlock()
+	if hc.Off {
+		return h, nil
+	}
 	if err := h.PowerOn(); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,137 @@
+package sim
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"time"
+
+	"github.com/picosim/picosim/netsim"
+	"github.com/picosim/picosim/netsim/clock"
+	"github.com/picosim/picosim/node"
+)
+
+// Board is one virtual Pico W: a node core driven over a gVisor UDP socket on
+// its host of the LAN. The driver is the loop of node/doc.go: feed the core
+// what arrives and what time it is, then carry out its Ready.
+type Board struct {
+	c     *Cluster
+	name  string
+	index int
+	host  *netsim.Host
+
+	node        *node.Node // nil while powered off
+	conn        *netsim.UDPConn
+	tick        clock.Timer
+	deadline    time.Duration
+	incarnation uint32
+	draining    bool // a drain is scheduled
+}
+
+// Name returns the board's name.
+func (b *Board) Name() string { return b.name }
+
+// IP returns the board's address.
+func (b *Board) IP() netip.Addr { return b.host.IP() }
+
+// Host returns the board's host on the LAN.
+func (b *Board) Host() *netsim.Host { return b.host }
+
+// Powered reports whether the board is on.
+func (b *Board) Powered() bool { return b.node != nil }
+
+// Incarnation returns the number of the board's current (or last) boot.
+func (b *Board) Incarnation() uint32 { return b.incarnation }
+
+// Node returns the board's core, or nil while it is off. Read it, don't drive
+// it: the cluster's clock does.
+func (b *Board) Node() *node.Node { return b.node }
+
+func (b *Board) powerOn() error {
+	if b.node != nil {
+		return nil
+	}
+	if err := b.host.PowerOn(); err != nil {
+		return err
+	}
+	b.incarnation++
+	cfg := b.c.cfg.Node
+	cfg.Name = b.name
+	cfg.IP = node.Addr(b.host.IP().As4())
+	cfg.Broadcast = node.Addr(b.c.lan.Broadcast().As4())
+	cfg.Incarnation = b.incarnation
+	cfg.Rand = rand.NewPCG(b.c.cfg.Seed, uint64(b.index)<<32|uint64(b.incarnation))
+	cfg.Intern = b.c.intern
+	n, err := node.New(cfg, b.c.clk.Now())
+	if err != nil {
+		return err
+	}
+	conn, err := b.host.ListenUDP(node.Port, b.readable)
+	if err != nil {
+		return err
+	}
+	b.node, b.conn = n, conn
+	b.tick = b.c.clk.AfterFunc(time.Duration(1<<62), b.onTick)
+	b.deadline = -1
+	b.apply()
+	return nil
+}
+
+func (b *Board) powerOff() {
+	if b.node == nil {
+		return
+	}
+	b.tick.Stop()
+	b.host.PowerOff() // closes the socket with the stack
+	b.node, b.conn, b.draining = nil, nil, false
+}
+
+// readable runs inside the stack when a datagram is queued: drain it from the
+// event loop, at the same instant, not from inside the stack.
+func (b *Board) readable() {
+	if b.draining {
+		return
+	}
+	b.draining = true
+	n := b.node
+	b.c.clk.AfterFunc(0, func() {
+		if b.node != n { // powered off (and maybe on again) meanwhile
+			return
+		}
+		b.draining = false
+		for {
+			p, from, ok := b.conn.ReadFrom()
+			if !ok {
+				break
+			}
+			b.node.Step(b.c.clk.Now(), node.Addr(from.Addr().As4()), from.Port(), p)
+		}
+		b.apply()
+	})
+}
+
+func (b *Board) onTick() {
+	if b.node == nil {
+		return
+	}
+	b.node.Tick(b.c.clk.Now())
+	b.apply()
+}
+
+// apply carries out the core's Ready: send, report, rearm the timer.
+func (b *Board) apply() {
+	rd := b.node.Ready()
+	for _, d := range rd.Datagrams {
+		to := netip.AddrPortFrom(netip.AddrFrom4(d.To), d.Port)
+		if err := b.conn.WriteTo(d.Payload, to); err != nil {
+			b.c.record(Event{At: b.c.clk.Now(), Board: b.name, Kind: "send_error", Detail: err.Error()})
+		}
+	}
+	for _, e := range rd.Events {
+		b.c.report(b, e)
+	}
+	if rd.Deadline != b.deadline {
+		b.deadline = rd.Deadline
+		b.tick.Reset(rd.Deadline - b.c.clk.Now())
+	}
+	b.node.Advance()
+}

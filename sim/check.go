@@ -1,0 +1,172 @@
+package sim
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/picosim/picosim/node"
+)
+
+// The checkers below are the properties of shared/DESIGN.md. Each returns nil
+// when the property holds now and otherwise an error that says who disagrees
+// with whom; combine them with RunUntil, or with sim/simtest in Ginkgo specs,
+// to state "eventually" and "throughout".
+
+// Components returns the powered boards grouped by who can hear whom, each
+// group in address order.
+func (c *Cluster) Components() [][]*Board {
+	var comps [][]*Board
+	for _, b := range c.boards {
+		if !b.Powered() {
+			continue
+		}
+		placed := false
+		for i, comp := range comps {
+			if c.lan.Connected(comp[0].host, b.host) {
+				comps[i] = append(comp, b)
+				placed = true
+				break
+			}
+		}
+		if !placed {
+			comps = append(comps, []*Board{b})
+		}
+	}
+	return comps
+}
+
+// Agreement holds when, in every connected component, each board has taken a
+// role, knows exactly the boards of its component in their current
+// incarnation, and gives each of them the same role as every other board
+// does: one MASTER, the lowest address, and distinct worker numbers.
+func (c *Cluster) Agreement() error {
+	for _, comp := range c.Components() {
+		want := make([]string, len(comp))
+		for i, b := range comp {
+			want[i] = fmt.Sprintf("%s#%d", b.name, b.incarnation)
+		}
+		var ref []string
+		var refBoard string
+		for _, b := range comp {
+			n := b.node
+			if _, ok := n.Master(); !ok {
+				return fmt.Errorf("%s has not settled yet", b.name)
+			}
+			var got, roles []string
+			for _, m := range n.Members() {
+				got = append(got, fmt.Sprintf("%s#%d", c.nameOf(m.IP), m.Incarnation))
+				r, _ := n.RoleOf(m.IP)
+				if r == node.Joining {
+					return fmt.Errorf("%s sees %s without a role", b.name, c.nameOf(m.IP))
+				}
+				roles = append(roles, c.nameOf(m.IP)+"="+r.String())
+			}
+			if !slices.Equal(got, want) {
+				return fmt.Errorf("%s sees members %v, but its component is %v", b.name, got, want)
+			}
+			if ref == nil {
+				ref, refBoard = roles, b.name
+				if err := distinctRoles(roles); err != nil {
+					return fmt.Errorf("%s: %w", b.name, err)
+				}
+			} else if !slices.Equal(roles, ref) {
+				return fmt.Errorf("%s sees roles %v, %s sees %v", b.name, roles, refBoard, ref)
+			}
+		}
+	}
+	return nil
+}
+
+func distinctRoles(roles []string) error {
+	seen := map[string]string{}
+	for _, nr := range roles {
+		name, role, _ := strings.Cut(nr, "=")
+		if other, dup := seen[role]; dup {
+			return fmt.Errorf("%s and %s are both %s", other, name, role)
+		}
+		seen[role] = name
+	}
+	return nil
+}
+
+// Safety holds when no connected component has two boards that each call
+// themselves MASTER.
+func (c *Cluster) Safety() error {
+	for _, comp := range c.Components() {
+		var masters []string
+		for _, b := range comp {
+			if b.node.Role() == node.Master {
+				masters = append(masters, b.name)
+			}
+		}
+		if len(masters) > 1 {
+			return fmt.Errorf("%d masters in one component: %v", len(masters), masters)
+		}
+	}
+	return nil
+}
+
+// AgreedMaster returns the master that every powered board follows, if they
+// all follow the same one.
+func (c *Cluster) AgreedMaster() (*Board, bool) {
+	var master node.Addr
+	first := true
+	for _, b := range c.boards {
+		if !b.Powered() {
+			continue
+		}
+		m, ok := b.node.Master()
+		if !ok || (!first && m.IP != master) {
+			return nil, false
+		}
+		master, first = m.IP, false
+	}
+	b := c.byIP[master]
+	return b, b != nil && b.Powered()
+}
+
+// Stability holds when no board changed its role or its master since t.
+func (c *Cluster) Stability(since time.Duration) error {
+	changes := c.timeline.Since(since).Of(EvRole, EvMaster)
+	if len(changes) > 0 {
+		return fmt.Errorf("%d role changes since %.3fs, the first: %s", len(changes), since.Seconds(), strings.TrimSpace(changes[0].String()))
+	}
+	return nil
+}
+
+// MembershipStable holds when no board saw a member join or leave since t.
+func (c *Cluster) MembershipStable(since time.Duration) error {
+	changes := c.timeline.Since(since).Of(EvJoined, EvLeft)
+	if len(changes) > 0 {
+		return fmt.Errorf("%d membership changes since %.3fs, the first: %s", len(changes), since.Seconds(), strings.TrimSpace(changes[0].String()))
+	}
+	return nil
+}
+
+// FailoverBound is the liveness bound of the issue: k+2 heartbeat intervals.
+func (c *Cluster) FailoverBound() time.Duration {
+	cfg := c.NodeConfig()
+	return time.Duration(cfg.MissLimit+2) * cfg.Heartbeat
+}
+
+// AwaitNewMaster runs the cluster until every powered board follows the same
+// master other than old, for at most bound, and returns how long it took.
+// This is the liveness property when old has just died.
+func (c *Cluster) AwaitNewMaster(old string, bound time.Duration) (*Board, time.Duration, error) {
+	start := c.Now()
+	var master *Board
+	ok := c.RunUntil(start+bound, func() bool {
+		m, ok := c.AgreedMaster()
+		if ok && m.name != old {
+			master = m
+			return true
+		}
+		return false
+	})
+	if !ok {
+		return nil, c.Now() - start, fmt.Errorf("no agreed new master within %v after %s died", bound, old)
+	}
+	return master, c.Now() - start, nil
+}

@@ -1,0 +1,253 @@
+// Package sim provides virtual Pico W clusters: boards running the node core
+// on a netsim LAN, faults that come in pairs (PowerOff/PowerOn,
+// Partition/Heal), a timeline of everything that happened in simulated time,
+// and checkers for the properties a cluster must keep.
+//
+//	c, _ := sim.New(sim.Config{Boards: 5, Seed: 7})
+//	c.Run(10 * time.Second)
+//	c.PowerOff("pico1")
+//	c.Run(10 * time.Second)
+//	err := c.Agreement() // survivors agree on members and roles
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"time"
+
+	"github.com/picosim/picosim/netsim"
+	"github.com/picosim/picosim/netsim/clock"
+	"github.com/picosim/picosim/node"
+)
+
+// Config describes a cluster. Zero fields take the defaults shown.
+type Config struct {
+	// Boards is how many boards to create, named pico1..picoN in address
+	// order, so pico1 has the lowest address.
+	Boards int
+	// Seed drives every random choice of the run: the LAN, the stacks, the
+	// boards' jitter and boot times. The same seed and configuration replay
+	// the same run.
+	Seed uint64
+	// Subnet of the LAN. Default 192.168.1.0/24, or 10.42.0.0/16 for more
+	// than 250 boards.
+	Subnet netip.Prefix
+	// Link is applied to every frame a board receives: its downlink.
+	Link netsim.Link
+	// Node is the template of every board's core configuration; name,
+	// address, incarnation and randomness are filled in per board.
+	Node node.Config
+	// BootSpread powers the boards on at random times within [0, BootSpread).
+	// Default: all at time 0.
+	BootSpread time.Duration
+	// OnEvent, if set, sees every event as it happens (to print progress).
+	OnEvent func(Event)
+	// NoTimeline keeps no timeline in memory, for runs with thousands of
+	// boards; OnEvent still sees every event.
+	NoTimeline bool
+}
+
+// Cluster is a set of virtual boards on one simulated LAN.
+type Cluster struct {
+	cfg      Config
+	clk      *clock.Virtual
+	lan      *netsim.LAN
+	boards   []*Board
+	byName   map[string]*Board
+	byIP     map[node.Addr]*Board
+	timeline Timeline
+	names    map[string]string // interned member names, shared by all cores
+}
+
+// New creates the cluster and schedules every board's power-on.
+func New(cfg Config) (*Cluster, error) {
+	if cfg.Boards < 1 {
+		return nil, errors.New("sim: a cluster needs at least one board")
+	}
+	if !cfg.Subnet.IsValid() {
+		cfg.Subnet = netip.MustParsePrefix("192.168.1.0/24")
+		if cfg.Boards > 250 {
+			cfg.Subnet = netip.MustParsePrefix("10.42.0.0/16")
+		}
+	}
+	if err := cfg.Link.Validate(); err != nil {
+		return nil, fmt.Errorf("sim: link: %w", err)
+	}
+	probe := cfg.Node
+	probe.IP = node.Addr{10, 0, 0, 1}
+	if _, err := node.New(probe, 0); err != nil {
+		return nil, fmt.Errorf("sim: node settings: %w", err)
+	}
+	clk := clock.NewVirtual()
+	lan, err := netsim.New(netsim.Config{Seed: cfg.Seed, Subnet: cfg.Subnet, Clock: clk})
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{cfg: cfg, clk: clk, lan: lan, byName: map[string]*Board{}, byIP: map[node.Addr]*Board{}, names: map[string]string{}}
+	boot := rand.New(rand.NewPCG(cfg.Seed, 0x626f6f74)) // "boot"
+	for i := range cfg.Boards {
+		name := fmt.Sprintf("pico%d", i+1)
+		h, err := lan.AddHost(netsim.HostConfig{Name: name, Down: cfg.Link, Off: true})
+		if err != nil {
+			return nil, err
+		}
+		b := &Board{c: c, name: name, index: i, host: h}
+		c.boards = append(c.boards, b)
+		c.byName[name] = b
+		c.byIP[node.Addr(h.IP().As4())] = b
+		var at time.Duration
+		if cfg.BootSpread > 0 {
+			at = time.Duration(boot.Int64N(int64(cfg.BootSpread)))
+		}
+		clk.At(at, func() { c.PowerOn(name) })
+	}
+	return c, nil
+}
+
+// Now returns the simulated time.
+func (c *Cluster) Now() time.Duration { return c.clk.Now() }
+
+// Clock returns the cluster's simulated time source.
+func (c *Cluster) Clock() *clock.Virtual { return c.clk }
+
+// LAN returns the simulated network.
+func (c *Cluster) LAN() *netsim.LAN { return c.lan }
+
+// Config returns the cluster's configuration.
+func (c *Cluster) Config() Config { return c.cfg }
+
+// NodeConfig returns the core settings every board runs with, defaults
+// filled in.
+func (c *Cluster) NodeConfig() node.Config {
+	cfg := c.cfg.Node
+	cfg.IP = node.Addr{10, 0, 0, 1}
+	n, _ := node.New(cfg, 0)
+	return n.Config()
+}
+
+// Run advances simulated time by d.
+func (c *Cluster) Run(d time.Duration) { c.clk.Run(c.clk.Now() + d) }
+
+// RunUntil advances simulated time until done returns true, checked after
+// every event, or until the absolute time deadline; it reports whether done
+// became true.
+func (c *Cluster) RunUntil(deadline time.Duration, done func() bool) bool {
+	return c.clk.RunUntil(deadline, done)
+}
+
+// Boards returns the boards in address order.
+func (c *Cluster) Boards() []*Board { return c.boards }
+
+// Board returns the named board, or nil.
+func (c *Cluster) Board(name string) *Board { return c.byName[name] }
+
+// Timeline returns the events so far.
+func (c *Cluster) Timeline() Timeline { return c.timeline }
+
+// PowerOn boots a board that is off, as a new incarnation.
+func (c *Cluster) PowerOn(name string) error {
+	b, err := c.board(name)
+	if err != nil || b.Powered() {
+		return err
+	}
+	if err := b.powerOn(); err != nil {
+		return err
+	}
+	c.record(Event{At: c.Now(), Board: name, Kind: EvPowerOn, IP: b.IP().String(),
+		Detail: fmt.Sprintf("at %s (incarnation %d)", b.IP(), b.incarnation)})
+	return nil
+}
+
+// PowerOff cuts a board's power: it stops at once, says nothing, and its
+// frames in flight are lost.
+func (c *Cluster) PowerOff(name string) error {
+	b, err := c.board(name)
+	if err != nil || !b.Powered() {
+		return err
+	}
+	b.powerOff()
+	c.record(Event{At: c.Now(), Board: name, Kind: EvPowerOff})
+	return nil
+}
+
+// Partition splits the LAN into groups of boards; boards named in no group
+// form one more group.
+func (c *Cluster) Partition(groups ...[]string) error {
+	if err := c.lan.Partition(groups...); err != nil {
+		return err
+	}
+	c.record(Event{At: c.Now(), Kind: EvPartition, Detail: fmt.Sprint(groups)})
+	return nil
+}
+
+// Heal ends a partition.
+func (c *Cluster) Heal() {
+	c.lan.Heal()
+	c.record(Event{At: c.Now(), Kind: EvHeal})
+}
+
+// SetLink changes the link of every frame a board receives.
+func (c *Cluster) SetLink(name string, l netsim.Link) error {
+	if _, err := c.board(name); err != nil {
+		return err
+	}
+	if err := c.lan.SetLink(name, netsim.Down, l); err != nil {
+		return err
+	}
+	c.record(Event{At: c.Now(), Board: name, Kind: EvLink,
+		Detail: fmt.Sprintf("loss %g latency %v jitter %v", l.Loss, l.Latency, l.Jitter)})
+	return nil
+}
+
+func (c *Cluster) board(name string) (*Board, error) {
+	if b := c.byName[name]; b != nil {
+		return b, nil
+	}
+	return nil, fmt.Errorf("sim: no board %q", name)
+}
+
+func (c *Cluster) intern(b []byte) string {
+	if s, ok := c.names[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	c.names[s] = s
+	return s
+}
+
+func (c *Cluster) nameOf(ip node.Addr) string {
+	if b := c.byIP[ip]; b != nil {
+		return b.name
+	}
+	return ip.String()
+}
+
+// report turns a core's event into a timeline event.
+func (c *Cluster) report(b *Board, e node.Event) {
+	ev := Event{At: e.At, Board: b.name, Kind: e.Kind.String()}
+	switch e.Kind {
+	case node.MemberJoined, node.MemberLeft:
+		ev.Member, ev.IP = c.nameOf(e.Member.IP), e.Member.IP.String()
+		if e.Kind == node.MemberLeft {
+			ev.Reason = e.Reason.String()
+		}
+	case node.MasterChanged:
+		if !e.Member.IP.IsZero() {
+			ev.Member, ev.IP = c.nameOf(e.Member.IP), e.Member.IP.String()
+		}
+	case node.RoleChanged:
+		ev.Role, ev.Old = e.Role.String(), e.Old.String()
+	}
+	c.record(ev)
+}
+
+func (c *Cluster) record(e Event) {
+	if !c.cfg.NoTimeline {
+		c.timeline = append(c.timeline, e)
+	}
+	if c.cfg.OnEvent != nil {
+		c.cfg.OnEvent(e)
+	}
+}

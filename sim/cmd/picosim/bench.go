@@ -1,0 +1,80 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/picosim/picosim/sim"
+)
+
+const benchHelp = `Usage: picosim bench [flags]
+
+Measures the simulator and prints a table:
+  failover   5 boards, master killed at 10s, 60s simulated: failover time and
+             simulated seconds per wall second (goal: 1000x or more)
+  converge   N boards booted together until they agree on one master: wall
+             seconds and live heap per board (goal: 1000 boards in 30 s, 128 MiB)
+
+Examples:
+  picosim bench
+  picosim bench --sizes 100,1000,2000
+
+Flags:
+`
+
+func benchCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, benchHelp)
+		fs.PrintDefaults()
+	}
+	sizes := fs.String("sizes", "100,1000", "comma-separated cluster sizes for the convergence runs")
+	seed := fs.Uint64("seed", 1, "seed of the runs")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	var ns []int
+	for _, s := range strings.Split(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			fmt.Fprintf(stderr, "picosim bench: --sizes: %q is not a board count\n", s)
+			return 2
+		}
+		ns = append(ns, n)
+	}
+
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "run\tboards\tsim s\twall s\tsim/wall\tfailover s\theap/board\theap total\t")
+	code := 0
+	s, err := sim.FailoverRun{Cluster: sim.Config{Boards: 5, Seed: *seed, NoTimeline: true}, KillAt: 10 * time.Second, Duration: 60 * time.Second}.Run()
+	if err != nil || s.FailoverS == nil {
+		fmt.Fprintf(stderr, "picosim bench: failover run: %v %v\n", err, s.Failures)
+		return 1
+	}
+	fmt.Fprintf(tw, "failover\t%d\t%.1f\t%.4f\t%.0fx\t%.3f\t-\t-\t\n", s.Nodes, s.SimS, s.WallS, s.Speedup, *s.FailoverS)
+	tw.Flush()
+	for _, n := range ns {
+		c, err := sim.MeasureConvergence(n, *seed, 100*time.Millisecond, 5*time.Minute)
+		if err != nil {
+			fmt.Fprintf(stderr, "picosim bench: %v\n", err)
+			code = 1
+			continue
+		}
+		fmt.Fprintf(tw, "converge\t%d\t%.1f\t%.2f\t%.1fx\t-\t%s\t%s\t\n", n, c.SimS, c.WallS, c.SimS/c.WallS, kib(c.HeapPerBoard()), mib(c.HeapBytes))
+		tw.Flush()
+	}
+	return code
+}
+
+func kib(b uint64) string { return fmt.Sprintf("%.1f KiB", float64(b)/1024) }
+func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

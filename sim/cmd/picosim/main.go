@@ -1,0 +1,46 @@
+// Command picosim tests Raspberry Pi Pico W clusters in simulation.
+//
+//	picosim cluster --nodes 5 --kill-master-at 10s --duration 40s --seed 7
+//	picosim bench
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+const usage = `picosim tests Raspberry Pi Pico W clusters in simulation.
+
+Usage:
+  picosim cluster [flags]   boot virtual boards, kill the master, check the failover
+  picosim bench [flags]     measure simulation speed and scale, print a table
+  picosim help [command]    show help
+
+Run 'picosim help cluster' for the flags of a command.
+`
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// run is main without the process: it returns the exit code, 0 on success,
+// 1 when a check failed, 2 on bad usage.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "cluster":
+		return clusterCmd(args[1:], stdout, stderr)
+	case "bench":
+		return benchCmd(args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		if len(args) > 1 {
+			return run([]string{args[1], "--help"}, stdout, stderr)
+		}
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "picosim: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}

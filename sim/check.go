@@ -42,7 +42,11 @@ func (c *Cluster) Components() [][]*Board {
 // incarnation, and gives each of them the same role as every other board
 // does: one MASTER, the lowest address, and distinct worker numbers.
 func (c *Cluster) Agreement() error {
-	for _, comp := range c.Components() {
+	comps := c.Components()
+	if len(comps) == 0 {
+		return fmt.Errorf("no board is powered")
+	}
+	for _, comp := range comps {
 		want := make([]string, len(comp))
 		for i, b := range comp {
 			want[i] = fmt.Sprintf("%s#%d", b.name, b.incarnation)

@@ -1,0 +1,250 @@
+package sim_test
+
+import (
+	"fmt"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/picosim/picosim/netsim"
+	"github.com/picosim/picosim/node"
+	"github.com/picosim/picosim/sim"
+	"github.com/picosim/picosim/sim/simtest"
+)
+
+// rolesSeenBy returns the role that board `by` gives every member, by name.
+func rolesSeenBy(c *sim.Cluster, by string) map[string]string {
+	n := c.Board(by).Node()
+	out := map[string]string{}
+	for _, m := range n.Members() {
+		r, _ := n.RoleOf(m.IP)
+		out[m.Name] = r.String()
+	}
+	return out
+}
+
+// masterOf names the master that board `by` follows.
+func masterOf(c *sim.Cluster, by string) string {
+	m, ok := c.Board(by).Node().Master()
+	if !ok {
+		return ""
+	}
+	return m.Name
+}
+
+var _ = Describe("master election", func() {
+	var (
+		c     *sim.Cluster
+		bound time.Duration // k+2 heartbeats
+	)
+
+	When("three boards boot on one LAN", func() {
+		BeforeEach(func() {
+			c = newCluster(sim.Config{Boards: 3, Seed: 1})
+			bound = c.FailoverBound()
+		})
+
+		It("lets them find each other and report the same member list", func() {
+			Eventually(simtest.Within(c, bound, c.Agreement)).Should(Succeed())
+			for _, b := range c.Boards() {
+				var names []string
+				for _, m := range b.Node().Members() {
+					names = append(names, m.Name)
+				}
+				Expect(names).To(Equal([]string{"pico1", "pico2", "pico3"}), "members seen by %s", b.Name())
+			}
+		})
+
+		It("makes the lowest address MASTER and the others WORKER1..2, the same on every board", func() {
+			Eventually(simtest.Within(c, bound, c.Agreement)).Should(Succeed())
+			want := map[string]string{"pico1": "MASTER", "pico2": "WORKER1", "pico3": "WORKER2"}
+			for _, b := range c.Boards() {
+				Expect(rolesSeenBy(c, b.Name())).To(Equal(want), "roles seen by %s", b.Name())
+				Expect(b.Node().Role().String()).To(Equal(want[b.Name()]))
+			}
+		})
+	})
+
+	When("the master loses power", func() {
+		BeforeEach(func() {
+			c = newCluster(sim.Config{Boards: 5, Seed: 3})
+			bound = c.FailoverBound()
+			Eventually(simtest.Within(c, bound, c.Agreement)).Should(Succeed())
+			c.Run(5 * time.Second)
+			Expect(c.PowerOff("pico1")).To(Succeed())
+		})
+
+		It("has the survivors agree on a new master within k+2 heartbeats", func() {
+			Eventually(simtest.Within(c, bound, c.Agreement)).Should(Succeed())
+			for _, b := range c.Boards()[1:] {
+				Expect(masterOf(c, b.Name())).To(Equal("pico2"), "master seen by %s", b.Name())
+			}
+		})
+
+		It("lets workers keep their numbers", func() {
+			Eventually(simtest.Within(c, bound, c.Agreement)).Should(Succeed())
+			Expect(rolesSeenBy(c, "pico3")).To(Equal(map[string]string{
+				"pico2": "MASTER", "pico3": "WORKER2", "pico4": "WORKER3", "pico5": "WORKER4",
+			}))
+		})
+
+		It("takes the restarted old master back as a new incarnation and MASTER, and the interim master back to WORKER1", func() {
+			Eventually(simtest.Within(c, bound, c.Agreement)).Should(Succeed())
+			Expect(c.PowerOn("pico1")).To(Succeed())
+			Expect(c.Board("pico1").Incarnation()).To(Equal(uint32(2)))
+			Eventually(simtest.Within(c, bound, c.Agreement)).Should(Succeed())
+			Expect(rolesSeenBy(c, "pico4")).To(Equal(map[string]string{
+				"pico1": "MASTER", "pico2": "WORKER1", "pico3": "WORKER2", "pico4": "WORKER3", "pico5": "WORKER4",
+			}))
+		})
+
+		It("never has two masters in one connected component, through failover and restart", func() {
+			Consistently(simtest.During(c, 20*time.Second, c.Safety)).Should(Succeed())
+			Expect(c.PowerOn("pico1")).To(Succeed())
+			Consistently(simtest.During(c, 20*time.Second, c.Safety)).Should(Succeed())
+			Expect(c.Agreement()).To(Succeed())
+		})
+	})
+
+	DescribeTable("failover stays within k+2 heartbeats",
+		func(seed uint64, link netsim.Link) {
+			c = newCluster(sim.Config{Boards: 5, Seed: seed, Link: link, BootSpread: time.Second})
+			Eventually(simtest.Within(c, 2*c.FailoverBound(), c.Agreement)).Should(Succeed())
+			c.Run(7 * time.Second)
+			old, ok := c.AgreedMaster()
+			Expect(ok).To(BeTrue())
+			Expect(c.PowerOff(old.Name())).To(Succeed())
+			_, took, err := c.AwaitNewMaster(old.Name(), c.FailoverBound())
+			Expect(err).NotTo(HaveOccurred())
+			Expect(took).To(BeNumerically("<=", c.FailoverBound()))
+		},
+		func(seed uint64, link netsim.Link) string {
+			return fmt.Sprintf("seed %d, loss %g, latency %v±%v", seed, link.Loss, link.Latency, link.Jitter)
+		},
+		Entry(nil, uint64(1), netsim.Link{}),
+		Entry(nil, uint64(2), netsim.Link{}),
+		Entry(nil, uint64(3), netsim.Link{Loss: 0.1, Latency: 20 * time.Millisecond, Jitter: 5 * time.Millisecond}),
+		Entry(nil, uint64(4), netsim.Link{Loss: 0.1, Latency: 20 * time.Millisecond, Jitter: 5 * time.Millisecond}),
+		Entry(nil, uint64(5), netsim.Link{Loss: 0.2, Latency: 50 * time.Millisecond, Jitter: 20 * time.Millisecond}),
+	)
+
+	When("the LAN is partitioned into {pico1, pico2} and {pico3}", func() {
+		BeforeEach(func() {
+			c = newCluster(sim.Config{Boards: 3, Seed: 4})
+			bound = c.FailoverBound()
+			Eventually(simtest.Within(c, bound, c.Agreement)).Should(Succeed())
+			Expect(c.Partition([]string{"pico1", "pico2"}, []string{"pico3"})).To(Succeed())
+		})
+
+		It("has each side converge on its own master", func() {
+			Eventually(simtest.Within(c, bound, c.Agreement)).Should(Succeed())
+			Expect(masterOf(c, "pico1")).To(Equal("pico1"))
+			Expect(masterOf(c, "pico2")).To(Equal("pico1"))
+			Expect(masterOf(c, "pico3")).To(Equal("pico3"))
+			Expect(c.Components()).To(HaveLen(2))
+		})
+
+		It("comes back to one master, with the old numbers, once healed", func() {
+			Eventually(simtest.Within(c, bound, c.Agreement)).Should(Succeed())
+			c.Heal()
+			Eventually(simtest.Within(c, bound, c.Agreement)).Should(Succeed())
+			Expect(rolesSeenBy(c, "pico3")).To(Equal(map[string]string{"pico1": "MASTER", "pico2": "WORKER1", "pico3": "WORKER2"}))
+			Consistently(simtest.During(c, time.Minute, c.Safety)).Should(Succeed())
+		})
+	})
+
+	When("every frame has 10% loss and 20±5 ms latency", func() {
+		BeforeEach(func() {
+			link := netsim.Link{Loss: 0.1, Latency: 20 * time.Millisecond, Jitter: 5 * time.Millisecond}
+			c = newCluster(sim.Config{Boards: 5, Seed: 5, Link: link, BootSpread: time.Second})
+			bound = c.FailoverBound()
+			Eventually(simtest.Within(c, 2*bound, c.Agreement)).Should(Succeed())
+		})
+
+		It("keeps agreement and makes no false failover for 10 simulated minutes", func() {
+			since := c.Now()
+			noChange := func() error { return c.Stability(since) }
+			Consistently(simtest.During(c, 10*time.Minute, simtest.Both(noChange, c.Safety, c.Agreement))).Should(Succeed())
+			Expect(c.MembershipStable(since)).To(Succeed())
+			Expect(c.Board("pico3").Host().Counters().Lost).To(BeNumerically(">", 0), "the link should have lost frames")
+		})
+
+		It("still fails over within k+2 heartbeats and keeps one master", func() {
+			Expect(c.PowerOff("pico1")).To(Succeed())
+			Eventually(simtest.Within(c, bound, c.Agreement)).Should(Succeed())
+			Consistently(simtest.During(c, 2*time.Minute, c.Safety)).Should(Succeed())
+		})
+	})
+})
+
+var _ = Describe("a desktop client that speaks only HELLO and FULL", func() {
+	It("broadcasts HELLO and gets FULL with every member from the registry", func() {
+		c := newCluster(sim.Config{Boards: 4, Seed: 6})
+		Eventually(simtest.Within(c, c.FailoverBound(), c.Agreement)).Should(Succeed())
+		desk := newDesktop(c)
+
+		desk.hello("DesktopClient")
+		peers := desk.awaitFull(time.Second)
+		Expect(peers).To(Equal(map[string]string{
+			"192.168.1.2": "pico1", "192.168.1.3": "pico2", "192.168.1.4": "pico3", "192.168.1.5": "pico4",
+		}))
+		Expect(desk.fullFrom).To(Equal(c.Board("pico1").IP().String()), "the registry answers")
+		Expect(c.Board("pico1").Node().Stats().HellosAnswered).To(Equal(uint64(1)))
+		Expect(c.Board("pico2").Node().Stats().HellosAnswered).To(BeZero(), "only the registry answers")
+	})
+})
+
+var _ = Describe("malformed discovery frames", func() {
+	It("are ignored and counted, and the boards keep working", func() {
+		c := newCluster(sim.Config{Boards: 3, Seed: 8})
+		Eventually(simtest.Within(c, c.FailoverBound(), c.Agreement)).Should(Succeed())
+		desk := newDesktop(c)
+		junk := [][]byte{
+			{},                             // empty
+			{0xff, 1, 2, 3},                // unknown type
+			{2, 3, 192, 168, 1, 2, 1, 'a'}, // FULL counting 3 entries, holding 1
+			{2, 1, 192, 168},               // FULL cut inside an address
+			{1, 20, 'a'},                   // HELLO whose name runs past the end
+			{3, 0, 0},                      // heartbeat cut short
+		}
+		for i := range 50 {
+			junk = append(junk, desk.random(i))
+		}
+		for _, j := range junk {
+			desk.broadcast(j)
+		}
+		c.Run(time.Second)
+		for _, b := range c.Boards() {
+			Expect(b.Node().Stats().Malformed).To(BeNumerically(">=", len(junk)-5), "malformed frames counted by %s", b.Name())
+		}
+		Consistently(simtest.During(c, 10*time.Second, c.Agreement)).Should(Succeed())
+		desk.hello("still there?")
+		Expect(desk.awaitFull(time.Second)).To(HaveLen(3))
+	})
+})
+
+var _ = Describe("replaying a run", func() {
+	run := func(seed uint64) sim.Timeline {
+		c, err := sim.New(sim.Config{Boards: 5, Seed: seed, BootSpread: time.Second,
+			Link: netsim.Link{Loss: 0.1, Latency: 20 * time.Millisecond, Jitter: 5 * time.Millisecond},
+			Node: node.Config{Heartbeat: 500 * time.Millisecond}})
+		Expect(err).NotTo(HaveOccurred())
+		c.Run(10 * time.Second)
+		Expect(c.PowerOff("pico1")).To(Succeed())
+		c.Run(10 * time.Second)
+		Expect(c.PowerOn("pico1")).To(Succeed())
+		c.Run(10 * time.Second)
+		return c.Timeline()
+	}
+
+	It("gives the same events at the same simulated times for the same seed", func() {
+		first := run(11)
+		Expect(len(first)).To(BeNumerically(">", 30))
+		Expect(run(11)).To(Equal(first))
+	})
+
+	It("gives different events for different seeds", func() {
+		Expect(run(12)).NotTo(Equal(run(11)))
+	})
+})

@@ -1,0 +1,65 @@
+// Package simtest provides Gomega helpers that make Eventually and
+// Consistently run against a cluster's simulated time.
+//
+// Each helper returns a function for Eventually or Consistently. One call of
+// it runs the cluster event by event and checks after every event, so a
+// window of ten simulated minutes costs milliseconds and no moment is missed
+// between polls:
+//
+//	Eventually(simtest.Within(c, 5*time.Second, c.Agreement)).Should(Succeed())
+//	Consistently(simtest.During(c, 10*time.Minute, c.Safety)).Should(Succeed())
+package simtest
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/onsi/gomega"
+	"github.com/picosim/picosim/sim"
+)
+
+// Within checks that check passes within d of simulated time from now. It
+// stops with the last error once d has passed.
+func Within(c *sim.Cluster, d time.Duration, check func() error) func() error {
+	deadline := c.Now() + d
+	return func() error {
+		var last error
+		c.RunUntil(deadline, func() bool {
+			last = check()
+			return last == nil
+		})
+		if last == nil {
+			return nil
+		}
+		return gomega.StopTrying(fmt.Sprintf("still failing %v of simulated time later, at %.3fs", d, c.Now().Seconds())).Wrap(last)
+	}
+}
+
+// During checks that check passes after every event for d of simulated time
+// from now, and reports the first moment it does not.
+func During(c *sim.Cluster, d time.Duration, check func() error) func() error {
+	end := c.Now() + d
+	return func() error {
+		var failed error
+		c.RunUntil(end, func() bool {
+			failed = check()
+			return failed != nil
+		})
+		if failed != nil {
+			return fmt.Errorf("at %.3fs of simulated time: %w", c.Now().Seconds(), failed)
+		}
+		return gomega.StopTrying(fmt.Sprintf("held for %v of simulated time", d)).Successfully()
+	}
+}
+
+// Both combines checkers: the first error wins.
+func Both(checks ...func() error) func() error {
+	return func() error {
+		for _, ch := range checks {
+			if err := ch(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}

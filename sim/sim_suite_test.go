@@ -31,7 +31,7 @@ func newCluster(cfg sim.Config) *sim.Cluster {
 	GinkgoHelper()
 	c, err := sim.New(cfg)
 	Expect(err).NotTo(HaveOccurred())
-	AddReportEntry("seed", cfg.Seed)
+	AddReportEntry("seed", cfg.Seed, ReportEntryVisibilityFailureOrVerbose)
 	DeferCleanup(func() {
 		if CurrentSpecReport().Failed() {
 			AddReportEntry("timeline (last 40 events)", fmt.Sprintf(

@@ -1,0 +1,37 @@
+# picosim — the two commands of a fresh clone:
+#   make run    the bundled demo in the embedded simulator
+#   make test   vet and every test (what CI runs)
+# Nothing beyond Go 1.26 is needed: tools are run at the versions go.mod pins.
+
+GO      ?= go
+GINKGO  := $(GO) tool ginkgo
+PICOSIM := $(GO) run ./sim/cmd/picosim
+
+.PHONY: run test vet ginkgo bench fuzz build
+
+# A 5-board cluster whose master loses power at 10 s.
+run:
+	$(PICOSIM) cluster --nodes 5 --kill-master-at 10s --duration 40s --seed 7
+
+test: vet
+	$(GO) test -count=1 ./...
+
+vet:
+	$(GO) vet ./...
+
+# The specs through the Ginkgo CLI (labels, focus, -p, reports).
+ginkgo:
+	$(GINKGO) -r --randomize-all
+
+# Speed and scale: failover time, simulated seconds per wall second,
+# 100 and 1,000 boards converging (about a minute).
+bench:
+	$(PICOSIM) bench --sizes 100,1000
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./sim ./node
+
+# Fuzz the frame decoder beyond its committed corpus.
+fuzz:
+	$(GO) test ./node -run '^$$' -fuzz FuzzDecode -fuzztime 60s
+
+build:
+	$(GO) build -o bin/picosim ./sim/cmd/picosim

@@ -1,0 +1,53 @@
+package sim_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/picosim/picosim/sim"
+)
+
+// BenchmarkFailover: 5 boards, master killed at 10 s, 60 s simulated. Reports
+// the failover time and simulated seconds per wall second (goal ≥ 1000).
+//
+//	go test ./sim -run '^$' -bench Failover
+func BenchmarkFailover(b *testing.B) {
+	var s sim.Summary
+	var simS, wallS float64
+	for b.Loop() {
+		var err error
+		s, err = sim.FailoverRun{Cluster: sim.Config{Boards: 5, Seed: 7, NoTimeline: true}, KillAt: 10 * time.Second, Duration: time.Minute}.Run()
+		if err != nil || !s.Passed() {
+			b.Fatalf("%v %v", err, s.Failures)
+		}
+		simS += s.SimS
+		wallS += s.WallS
+	}
+	b.ReportMetric(*s.FailoverS, "failover_s")
+	b.ReportMetric(simS/wallS, "sim_s/wall_s")
+}
+
+// BenchmarkConverge: N boards booted together until all agree on one master.
+// Reports wall seconds and live heap per board (goal: 1,000 boards in 30 s
+// and 128 MiB).
+//
+//	go test ./sim -run '^$' -bench Converge -benchtime 1x
+func BenchmarkConverge(b *testing.B) {
+	for _, n := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("boards=%d", n), func(b *testing.B) {
+			var c sim.Convergence
+			for b.Loop() {
+				var err error
+				if c, err = sim.MeasureConvergence(n, 1, 100*time.Millisecond, time.Minute); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(c.WallS, "wall_s")
+			b.ReportMetric(c.SimS, "sim_s")
+			b.ReportMetric(float64(c.HeapPerBoard()), "heap_B/board")
+			b.ReportMetric(float64(c.HeapBytes)/(1<<20), "heap_MiB")
+			b.ReportMetric(float64(c.PeakHeap)/(1<<20), "peak_MiB")
+		})
+	}
+}

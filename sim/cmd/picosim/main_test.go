@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func picosim(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var o, e bytes.Buffer
+	code = run(args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+type summary struct {
+	Summary struct {
+		Nodes        int      `json:"nodes"`
+		Seed         uint64   `json:"seed"`
+		MasterBefore string   `json:"master_before"`
+		MasterAfter  string   `json:"master_after"`
+		FailoverS    *float64 `json:"failover_s"`
+		BoundS       float64  `json:"failover_bound_s"`
+		Agreement    bool     `json:"agreement"`
+		SimS         float64  `json:"sim_s"`
+		WallS        *float64 `json:"wall_s"`
+		Failures     []string `json:"failures"`
+	} `json:"summary"`
+}
+
+// The command of the issue's "done when".
+var failoverArgs = []string{"cluster", "--nodes", "5", "--kill-master-at", "10s", "--duration", "40s", "--seed", "7", "--json"}
+
+func TestClusterJSONFailover(t *testing.T) {
+	code, out, errOut := picosim(t, failoverArgs...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var s summary
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &s); err != nil {
+		t.Fatalf("last line is not the summary: %v\n%s", err, lines[len(lines)-1])
+	}
+	got := s.Summary
+	if got.Nodes != 5 || got.Seed != 7 || !got.Agreement || got.MasterBefore != "pico1" || got.MasterAfter != "pico2" {
+		t.Fatalf("summary %+v", got)
+	}
+	if got.FailoverS == nil || *got.FailoverS <= 0 || *got.FailoverS > got.BoundS || got.BoundS != 5 {
+		t.Fatalf("failover %v, bound %v", got.FailoverS, got.BoundS)
+	}
+	if got.SimS != 40 || got.WallS == nil {
+		t.Fatalf("sim_s %v wall_s %v", got.SimS, got.WallS)
+	}
+	for _, l := range lines[:len(lines)-1] {
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(l), &ev); err != nil || ev["t"] == nil || ev["event"] == nil {
+			t.Fatalf("event line %q: %v", l, err)
+		}
+	}
+}
+
+func TestClusterReplaysEventForEvent(t *testing.T) {
+	events := func(seed string) string {
+		args := append([]string{}, failoverArgs...)
+		args[len(args)-2] = seed
+		args = append(args, "--loss", "0.1", "--latency", "20ms", "--jitter", "5ms")
+		_, out, _ := picosim(t, args...)
+		return out[:strings.LastIndex(strings.TrimSpace(out), "\n")]
+	}
+	a, b := events("7"), events("7")
+	if a != b {
+		t.Fatal("the same seed printed different events")
+	}
+	if events("8") == a {
+		t.Fatal("seeds 7 and 8 printed the same events")
+	}
+}
+
+func TestClusterTimelineAndVerdict(t *testing.T) {
+	code, out, _ := picosim(t, "cluster", "--nodes", "3", "--kill-master-at", "5s", "--duration", "15s")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	for _, want := range []string{"pico2    is WORKER1 (was JOINING)", "pico1    powers off", "pico2    is MASTER (was WORKER1)", "PASS: agreement ok, liveness ok, safety ok", "master pico1 killed at 5.000s; survivors agreed on pico2"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestClusterFailsWhenTheRunEndsBeforeFailover(t *testing.T) {
+	code, out, _ := picosim(t, "cluster", "--nodes", "3", "--kill-master-at", "5s", "--duration", "6s")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, out)
+	}
+	if !strings.Contains(out, "FAIL: ") || !strings.Contains(out, "replay: picosim cluster --nodes 3 --kill-master-at 5s --duration 6s --seed 1") {
+		t.Fatalf("no failure report with a replay command:\n%s", out)
+	}
+}
+
+func TestBadFlagsExit2NamingTheFlag(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"cluster", "--loss", "1.5"}, "--loss"},
+		{[]string{"cluster", "--nodes", "0"}, "--nodes"},
+		{[]string{"cluster", "--nodes", "five"}, "-nodes"},
+		{[]string{"cluster", "--latency", "fast"}, "-latency"},
+		{[]string{"cluster", "--kill-master-at", "40s", "--duration", "30s"}, "--kill-master-at"},
+		{[]string{"cluster", "--heartbeat", "0s"}, "--heartbeat"},
+		{[]string{"cluster", "--bogus"}, "bogus"},
+		{[]string{"cluster", "extra"}, "extra"},
+		{[]string{"frobnicate"}, "frobnicate"},
+		{[]string{"bench", "--sizes", "10,x"}, "--sizes"},
+	} {
+		code, _, errOut := picosim(t, c.args...)
+		if code != 2 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 naming %s", c.args, code, errOut, c.want)
+		}
+	}
+}
+
+func TestHelpShowsExamples(t *testing.T) {
+	code, _, errOut := picosim(t, "help", "cluster")
+	if code != 0 || !strings.Contains(errOut, "Examples:") || !strings.Contains(errOut, "--kill-master-at") {
+		t.Fatalf("exit %d:\n%s", code, errOut)
+	}
+}

@@ -1,9 +1,6 @@
 package node
 
-import (
-	"sort"
-	"time"
-)
+import "time"
 
 // member is a Member plus the latest evidence that it is alive.
 type member struct {
@@ -18,6 +15,7 @@ type Node struct {
 	timeout time.Duration
 
 	members []member // live members, this board included, sorted by IP
+	selfAt  int      // this board's index in members
 	booted  time.Duration
 	settled bool
 	role    Role
@@ -188,16 +186,23 @@ func (n *Node) draw(max time.Duration) time.Duration {
 	return time.Duration(n.cfg.Rand.Uint64() % uint64(max+1))
 }
 
+// find returns where ip is, or would be, in the member table. It runs for
+// every witness of every heartbeat, so it is a plain loop.
 func (n *Node) find(ip Addr) (int, bool) {
 	k := ip.Uint32()
-	i := sort.Search(len(n.members), func(i int) bool { return n.members[i].IP.Uint32() >= k })
-	return i, i < len(n.members) && n.members[i].IP == ip
+	lo, hi := 0, len(n.members)
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if n.members[mid].IP.Uint32() < k {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo, lo < len(n.members) && n.members[lo].IP == ip
 }
 
-func (n *Node) self() *member {
-	i, _ := n.find(n.cfg.IP)
-	return &n.members[i]
-}
+func (n *Node) self() *member { return &n.members[n.selfAt] }
 
 func (n *Node) heartbeat(now time.Duration, from Addr, f *Frame) {
 	i, ok := n.find(from)
@@ -271,11 +276,17 @@ func (n *Node) insert(i int, m member) {
 	n.members = append(n.members, member{})
 	copy(n.members[i+1:], n.members[i:])
 	n.members[i] = m
+	if i <= n.selfAt {
+		n.selfAt++
+	}
 }
 
 func (n *Node) remove(now time.Duration, i int, why LeaveReason) {
 	m := n.members[i].Member
 	n.members = append(n.members[:i], n.members[i+1:]...)
+	if i < n.selfAt {
+		n.selfAt--
+	}
 	n.event(now, Event{Kind: MemberLeft, Member: m, Reason: why})
 }
 

@@ -3,6 +3,7 @@
 #   make test   vet and every test (what CI runs)
 # Nothing beyond Go 1.26 is needed: tools are run at the versions go.mod pins.
 
+SHELL   := bash
 GO      ?= go
 GINKGO  := $(GO) tool ginkgo
 PICOSIM := $(GO) run ./sim/cmd/picosim
@@ -13,8 +14,10 @@ PICOSIM := $(GO) run ./sim/cmd/picosim
 run:
 	$(PICOSIM) cluster --nodes 5 --kill-master-at 10s --duration 40s --seed 7
 
+# Ends with the line "N passed, N failed" (hack/testsum); exits non-zero on
+# any failure, including a package that does not build.
 test: vet
-	$(GO) test -count=1 ./...
+	set -o pipefail; $(GO) test -count=1 -json ./... | $(GO) run ./hack/testsum
 
 vet:
 	$(GO) vet ./...

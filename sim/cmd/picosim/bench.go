@@ -54,25 +54,31 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	}
 
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "run\tboards\tsim s\twall s\tsim/wall\tfailover s\theap/board\theap total\t")
+	fmt.Fprintln(tw, "run\tboards\tsim s\twall s\tsim/wall\tfailover s\theap/board\theap total\tvs bare stack\t")
 	code := 0
 	s, err := sim.FailoverRun{Cluster: sim.Config{Boards: 5, Seed: *seed, NoTimeline: true}, KillAt: 10 * time.Second, Duration: 60 * time.Second}.Run()
 	if err != nil || s.FailoverS == nil {
 		fmt.Fprintf(stderr, "picosim bench: failover run: %v %v\n", err, s.Failures)
 		return 1
 	}
-	fmt.Fprintf(tw, "failover\t%d\t%.1f\t%.4f\t%.0fx\t%.3f\t-\t-\t\n", s.Nodes, s.SimS, s.WallS, s.Speedup, *s.FailoverS)
-	tw.Flush()
+	fmt.Fprintf(tw, "failover\t%d\t%.1f\t%.4f\t%.0fx\t%.3f\t-\t-\t-\t\n", s.Nodes, s.SimS, s.WallS, s.Speedup, *s.FailoverS)
 	for _, n := range ns {
+		fmt.Fprintf(stderr, "picosim bench: %d boards converging...\n", n)
 		c, err := sim.MeasureConvergence(n, *seed, 100*time.Millisecond, 5*time.Minute)
 		if err != nil {
 			fmt.Fprintf(stderr, "picosim bench: %v\n", err)
 			code = 1
 			continue
 		}
-		fmt.Fprintf(tw, "converge\t%d\t%.1f\t%.2f\t%.1fx\t-\t%s\t%s\t\n", n, c.SimS, c.WallS, c.SimS/c.WallS, kib(c.HeapPerBoard()), mib(c.HeapBytes))
-		tw.Flush()
+		bare, err := sim.MeasureBareHosts(n)
+		if err != nil {
+			fmt.Fprintf(stderr, "picosim bench: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(tw, "converge\t%d\t%.1f\t%.2f\t%.1fx\t-\t%s\t%s\t%.2fx of %s\t\n", n, c.SimS, c.WallS, c.SimS/c.WallS,
+			kib(c.HeapPerBoard()), mib(c.HeapBytes), float64(c.HeapPerBoard())/float64(bare), kib(bare))
 	}
+	tw.Flush()
 	return code
 }
 

@@ -45,7 +45,8 @@ type LAN struct {
 	byIP   map[netip.Addr]*Host
 	next   netip.Addr // next address to hand out
 	groups map[*Host]int
-	cut    bool // a partition is in force
+	cut    bool      // a partition is in force
+	spare  *delivery // recycled deliveries
 }
 
 // New returns an empty LAN.
@@ -269,8 +270,34 @@ func (l *LAN) forward(src, dst *Host, frame []byte, upDelay time.Duration) {
 		dst.counters.Lost++
 		return
 	}
-	gen := dst.gen
-	l.clock.AfterFunc(upDelay+downDelay, func() { dst.deliver(gen, frame) })
+	d := l.spare
+	if d != nil {
+		l.spare = d.next
+	} else {
+		d = &delivery{lan: l}
+	}
+	d.dst, d.gen, d.frame = dst, dst.gen, frame
+	l.clock.Post(upDelay+downDelay, d)
+}
+
+// delivery is one receiver's copy of a frame in flight. Deliveries are
+// recycled through LAN.spare: a run makes millions.
+type delivery struct {
+	lan   *LAN
+	dst   *Host
+	gen   uint64
+	frame []byte
+	next  *delivery
+}
+
+func (d *delivery) Fire() {
+	dst, gen, frame := d.dst, d.gen, d.frame
+	l := d.lan
+	l.mu.Lock()
+	d.dst, d.frame = nil, nil
+	d.next, l.spare = l.spare, d
+	l.mu.Unlock()
+	dst.deliver(gen, frame)
 }
 
 // macFor gives host i a locally administered unicast MAC.

@@ -22,9 +22,10 @@ type Board struct {
 	node        *node.Node // nil while powered off
 	conn        *netsim.UDPConn
 	tick        clock.Timer
+	drainer     clock.Timer // fires drain; armed when a datagram is queued
 	deadline    time.Duration
 	incarnation uint32
-	draining    bool // a drain is scheduled
+	draining    bool // drainer is armed
 }
 
 // Name returns the board's name.
@@ -70,7 +71,10 @@ func (b *Board) powerOn() error {
 		return err
 	}
 	b.node, b.conn = n, conn
-	b.tick = b.c.clk.AfterFunc(time.Duration(1<<62), b.onTick)
+	b.tick = b.c.clk.AfterFunc(never, b.onTick)
+	if b.drainer == nil {
+		b.drainer = b.c.clk.AfterFunc(never, b.drain)
+	}
 	b.deadline = -1
 	b.apply()
 	return nil
@@ -81,6 +85,7 @@ func (b *Board) powerOff() {
 		return
 	}
 	b.tick.Stop()
+	b.drainer.Stop()
 	b.host.PowerOff() // closes the socket with the stack
 	b.node, b.conn, b.draining = nil, nil, false
 }
@@ -88,26 +93,29 @@ func (b *Board) powerOff() {
 // readable runs inside the stack when a datagram is queued: drain it from the
 // event loop, at the same instant, not from inside the stack.
 func (b *Board) readable() {
-	if b.draining {
+	if !b.draining {
+		b.draining = true
+		b.drainer.Reset(0)
+	}
+}
+
+func (b *Board) drain() {
+	b.draining = false
+	if b.node == nil {
 		return
 	}
-	b.draining = true
-	n := b.node
-	b.c.clk.AfterFunc(0, func() {
-		if b.node != n { // powered off (and maybe on again) meanwhile
-			return
+	for {
+		p, from, ok := b.conn.ReadFrom()
+		if !ok {
+			break
 		}
-		b.draining = false
-		for {
-			p, from, ok := b.conn.ReadFrom()
-			if !ok {
-				break
-			}
-			b.node.Step(b.c.clk.Now(), node.Addr(from.Addr().As4()), from.Port(), p)
-		}
-		b.apply()
-	})
+		b.node.Step(b.c.clk.Now(), node.Addr(from.Addr().As4()), from.Port(), p)
+	}
+	b.apply()
 }
+
+// never is a deadline that does not come: timers wait there until armed.
+const never = time.Duration(1 << 62)
 
 func (b *Board) onTick() {
 	if b.node == nil {

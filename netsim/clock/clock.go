@@ -46,7 +46,11 @@ type Virtual struct {
 	// goroutines have gone quiet.
 	activity atomic.Uint64
 	wake     chan struct{}
+	free     []*timer // timers of Post, recycled: no one holds them
 }
+
+// Event is work scheduled with Post.
+type Event interface{ Fire() }
 
 var _ Clock = (*Virtual)(nil)
 
@@ -79,6 +83,33 @@ func (v *Virtual) AfterFunc(d time.Duration, f func()) Timer {
 	t := &timer{v: v, f: f, index: -1}
 	t.Reset(d)
 	return t
+}
+
+// Post schedules e.Fire at Now()+d, like AfterFunc but without a handle to
+// stop it, and without allocating: the LAN posts one event per frame and
+// receiver, millions per run.
+func (v *Virtual) Post(d time.Duration, e Event) {
+	if d < 0 {
+		d = 0
+	}
+	v.mu.Lock()
+	var t *timer
+	if n := len(v.free); n > 0 {
+		t, v.free = v.free[n-1], v.free[:n-1]
+	} else {
+		t = &timer{v: v, index: -1}
+	}
+	t.ev, t.pooled = e, true
+	t.at = v.now + d
+	v.seq++
+	t.seq = v.seq
+	heap.Push(&v.q, t)
+	v.mu.Unlock()
+	v.activity.Add(1)
+	select {
+	case v.wake <- struct{}{}:
+	default:
+	}
 }
 
 // At schedules f at the absolute simulated time at (or now, if at is past).
@@ -132,6 +163,14 @@ func (v *Virtual) fireLocked() {
 		v.now = t.at
 	}
 	v.fired++
+	if t.pooled {
+		e := t.ev
+		t.ev = nil
+		v.free = append(v.free, t)
+		v.mu.Unlock()
+		e.Fire()
+		return
+	}
 	f := t.f
 	v.mu.Unlock()
 	f()
@@ -178,11 +217,13 @@ func (v *Virtual) Serve(ctx context.Context, quiet time.Duration) {
 }
 
 type timer struct {
-	v     *Virtual
-	at    time.Duration
-	seq   uint64
-	f     func()
-	index int // in the queue, or -1
+	v      *Virtual
+	at     time.Duration
+	seq    uint64
+	f      func()
+	ev     Event // instead of f, for Post
+	pooled bool  // from Post: back to the free list once fired
+	index  int   // in the queue, or -1
 }
 
 func (t *timer) Stop() bool {

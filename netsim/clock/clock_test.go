@@ -65,3 +65,27 @@ func TestRunUntilStopsRightAfterTheDecisiveEvent(t *testing.T) {
 		t.Fatalf("now %v, pending %d", v.Now(), v.Pending())
 	}
 }
+
+type note struct {
+	log *[]string
+	s   string
+}
+
+func (n note) Fire() { *n.log = append(*n.log, n.s) }
+
+func TestPostInterleavesWithTimersAndRecyclesThem(t *testing.T) {
+	v := NewVirtual()
+	var got []string
+	for round := range 3 {
+		v.Post(time.Second, note{&got, "post"})
+		v.AfterFunc(time.Second, func() { got = append(got, "timer") })
+		v.Post(0, note{&got, "now"})
+		v.Run(v.Now() + time.Second)
+		if want := []string{"now", "post", "timer"}; len(got) != 3*(round+1) || got[3*round] != want[0] || got[3*round+1] != want[1] || got[3*round+2] != want[2] {
+			t.Fatalf("round %d: %v", round, got)
+		}
+	}
+	if len(v.free) != 2 {
+		t.Fatalf("%d timers on the free list, want the 2 that Post used, reused each round", len(v.free))
+	}
+}

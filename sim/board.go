@@ -143,3 +143,55 @@ func (b *Board) apply() {
 	}
 	b.node.Advance()
 }
+
+// View is what a board reports: the members it knows, in address order, with
+// the role it gives each, and the master it follows ("" before it settles).
+type View struct {
+	Board   string
+	Role    string
+	Master  string
+	Members []MemberView
+}
+
+// MemberView is one member as a board sees it.
+type MemberView struct {
+	Name        string
+	IP          string
+	Incarnation uint32
+	Role        string
+}
+
+// Roles maps each member's name to its role.
+func (v View) Roles() map[string]string {
+	out := make(map[string]string, len(v.Members))
+	for _, m := range v.Members {
+		out[m.Name] = m.Role
+	}
+	return out
+}
+
+// Names lists the members' names in address order.
+func (v View) Names() []string {
+	out := make([]string, len(v.Members))
+	for i, m := range v.Members {
+		out[i] = m.Name
+	}
+	return out
+}
+
+// View returns the board's current view; a board that is off sees nothing.
+func (b *Board) View() View {
+	v := View{Board: b.name}
+	if b.node == nil {
+		return v
+	}
+	v.Role = b.node.Role().String()
+	if m, ok := b.node.Master(); ok {
+		v.Master = b.c.nameOf(m.IP)
+	}
+	for _, m := range b.node.Members() {
+		r, _ := b.node.RoleOf(m.IP)
+		v.Members = append(v.Members, MemberView{Name: b.c.nameOf(m.IP), IP: m.IP.String(), Incarnation: m.Incarnation, Role: r.String()})
+	}
+	return v
+}

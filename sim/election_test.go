@@ -14,24 +14,10 @@ import (
 )
 
 // rolesSeenBy returns the role that board `by` gives every member, by name.
-func rolesSeenBy(c *sim.Cluster, by string) map[string]string {
-	n := c.Board(by).Node()
-	out := map[string]string{}
-	for _, m := range n.Members() {
-		r, _ := n.RoleOf(m.IP)
-		out[m.Name] = r.String()
-	}
-	return out
-}
+func rolesSeenBy(c *sim.Cluster, by string) map[string]string { return c.Board(by).View().Roles() }
 
 // masterOf names the master that board `by` follows.
-func masterOf(c *sim.Cluster, by string) string {
-	m, ok := c.Board(by).Node().Master()
-	if !ok {
-		return ""
-	}
-	return m.Name
-}
+func masterOf(c *sim.Cluster, by string) string { return c.Board(by).View().Master }
 
 var _ = Describe("master election", func() {
 	var (
@@ -48,11 +34,7 @@ var _ = Describe("master election", func() {
 		It("lets them find each other and report the same member list", func() {
 			Eventually(simtest.Within(c, bound, c.Agreement)).Should(Succeed())
 			for _, b := range c.Boards() {
-				var names []string
-				for _, m := range b.Node().Members() {
-					names = append(names, m.Name)
-				}
-				Expect(names).To(Equal([]string{"pico1", "pico2", "pico3"}), "members seen by %s", b.Name())
+				Expect(b.View().Names()).To(Equal([]string{"pico1", "pico2", "pico3"}), "members seen by %s", b.Name())
 			}
 		})
 
@@ -61,7 +43,7 @@ var _ = Describe("master election", func() {
 			want := map[string]string{"pico1": "MASTER", "pico2": "WORKER1", "pico3": "WORKER2"}
 			for _, b := range c.Boards() {
 				Expect(rolesSeenBy(c, b.Name())).To(Equal(want), "roles seen by %s", b.Name())
-				Expect(b.Node().Role().String()).To(Equal(want[b.Name()]))
+				Expect(b.View().Role).To(Equal(want[b.Name()]))
 			}
 		})
 	})
@@ -104,6 +86,19 @@ var _ = Describe("master election", func() {
 			Expect(c.PowerOn("pico1")).To(Succeed())
 			Consistently(simtest.During(c, 20*time.Second, c.Safety)).Should(Succeed())
 			Expect(c.Agreement()).To(Succeed())
+		})
+	})
+
+	When("a worker shuts down cleanly", func() {
+		It("is dropped by the others at once, not after the timeout, and its number waits for the next board", func() {
+			c = newCluster(sim.Config{Boards: 4, Seed: 9})
+			Eventually(simtest.Within(c, c.FailoverBound(), c.Agreement)).Should(Succeed())
+			Expect(c.Shutdown("pico3")).To(Succeed())
+			Eventually(simtest.Within(c, 100*time.Millisecond, c.Agreement)).Should(Succeed())
+			Expect(rolesSeenBy(c, "pico1")).To(Equal(map[string]string{"pico1": "MASTER", "pico2": "WORKER1", "pico4": "WORKER3"}))
+			left := c.Timeline().Of(sim.EvLeft)
+			Expect(left).To(HaveLen(3))
+			Expect(left[0].Reason).To(Equal("leave"))
 		})
 	})
 

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -32,6 +33,16 @@ const (
 	EvHeal      = "heal"
 	EvLink      = "link"
 )
+
+// MarshalJSON writes the event with its simulated time in seconds first:
+// {"t": 12.547, "board": "pico2", "event": "role", ...}.
+func (e Event) MarshalJSON() ([]byte, error) {
+	type fields Event // without this method
+	return json.Marshal(struct {
+		T float64 `json:"t"`
+		fields
+	}{e.At.Seconds(), fields(e)})
+}
 
 // String renders the event as a line of the human timeline.
 func (e Event) String() string {

@@ -95,7 +95,8 @@ func (r FailoverRun) Run() (Summary, error) {
 		old, ok := c.AgreedMaster()
 		if !ok {
 			s.Liveness = false
-			fail("no agreed master to kill: %v", c.Agreement())
+			fail("the boards had not agreed on a master by the kill at %v (they settle after %v): %v",
+				r.KillAt, c.NodeConfig().Settle, c.Agreement())
 		} else {
 			s.MasterBefore = old.name
 			s.KilledAtS = r.KillAt.Seconds()

@@ -97,10 +97,7 @@ func clusterCmd(args []string, stdout, stderr io.Writer) int {
 	if !f.quiet {
 		run.Cluster.OnEvent = func(e sim.Event) {
 			if f.json {
-				enc.Encode(struct {
-					T float64 `json:"t"`
-					sim.Event
-				}{e.At.Seconds(), e})
+				enc.Encode(e)
 			} else {
 				fmt.Fprintln(stdout, e)
 			}

@@ -89,9 +89,6 @@ func (v *Virtual) AfterFunc(d time.Duration, f func()) Timer {
 // stop it, and without allocating: the LAN posts one event per frame and
 // receiver, millions per run.
 func (v *Virtual) Post(d time.Duration, e Event) {
-	if d < 0 {
-		d = 0
-	}
 	v.mu.Lock()
 	var t *timer
 	if n := len(v.free); n > 0 {
@@ -100,11 +97,24 @@ func (v *Virtual) Post(d time.Duration, e Event) {
 		t = &timer{v: v, index: -1}
 	}
 	t.ev, t.pooled = e, true
+	v.pushLocked(t, d)
+	v.mu.Unlock()
+	v.poke()
+}
+
+// pushLocked queues t at Now()+d, after every timer already due then.
+func (v *Virtual) pushLocked(t *timer, d time.Duration) {
+	if d < 0 {
+		d = 0
+	}
 	t.at = v.now + d
 	v.seq++
 	t.seq = v.seq
 	heap.Push(&v.q, t)
-	v.mu.Unlock()
+}
+
+// poke tells Serve that a timer was set.
+func (v *Virtual) poke() {
 	v.activity.Add(1)
 	select {
 	case v.wake <- struct{}{}:
@@ -239,23 +249,13 @@ func (t *timer) Stop() bool {
 
 func (t *timer) Reset(d time.Duration) {
 	v := t.v
-	if d < 0 {
-		d = 0
-	}
 	v.mu.Lock()
 	if t.index >= 0 {
 		heap.Remove(&v.q, t.index)
 	}
-	t.at = v.now + d
-	v.seq++
-	t.seq = v.seq
-	heap.Push(&v.q, t)
+	v.pushLocked(t, d)
 	v.mu.Unlock()
-	v.activity.Add(1)
-	select {
-	case v.wake <- struct{}{}:
-	default:
-	}
+	v.poke()
 }
 
 // queue is a min-heap of timers by (at, seq).

@@ -8,7 +8,7 @@ GO      ?= go
 GINKGO  := $(GO) tool ginkgo
 PICOSIM := $(GO) run ./sim/cmd/picosim
 
-.PHONY: run test vet ginkgo bench fuzz build
+.PHONY: run test vet ginkgo soak bench fuzz build
 
 # A 5-board cluster whose master loses power at 10 s.
 run:
@@ -25,6 +25,10 @@ vet:
 # The specs through the Ginkgo CLI (labels, focus, -p, reports).
 ginkgo:
 	$(GINKGO) -r --randomize-all
+
+# 200 seeds of lossy failovers, 7 and 20 boards (about 30 s).
+soak:
+	$(GINKGO) --label-filter=soak ./sim
 
 # Speed and scale: failover time, simulated seconds per wall second,
 # 100 and 1,000 boards converging (about a minute).

@@ -27,11 +27,14 @@
 // # The protocol
 //
 // Boards broadcast a HEARTBEAT every Heartbeat (±Jitter) to Broadcast:port
-// 37020. A member is gone after MissLimit intervals of Heartbeat+Jitter
-// without a sign of life: its own heartbeat, or a witness entry in another
-// board's heartbeat saying it was heard recently. Witnesses matter: at 10%
-// loss, three lost heartbeats in a row happen about once in 1,000 intervals,
-// and without them a healthy master would be dropped every few minutes.
+// 37020, numbered from 1 at every boot. A member is gone after MissLimit
+// intervals of Heartbeat+Jitter without a sign of life: one of its own
+// heartbeats, or a witness entry in another board's heartbeat saying "its
+// heartbeat n reached me so many ms ago". Witnesses matter: at 10% loss,
+// three lost heartbeats in a row happen about once in 1,000 intervals, and
+// without them a healthy master would be dropped every few minutes. A witness
+// counts only for a heartbeat newer than any known, so relays cannot keep a
+// dead member alive by vouching for the same old heartbeat again and again.
 //
 // Roles follow from the membership by one rule, so every board computes the
 // same roles from the same members:

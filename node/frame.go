@@ -21,10 +21,11 @@ const (
 	// TypeFull is [2, count, (ip[4], name_len, name...)*]: the registry's
 	// answer to HELLO, listing the live members.
 	TypeFull Type = 2
-	// TypeHeartbeat is [3, incarnation u32, slot u16, name_len, name...,
-	// count, (ip[4], incarnation u32, age_ms u16)*], all big-endian. The
-	// trailing witnesses say "I heard this member age_ms ago", which lets a
-	// board that missed a member's own heartbeats keep it alive.
+	// TypeHeartbeat is [3, incarnation u32, seq u32, slot u16, name_len,
+	// name..., count, (ip[4], incarnation u32, seq u32, age_ms u16)*], all
+	// big-endian. seq counts the sender's heartbeats since boot. The trailing
+	// witnesses say "heartbeat seq of this member reached me age_ms ago",
+	// which lets a board that missed a member's own heartbeats keep it alive.
 	TypeHeartbeat Type = 3
 	// TypeLeave is [4, incarnation u32]: a board shutting down cleanly.
 	TypeLeave Type = 4
@@ -60,10 +61,11 @@ type Entry struct {
 	Name []byte
 }
 
-// Witness is one "I heard this member age_ms ago" in a heartbeat.
+// Witness is one "heartbeat Seq of this member reached me AgeMS ago".
 type Witness struct {
 	IP          Addr
 	Incarnation uint32
+	Seq         uint32
 	AgeMS       uint16
 }
 
@@ -74,6 +76,7 @@ type Frame struct {
 	Type        Type
 	Name        []byte    // HELLO, HEARTBEAT
 	Incarnation uint32    // HEARTBEAT, LEAVE
+	Seq         uint32    // HEARTBEAT: the sender's heartbeat count since boot
 	Slot        uint16    // HEARTBEAT: the sender's worker number, 0 if none
 	Entries     []Entry   // FULL
 	Witnesses   []Witness // HEARTBEAT
@@ -82,7 +85,7 @@ type Frame struct {
 // Decode parses p into f. It never panics and accepts only canonical frames:
 // every byte of p must belong to the frame, so Append(Decode(p)) == p.
 func (f *Frame) Decode(p []byte) error {
-	f.Name, f.Incarnation, f.Slot = nil, 0, 0
+	f.Name, f.Incarnation, f.Seq, f.Slot = nil, 0, 0, 0
 	f.Entries, f.Witnesses = f.Entries[:0], f.Witnesses[:0]
 	if len(p) == 0 {
 		return ErrEmpty
@@ -104,6 +107,7 @@ func (f *Frame) Decode(p []byte) error {
 		}
 	case TypeHeartbeat:
 		f.Incarnation = r.u32()
+		f.Seq = r.u32()
 		f.Slot = r.u16()
 		f.Name = r.name()
 		n := int(r.byte())
@@ -111,6 +115,7 @@ func (f *Frame) Decode(p []byte) error {
 			var w Witness
 			w.IP = r.addr()
 			w.Incarnation = r.u32()
+			w.Seq = r.u32()
 			w.AgeMS = r.u16()
 			if r.err == nil {
 				f.Witnesses = append(f.Witnesses, w)
@@ -155,6 +160,7 @@ func (f *Frame) Append(b []byte) ([]byte, error) {
 			return b, ErrTooMany
 		}
 		b = appendU32(b, f.Incarnation)
+		b = appendU32(b, f.Seq)
 		b = append(b, byte(f.Slot>>8), byte(f.Slot))
 		b, err := appendName(b, f.Name)
 		if err != nil {
@@ -164,6 +170,7 @@ func (f *Frame) Append(b []byte) ([]byte, error) {
 		for _, w := range f.Witnesses {
 			b = append(b, w.IP[:]...)
 			b = appendU32(b, w.Incarnation)
+			b = appendU32(b, w.Seq)
 			b = append(b, byte(w.AgeMS>>8), byte(w.AgeMS))
 		}
 		return b, nil

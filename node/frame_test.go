@@ -21,9 +21,9 @@ var golden = []struct {
 		{IP: Addr{192, 168, 1, 3}, Name: []byte("pico2")},
 	}}, []byte{2, 2, 192, 168, 1, 2, 5, 'p', 'i', 'c', 'o', '1', 192, 168, 1, 3, 5, 'p', 'i', 'c', 'o', '2'}},
 	{"empty full", Frame{Type: TypeFull}, []byte{2, 0}},
-	{"heartbeat", Frame{Type: TypeHeartbeat, Incarnation: 0x01020304, Slot: 0x0102, Name: []byte("p"),
-		Witnesses: []Witness{{IP: Addr{10, 0, 0, 1}, Incarnation: 7, AgeMS: 0x0203}}},
-		[]byte{3, 1, 2, 3, 4, 1, 2, 1, 'p', 1, 10, 0, 0, 1, 0, 0, 0, 7, 2, 3}},
+	{"heartbeat", Frame{Type: TypeHeartbeat, Incarnation: 0x01020304, Seq: 0x05060708, Slot: 0x0102, Name: []byte("p"),
+		Witnesses: []Witness{{IP: Addr{10, 0, 0, 1}, Incarnation: 7, Seq: 9, AgeMS: 0x0203}}},
+		[]byte{3, 1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 1, 'p', 1, 10, 0, 0, 1, 0, 0, 0, 7, 0, 0, 0, 9, 2, 3}},
 	{"leave", Frame{Type: TypeLeave, Incarnation: 9}, []byte{4, 0, 0, 0, 9}},
 }
 
@@ -95,7 +95,7 @@ func TestDecodeRejectsMalformed(t *testing.T) {
 		{"full name past the end", []byte{2, 1, 10, 0, 0, 1, 4, 'a'}, ErrTruncated},
 		{"full with trailing bytes", []byte{2, 0, 0}, ErrTrailing},
 		{"heartbeat truncated incarnation", []byte{3, 0, 0}, ErrTruncated},
-		{"heartbeat witness count past the end", []byte{3, 0, 0, 0, 1, 0, 0, 0, 2, 10, 0, 0, 1, 0, 0, 0, 1, 0, 0}, ErrTruncated},
+		{"heartbeat witness count past the end", []byte{3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2, 10, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0}, ErrTruncated},
 		{"leave truncated", []byte{4, 0, 0, 0}, ErrTruncated},
 	}
 	for _, c := range cases {
@@ -125,7 +125,7 @@ func TestFrameRoundTrip(t *testing.T) {
 		for _, f := range []Frame{
 			{Type: TypeHello, Name: name},
 			{Type: TypeFull, Entries: []Entry{{IP: Addr{1, 2, 3, 4}, Name: name}, {IP: Addr{255, 255, 255, 255}, Name: name}}},
-			{Type: TypeHeartbeat, Incarnation: 0xFFFFFFFF, Slot: 0xFFFF, Name: name, Witnesses: []Witness{{Addr{1, 1, 1, 1}, 1, 0xFFFF}}},
+			{Type: TypeHeartbeat, Incarnation: 0xFFFFFFFF, Slot: 0xFFFF, Name: name, Seq: 0xFFFFFFFF, Witnesses: []Witness{{Addr{1, 1, 1, 1}, 1, 2, 0xFFFF}}},
 			{Type: TypeLeave, Incarnation: 1},
 		} {
 			wire, err := f.Append(nil)

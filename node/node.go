@@ -2,9 +2,12 @@ package node
 
 import "time"
 
-// member is a Member plus the latest evidence that it is alive.
+// member is a Member plus the latest evidence that it is alive: the newest
+// of its heartbeats known here (heard or witnessed) and when it was sent, as
+// well as this board can tell.
 type member struct {
 	Member
+	seq  uint32
 	seen time.Duration
 }
 
@@ -21,6 +24,7 @@ type Node struct {
 	role    Role
 	master  Member // as last reported in a MasterChanged event
 
+	seq       uint32 // heartbeats sent
 	nextBeat  time.Duration
 	nextSweep time.Duration // no member can expire before this
 	cursor    int           // rotates witnesses over the members
@@ -209,7 +213,7 @@ func (n *Node) heartbeat(now time.Duration, from Addr, f *Frame) {
 	changed := false
 	switch {
 	case !ok:
-		n.insert(i, member{Member: Member{IP: from, Name: n.cfg.Intern(f.Name), Incarnation: f.Incarnation, Slot: f.Slot}, seen: now})
+		n.insert(i, member{Member: Member{IP: from, Name: n.cfg.Intern(f.Name), Incarnation: f.Incarnation, Slot: f.Slot}, seq: f.Seq, seen: now})
 		n.event(now, Event{Kind: MemberJoined, Member: n.members[i].Member})
 		changed = true
 	case f.Incarnation < n.members[i].Incarnation:
@@ -217,12 +221,14 @@ func (n *Node) heartbeat(now time.Duration, from Addr, f *Frame) {
 		return
 	case f.Incarnation > n.members[i].Incarnation:
 		n.remove(now, i, Rebooted)
-		n.insert(i, member{Member: Member{IP: from, Name: n.cfg.Intern(f.Name), Incarnation: f.Incarnation, Slot: f.Slot}, seen: now})
+		n.insert(i, member{Member: Member{IP: from, Name: n.cfg.Intern(f.Name), Incarnation: f.Incarnation, Slot: f.Slot}, seq: f.Seq, seen: now})
 		n.event(now, Event{Kind: MemberJoined, Member: n.members[i].Member})
 		changed = true
 	default:
 		m := &n.members[i]
-		m.seen = now
+		if f.Seq > m.seq { // not a duplicate, nor overtaken by a newer one
+			m.seq, m.seen = f.Seq, now
+		}
 		if m.Slot != f.Slot {
 			m.Slot = f.Slot
 			changed = true
@@ -231,13 +237,19 @@ func (n *Node) heartbeat(now time.Duration, from Addr, f *Frame) {
 			m.Name = n.cfg.Intern(f.Name)
 		}
 	}
+	// A witness counts only for a heartbeat newer than any known here. Ages
+	// leave out the time in flight, so each relay makes "last seen" a little
+	// fresher; were the same heartbeat accepted again and again, boards
+	// relaying it to each other would keep a dead member alive.
 	for _, w := range f.Witnesses {
 		j, ok := n.find(w.IP)
-		if !ok || w.IP == n.cfg.IP || n.members[j].Incarnation != w.Incarnation {
+		if !ok || w.IP == n.cfg.IP || n.members[j].Incarnation != w.Incarnation || w.Seq <= n.members[j].seq {
 			continue
 		}
-		if t := now - time.Duration(w.AgeMS)*time.Millisecond; t > n.members[j].seen {
-			n.members[j].seen = t
+		m := &n.members[j]
+		m.seq = w.Seq
+		if t := now - time.Duration(w.AgeMS)*time.Millisecond; t > m.seen {
+			m.seen = t
 		}
 	}
 	if s := n.self(); s.Slot != 0 && f.Slot == s.Slot && from.Less(n.cfg.IP) {
@@ -345,7 +357,8 @@ func (n *Node) claim() uint16 {
 
 func (n *Node) sendHeartbeat(now time.Duration) {
 	s := n.self()
-	f := &Frame{Type: TypeHeartbeat, Incarnation: n.cfg.Incarnation, Slot: s.Slot, Name: []byte(s.Name)}
+	n.seq++
+	f := &Frame{Type: TypeHeartbeat, Incarnation: n.cfg.Incarnation, Seq: n.seq, Slot: s.Slot, Name: []byte(s.Name)}
 	// Witnesses: the master first, since a false failover costs most, then
 	// the others in turn.
 	w := n.cfg.Witnesses
@@ -354,7 +367,7 @@ func (n *Node) sendHeartbeat(now time.Duration) {
 		if age > 0xFFFF {
 			age = 0xFFFF
 		}
-		f.Witnesses = append(f.Witnesses, Witness{IP: m.IP, Incarnation: m.Incarnation, AgeMS: uint16(age)})
+		f.Witnesses = append(f.Witnesses, Witness{IP: m.IP, Incarnation: m.Incarnation, Seq: m.seq, AgeMS: uint16(age)})
 	}
 	if w > 0 && n.members[0].IP != n.cfg.IP {
 		add(&n.members[0])

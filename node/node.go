@@ -4,11 +4,19 @@ import "time"
 
 // member is a Member plus the latest evidence that it is alive: the newest
 // of its heartbeats known here (heard or witnessed) and when it was sent, as
-// well as this board can tell.
+// well as this board can tell. Fields are ordered by size: a simulator holds
+// a million of these for 1,000 boards, and this order makes each 40 bytes.
 type member struct {
-	Member
-	seq  uint32
-	seen time.Duration
+	Name        string
+	seen        time.Duration
+	IP          Addr
+	Incarnation uint32
+	seq         uint32
+	Slot        uint16
+}
+
+func (m *member) public() Member {
+	return Member{IP: m.IP, Name: m.Name, Incarnation: m.Incarnation, Slot: m.Slot}
 }
 
 // Node is the discovery and election state machine of one board. It is not
@@ -52,7 +60,7 @@ func New(cfg Config, now time.Duration) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, timeout: cfg.Timeout(), booted: now}
-	n.members = []member{{Member: Member{IP: cfg.IP, Name: cfg.Name, Incarnation: cfg.Incarnation}, seen: now}}
+	n.members = []member{{IP: cfg.IP, Name: cfg.Name, Incarnation: cfg.Incarnation, seen: now}}
 	n.nextBeat = now + n.draw(cfg.Jitter)
 	n.nextSweep = now + n.timeout
 	return n, nil
@@ -77,7 +85,7 @@ func (n *Node) Len() int { return len(n.members) }
 func (n *Node) Members() []Member {
 	out := make([]Member, len(n.members))
 	for i, m := range n.members {
-		out[i] = m.Member
+		out[i] = m.public()
 	}
 	return out
 }
@@ -213,16 +221,16 @@ func (n *Node) heartbeat(now time.Duration, from Addr, f *Frame) {
 	changed := false
 	switch {
 	case !ok:
-		n.insert(i, member{Member: Member{IP: from, Name: n.cfg.Intern(f.Name), Incarnation: f.Incarnation, Slot: f.Slot}, seq: f.Seq, seen: now})
-		n.event(now, Event{Kind: MemberJoined, Member: n.members[i].Member})
+		n.insert(i, member{IP: from, Name: n.cfg.Intern(f.Name), Incarnation: f.Incarnation, Slot: f.Slot, seq: f.Seq, seen: now})
+		n.event(now, Event{Kind: MemberJoined, Member: n.members[i].public()})
 		changed = true
 	case f.Incarnation < n.members[i].Incarnation:
 		n.stats.Ignored++ // a late frame from before the member rebooted
 		return
 	case f.Incarnation > n.members[i].Incarnation:
 		n.remove(now, i, Rebooted)
-		n.insert(i, member{Member: Member{IP: from, Name: n.cfg.Intern(f.Name), Incarnation: f.Incarnation, Slot: f.Slot}, seq: f.Seq, seen: now})
-		n.event(now, Event{Kind: MemberJoined, Member: n.members[i].Member})
+		n.insert(i, member{IP: from, Name: n.cfg.Intern(f.Name), Incarnation: f.Incarnation, Slot: f.Slot, seq: f.Seq, seen: now})
+		n.event(now, Event{Kind: MemberJoined, Member: n.members[i].public()})
 		changed = true
 	default:
 		m := &n.members[i]
@@ -294,7 +302,7 @@ func (n *Node) insert(i int, m member) {
 }
 
 func (n *Node) remove(now time.Duration, i int, why LeaveReason) {
-	m := n.members[i].Member
+	m := n.members[i].public()
 	n.members = append(n.members[:i], n.members[i+1:]...)
 	if i < n.selfAt {
 		n.selfAt--
@@ -308,7 +316,7 @@ func (n *Node) update(now time.Duration) {
 	if !n.settled {
 		return
 	}
-	master := n.members[0].Member
+	master := n.members[0].public()
 	if master.IP != n.master.IP || master.Incarnation != n.master.Incarnation {
 		n.event(now, Event{Kind: MasterChanged, Member: master, Prev: n.master})
 		n.master = master
@@ -323,7 +331,7 @@ func (n *Node) update(now time.Duration) {
 		role = Role(s.Slot)
 	}
 	if role != n.role {
-		n.event(now, Event{Kind: RoleChanged, Member: n.self().Member, Role: role, Old: n.role})
+		n.event(now, Event{Kind: RoleChanged, Member: n.self().public(), Role: role, Old: n.role})
 		n.role = role
 	}
 }

@@ -44,6 +44,19 @@ type Config struct {
 	Intern func([]byte) string
 }
 
+// WithDefaults returns c with every zero setting filled in, or the first
+// invalid one. It suits a template for many boards: a zero IP passes, and
+// Rand and Intern stay as they were, since New gives each board its own.
+func (c Config) WithDefaults() (Config, error) {
+	ip, rnd, intern := c.IP, c.Rand, c.Intern
+	if ip.IsZero() {
+		c.IP = Addr{0, 0, 0, 1}
+	}
+	err := c.setDefaults()
+	c.IP, c.Rand, c.Intern = ip, rnd, intern
+	return c, err
+}
+
 func (c *Config) setDefaults() error {
 	if len(c.Name) > MaxName {
 		return ErrNameTooLong

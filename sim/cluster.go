@@ -75,9 +75,7 @@ func New(cfg Config) (*Cluster, error) {
 	if err := cfg.Link.Validate(); err != nil {
 		return nil, fmt.Errorf("sim: link: %w", err)
 	}
-	probe := cfg.Node
-	probe.IP = node.Addr{10, 0, 0, 1}
-	if _, err := node.New(probe, 0); err != nil {
+	if _, err := cfg.Node.WithDefaults(); err != nil {
 		return nil, fmt.Errorf("sim: node settings: %w", err)
 	}
 	clk := clock.NewVirtual()
@@ -121,10 +119,8 @@ func (c *Cluster) Config() Config { return c.cfg }
 // NodeConfig returns the core settings every board runs with, defaults
 // filled in.
 func (c *Cluster) NodeConfig() node.Config {
-	cfg := c.cfg.Node
-	cfg.IP = node.Addr{10, 0, 0, 1}
-	n, _ := node.New(cfg, 0)
-	return n.Config()
+	cfg, _ := c.cfg.Node.WithDefaults() // checked in New
+	return cfg
 }
 
 // Run advances simulated time by d.

@@ -236,6 +236,9 @@ func (c *Cluster) nameOf(ip node.Addr) string {
 
 // report turns a core's event into a timeline event.
 func (c *Cluster) report(b *Board, e node.Event) {
+	if c.cfg.NoTimeline && c.cfg.OnEvent == nil {
+		return // nobody keeps or watches events: skip the formatting
+	}
 	ev := Event{At: e.At, Board: b.name, Kind: e.Kind.String()}
 	switch e.Kind {
 	case node.MemberJoined, node.MemberLeft:

@@ -6,11 +6,11 @@ import (
 	"testing"
 )
 
-// TestImportsStayPortable keeps node/ a core that TinyGo can build: no
+// TestImportsStayPortable keeps node/ and its packages a core that TinyGo can build: no
 // network, no processes, no gVisor, no test harness. (The full list of
 // packages TinyGo supports is checked with firmware in a later issue.)
 func TestImportsStayPortable(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", "github.com/picosim/picosim/node").CombinedOutput()
+	out, err := exec.Command("go", "list", "-deps", "github.com/picosim/picosim/node/...").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}

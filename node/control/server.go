@@ -1,0 +1,437 @@
+package control
+
+import (
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Protocol constants of piconetcontrol on a Pico W.
+const (
+	Port       = 12345 // default TCP port
+	MaxPin     = 28    // GPIO 0..28
+	MaxCommand = 8192  // longest command line, in bytes
+	Version    = "1.13.0"
+	// ActionDelay is how long reset and sleep wait after replying, so that
+	// the reply gets out first, as the real server does.
+	ActionDelay = time.Second
+)
+
+// ConnID names one controller connection; the driver picks them.
+type ConnID uint32
+
+// Mode of a pin.
+type Mode uint8
+
+const (
+	Unset Mode = iota
+	Input
+	Output
+)
+
+func (m Mode) String() string { return [...]string{"unset", "input", "output"}[m] }
+
+// Cause says why a pin changed.
+type Cause uint8
+
+const (
+	BySetup Cause = iota + 1
+	ByWrite
+	ByRevert
+	ByReset
+	ByBlink // the LED blinking the board's status
+)
+
+func (c Cause) String() string {
+	return [...]string{"", "setup", "write", "revert", "reset", "blink"}[c]
+}
+
+// LED is the pin number of the on-board LED in PinChange (it is wired to the
+// WiFi chip, not to GPIO).
+const LED = -1
+
+// PinChange is a pin (or the LED) the driver must set.
+type PinChange struct {
+	At    time.Duration
+	Pin   int
+	Value int
+	Cause Cause
+}
+
+// Write is data the driver must send on a connection.
+type Write struct {
+	Conn ConnID
+	Data []byte
+}
+
+// ActionKind is something the whole board must do.
+type ActionKind uint8
+
+const (
+	ActReset      ActionKind = iota + 1 // reboot; pins are already back at their setup values
+	ActDeepSleep                        // power off for For, then boot
+	ActLightSleep                       // stop processing for For
+	ActUpdate                           // install Files and reboot into them
+)
+
+// Action is a board-wide action.
+type Action struct {
+	Kind  ActionKind
+	For   time.Duration
+	Files []File
+}
+
+// File is one file of an update, decoded.
+type File struct {
+	Name    string
+	Content []byte
+}
+
+// Ready is what the server wants done. Its slices are reused after Advance.
+type Ready struct {
+	Writes   []Write
+	Closes   []ConnID // close these connections after sending their writes
+	Pins     []PinChange
+	Actions  []Action
+	Deadline time.Duration // call Tick by then; 0: nothing pending
+}
+
+// Config describes the board the server runs on.
+type Config struct {
+	Board   string // default "Raspberry Pi Pico W with RP2040"
+	Version string // default Version
+	// EpochNS is added to the simulated time in time_received, so that
+	// replies carry plausible wall-clock nanoseconds.
+	EpochNS int64
+	// MaxConns bounds simultaneous connections; beyond it a connection gets
+	// an error reply and is closed. Default 4.
+	MaxConns int
+	// IdleTimeout closes a connection silent for that long. Default 60s.
+	IdleTimeout time.Duration
+	// RevertOnLoss reverts every held pin when the board loses its master
+	// (MasterLost) or the connection that wrote it closes. Default off.
+	RevertOnLoss bool
+	// HeapBytes is the board's heap, for get_info. Default 192 KiB.
+	HeapBytes int
+}
+
+type pin struct {
+	mode     Mode
+	value    int
+	setupVal int
+	held     bool          // a revert is pending
+	revertAt time.Duration // when it is due
+	revertTo int
+	heldBy   ConnID // the connection that wrote the pin
+}
+
+type conn struct {
+	buf        []byte
+	discarding bool // skipping the rest of an oversized line
+	lastActive time.Duration
+}
+
+// Server is the control protocol of one board.
+type Server struct {
+	cfg     Config
+	booted  time.Duration
+	pins    [MaxPin + 1]pin
+	conns   map[ConnID]*conn
+	order   []ConnID // connection ids in opening order: deterministic sweeps
+	pending []delayed
+	asleep    time.Duration // light sleep until then
+	led       blinker
+	connected bool
+
+	rd Ready
+}
+
+type delayed struct {
+	at     time.Duration
+	action Action
+}
+
+// NewServer boots the server at time now.
+func NewServer(cfg Config, now time.Duration) *Server {
+	if cfg.Board == "" {
+		cfg.Board = "Raspberry Pi Pico W with RP2040"
+	}
+	if cfg.Version == "" {
+		cfg.Version = Version
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = 4
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = time.Minute
+	}
+	if cfg.HeapBytes <= 0 {
+		cfg.HeapBytes = 192 << 10
+	}
+	s := &Server{cfg: cfg, booted: now, conns: map[ConnID]*conn{}, connected: true}
+	s.led.start(now, Idle)
+	s.emitLED(now)
+	return s
+}
+
+// Pin returns a pin's mode and value.
+func (s *Server) Pin(n int) (Mode, int) {
+	if n < 0 || n > MaxPin {
+		return Unset, 0
+	}
+	return s.pins[n].mode, s.pins[n].value
+}
+
+// Held reports whether a pin has a revert pending, and when.
+func (s *Server) Held(n int) (time.Duration, bool) {
+	if n < 0 || n > MaxPin || !s.pins[n].held {
+		return 0, false
+	}
+	return s.pins[n].revertAt, true
+}
+
+// Conns returns how many connections are open.
+func (s *Server) Conns() int { return len(s.conns) }
+
+// SetInput records the level the hardware reads on an input pin.
+func (s *Server) SetInput(n, value int) {
+	if n >= 0 && n <= MaxPin && s.pins[n].mode == Input {
+		s.pins[n].value = value
+	}
+}
+
+// Open reports a new connection. Beyond MaxConns the connection gets an error
+// reply and is closed.
+func (s *Server) Open(now time.Duration, c ConnID) {
+	if len(s.conns) >= s.cfg.MaxConns {
+		s.reply(c, errorReply(Value{}, "OSError", "too many connections (at most "+strconv.Itoa(s.cfg.MaxConns)+")"))
+		s.rd.Closes = append(s.rd.Closes, c)
+		return
+	}
+	s.conns[c] = &conn{lastActive: now}
+	s.order = append(s.order, c)
+	s.statusChanged(now)
+}
+
+// Closed reports that a connection ended (the peer closed it, or it broke).
+func (s *Server) Closed(now time.Duration, c ConnID) {
+	if _, ok := s.conns[c]; !ok {
+		return
+	}
+	delete(s.conns, c)
+	for i, id := range s.order {
+		if id == c {
+			s.order = append(s.order[:i], s.order[i+1:]...)
+			break
+		}
+	}
+	if s.cfg.RevertOnLoss {
+		for n := range s.pins {
+			if p := &s.pins[n]; p.held && p.heldBy == c {
+				s.revert(now, n)
+			}
+		}
+	}
+	s.statusChanged(now)
+}
+
+// MasterLost reports that the board no longer sees a master. With
+// RevertOnLoss, every held pin reverts now.
+func (s *Server) MasterLost(now time.Duration) {
+	if !s.cfg.RevertOnLoss {
+		return
+	}
+	for n := range s.pins {
+		if s.pins[n].held {
+			s.revert(now, n)
+		}
+	}
+}
+
+// Receive hands the server bytes read from a connection.
+func (s *Server) Receive(now time.Duration, c ConnID, data []byte) {
+	cn := s.conns[c]
+	if cn == nil {
+		return
+	}
+	cn.lastActive = now
+	for len(data) > 0 {
+		i := indexByte(data, '\n')
+		if cn.discarding {
+			if i < 0 {
+				return
+			}
+			cn.discarding = false
+			data = data[i+1:]
+			continue
+		}
+		if i < 0 {
+			cn.buf = append(cn.buf, data...)
+			if len(cn.buf) > MaxCommand {
+				cn.buf = cn.buf[:0]
+				cn.discarding = true
+				s.reply(c, errorReply(Value{}, "ValueError", "command longer than "+strconv.Itoa(MaxCommand)+" bytes; it was skipped"))
+			}
+			return
+		}
+		line := data[:i]
+		data = data[i+1:]
+		if len(cn.buf) > 0 {
+			line = append(cn.buf, line...)
+			cn.buf = cn.buf[:0]
+		}
+		if len(line) > MaxCommand {
+			s.reply(c, errorReply(Value{}, "ValueError", "command longer than "+strconv.Itoa(MaxCommand)+" bytes; it was skipped"))
+			continue
+		}
+		if len(strings.TrimSpace(string(line))) == 0 {
+			continue // the client's "\n\n" end-of-commands signal
+		}
+		s.command(now, c, line)
+	}
+}
+
+// Tick fires what is due: reverts, delayed actions, idle timeouts, the LED.
+func (s *Server) Tick(now time.Duration) {
+	if now < s.asleep {
+		return // light sleep: nothing runs; due work fires on waking
+	}
+	for n := range s.pins {
+		if p := &s.pins[n]; p.held && p.revertAt <= now {
+			s.revert(now, n)
+		}
+	}
+	keep := s.pending[:0]
+	var due []delayed
+	for _, d := range s.pending {
+		if d.at <= now {
+			due = append(due, d)
+		} else {
+			keep = append(keep, d)
+		}
+	}
+	s.pending = keep
+	for _, d := range due {
+		s.act(now, d.action)
+	}
+	for _, c := range append([]ConnID(nil), s.order...) {
+		if cn := s.conns[c]; cn != nil && now-cn.lastActive >= s.cfg.IdleTimeout {
+			s.rd.Closes = append(s.rd.Closes, c)
+			s.Closed(now, c)
+		}
+	}
+	if s.led.advance(now) {
+		s.emitLED(now)
+	}
+}
+
+// Ready returns what the server wants done since the last Advance.
+func (s *Server) Ready() Ready {
+	rd := s.rd
+	rd.Deadline = s.deadline()
+	return rd
+}
+
+// Advance acknowledges the last Ready.
+func (s *Server) Advance() {
+	s.rd.Writes = s.rd.Writes[:0]
+	s.rd.Closes = s.rd.Closes[:0]
+	s.rd.Pins = s.rd.Pins[:0]
+	s.rd.Actions = s.rd.Actions[:0]
+}
+
+func (s *Server) deadline() time.Duration {
+	d := s.led.next
+	consider := func(t time.Duration) {
+		if t < d {
+			d = t
+		}
+	}
+	for n := range s.pins {
+		if s.pins[n].held {
+			consider(s.pins[n].revertAt)
+		}
+	}
+	for _, p := range s.pending {
+		consider(p.at)
+	}
+	for _, c := range s.order {
+		consider(s.conns[c].lastActive + s.cfg.IdleTimeout)
+	}
+	if d < s.asleep {
+		d = s.asleep
+	}
+	return d
+}
+
+func (s *Server) revert(now time.Duration, n int) {
+	p := &s.pins[n]
+	p.held = false
+	if p.mode != Output || p.value == p.revertTo {
+		return
+	}
+	p.value = p.revertTo
+	s.rd.Pins = append(s.rd.Pins, PinChange{At: now, Pin: n, Value: p.value, Cause: ByRevert})
+}
+
+// act carries out a delayed action.
+func (s *Server) act(now time.Duration, a Action) {
+	switch a.Kind {
+	case ActReset, ActDeepSleep, ActUpdate:
+		// The board restarts: connections drop, holds end, pins go back to
+		// their setup values.
+		for _, c := range s.order {
+			s.rd.Closes = append(s.rd.Closes, c)
+		}
+		s.conns, s.order = map[ConnID]*conn{}, nil
+		for n := range s.pins {
+			p := &s.pins[n]
+			p.held = false
+			if p.mode == Output && p.value != p.setupVal {
+				p.value = p.setupVal
+				s.rd.Pins = append(s.rd.Pins, PinChange{At: now, Pin: n, Value: p.value, Cause: ByReset})
+			}
+		}
+		s.booted = now
+		s.statusChanged(now)
+	case ActLightSleep:
+		s.asleep = now + a.For
+		s.led.start(s.asleep, s.status())
+	}
+	s.rd.Actions = append(s.rd.Actions, a)
+}
+
+func (s *Server) reply(c ConnID, v Value) {
+	data := append(v.Append(nil), '\n')
+	s.rd.Writes = append(s.rd.Writes, Write{Conn: c, Data: data})
+}
+
+func (s *Server) status() Status {
+	if !s.connected {
+		return Connecting
+	}
+	if len(s.conns) > 0 {
+		return Active
+	}
+	return Idle
+}
+
+func (s *Server) statusChanged(now time.Duration) {
+	if st := s.status(); st != s.led.status {
+		s.led.start(now, st)
+		s.emitLED(now)
+	}
+}
+
+func (s *Server) emitLED(now time.Duration) {
+	s.rd.Pins = append(s.rd.Pins, PinChange{At: now, Pin: LED, Value: s.led.level, Cause: ByBlink})
+}
+
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,11 +1,7 @@
 package control
 
 import (
-	"bytes"
-	"compress/flate"
-	"compress/zlib"
 	"encoding/base64"
-	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -220,9 +216,15 @@ func (s *Server) update(now time.Duration, req Value) *cmdError {
 		}
 		content := []byte(f.Val.Str)
 		if compress {
-			var err error
-			if content, err = inflate(f.Val.Str); err != nil {
-				return valueError(`file "%s": %s`, f.Key, err.Error())
+			raw, err := base64.StdEncoding.DecodeString(f.Val.Str)
+			if err != nil {
+				return valueError(`file "%s": content is not valid base64`, f.Key)
+			}
+			if s.cfg.Inflate == nil {
+				return valueError("this board cannot decompress updates: send them with compress false")
+			}
+			if content, err = s.cfg.Inflate(raw); err != nil {
+				return valueError(`file "%s": content is not valid deflate data (%s)`, f.Key, err.Error())
 			}
 		}
 		out = append(out, File{Name: f.Key, Content: content})
@@ -230,28 +232,6 @@ func (s *Server) update(now time.Duration, req Value) *cmdError {
 	s.later(now, Action{Kind: ActUpdate, Files: out})
 	return nil
 }
-
-// inflate decodes a compressed file: base64 of zlib or raw deflate data.
-func inflate(b64 string) ([]byte, error) {
-	raw, err := base64.StdEncoding.DecodeString(b64)
-	if err != nil {
-		return nil, errorString("content is not valid base64")
-	}
-	if zr, err := zlib.NewReader(bytes.NewReader(raw)); err == nil {
-		if out, err := io.ReadAll(zr); err == nil {
-			return out, nil
-		}
-	}
-	out, err := io.ReadAll(flate.NewReader(bytes.NewReader(raw)))
-	if err != nil {
-		return nil, errorString("content is not valid deflate data")
-	}
-	return out, nil
-}
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
 
 func (s *Server) info(now time.Duration) Value {
 	alloc := 40<<10 + len(s.conns)*(2<<10)

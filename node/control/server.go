@@ -113,6 +113,11 @@ type Config struct {
 	RevertOnLoss bool
 	// HeapBytes is the board's heap, for get_info. Default 192 KiB.
 	HeapBytes int
+	// Inflate decompresses an update sent with "compress": true (zlib or raw
+	// deflate, after base64). The core leaves it to the driver so that it
+	// needs no compress/flate, which pulls fmt and os in. Nil: compressed
+	// updates are refused with an error reply.
+	Inflate func([]byte) ([]byte, error)
 }
 
 type pin struct {
@@ -133,12 +138,12 @@ type conn struct {
 
 // Server is the control protocol of one board.
 type Server struct {
-	cfg     Config
-	booted  time.Duration
-	pins    [MaxPin + 1]pin
-	conns   map[ConnID]*conn
-	order   []ConnID // connection ids in opening order: deterministic sweeps
-	pending []delayed
+	cfg       Config
+	booted    time.Duration
+	pins      [MaxPin + 1]pin
+	conns     map[ConnID]*conn
+	order     []ConnID // connection ids in opening order: deterministic sweeps
+	pending   []delayed
 	asleep    time.Duration // light sleep until then
 	led       blinker
 	connected bool

@@ -167,7 +167,7 @@ func TestResetRestoresSetupValuesAfterASecond(t *testing.T) {
 }
 
 func TestSleepAndUpdate(t *testing.T) {
-	b := newBoard(t, Config{})
+	b := newBoard(t, Config{Inflate: zlibInflate})
 	b.open(1)
 	b.send(1, `{"action": "sleep", "time_ms": 3000, "deep": 1}`)
 	b.send(1, `{"action": "sleep", "time_ms": 500, "deep": false}`)
@@ -203,7 +203,7 @@ func TestSleepAndUpdate(t *testing.T) {
 }
 
 func TestInvalidCommandsGetErrorRepliesNamingTheProblem(t *testing.T) {
-	b := newBoard(t, Config{})
+	b := newBoard(t, Config{Inflate: zlibInflate})
 	b.open(1)
 	b.send(1, `{"action": "setup_pin", "pin": 2, "mode": "output"}`)
 	b.send(1, `{"action": "setup_pin", "pin": 4, "mode": "input"}`)
@@ -417,7 +417,7 @@ func FuzzCommands(f *testing.F) {
 		f.Add([]byte(s + "\n"))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		b := newBoard(t, Config{})
+		b := newBoard(t, Config{Inflate: zlibInflate})
 		b.open(1)
 		b.open(2)
 		b.send(2, `{"action": "setup_pin", "pin": 2, "mode": "output", "value": 0}`)
@@ -428,4 +428,13 @@ func FuzzCommands(f *testing.F) {
 		}
 		b.run(time.Minute) // whatever it scheduled fires without a panic
 	})
+}
+
+func TestCompressedUpdateNeedsAnInflater(t *testing.T) {
+	b := newBoard(t, Config{})
+	b.open(1)
+	r := b.send(1, `{"action": "update", "files": {"main.py": "eJw="}, "compress": true}`)
+	if r["exception"] != "ValueError" || !strings.Contains(r["error"].(string), "cannot decompress") {
+		t.Fatalf("%v", r)
+	}
 }

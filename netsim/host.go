@@ -35,6 +35,7 @@ type Host struct {
 	powered  bool
 	gen      uint64 // bumped at every power-off: stale timers and frames die
 	boots    uint64
+	busyMark bool // in lan.busy
 
 	stack *stack.Stack
 	port  *port
@@ -140,11 +141,20 @@ func (h *Host) deliver(gen uint64, frame []byte) {
 		return
 	}
 	h.counters.Delivered++
+	if isTCP(frame) {
+		h.lan.markBusy(h)
+	}
 	d := h.port.dispatcher
 	h.lan.mu.Unlock()
 	pkt := newPacket(frame)
 	d.DeliverNetworkPacket(0, pkt) // the Ethernet layer reads the type
 	pkt.DecRef()
+}
+
+// isTCP reports whether an Ethernet frame carries IPv4 TCP.
+func isTCP(frame []byte) bool {
+	const ethType, ipProto = 12, header.EthernetMinimumSize + 9
+	return len(frame) > ipProto && frame[ethType] == 0x08 && frame[ethType+1] == 0x00 && frame[ipProto] == 6
 }
 
 func net4Mask(bits int) []byte {
@@ -173,9 +183,13 @@ func (c *stackClock) NowMonotonic() tcpip.MonotonicTime {
 
 func (c *stackClock) AfterFunc(d time.Duration, f func()) tcpip.Timer {
 	return c.host.lan.clock.AfterFunc(d, func() {
-		c.host.lan.mu.Lock()
+		l := c.host.lan
+		l.mu.Lock()
 		alive := c.host.gen == c.gen
-		c.host.lan.mu.Unlock()
+		if alive {
+			l.markBusy(c.host) // a TCP timer wakes a processor goroutine
+		}
+		l.mu.Unlock()
 		if alive {
 			f()
 		}

@@ -47,6 +47,7 @@ type LAN struct {
 	groups map[*Host]int
 	cut    bool      // a partition is in force
 	spare  *delivery // recycled deliveries
+	busy   []*Host   // hosts whose stacks may have work in flight, see settle
 }
 
 // New returns an empty LAN.
@@ -76,7 +77,45 @@ func New(cfg Config) (*LAN, error) {
 		groups: map[*Host]int{},
 	}
 	l.next = l.router.Next()
+	l.clock.SetSettle(l.settle)
 	return l, nil
+}
+
+// settle runs after every clock event. gVisor hands each TCP segment, and
+// each TCP timer, to processor goroutines of its own; before simulated time
+// moves on, wait until the busy hosts' processors have drained their queues
+// (stack.Pause returns only then), so that what they send is scheduled at the
+// right instant. Hosts that only saw UDP and ARP are never busy: that path is
+// synchronous and costs nothing here.
+func (l *LAN) settle() {
+	for {
+		l.mu.Lock()
+		busy := l.busy
+		l.busy = nil
+		l.mu.Unlock()
+		if len(busy) == 0 {
+			return
+		}
+		for _, h := range busy {
+			h.lan.mu.Lock()
+			s, on := h.stack, h.powered
+			h.busyMark = false
+			h.lan.mu.Unlock()
+			if on {
+				s.Pause()
+				s.Resume()
+			}
+		}
+	}
+}
+
+// markBusy notes that h's stack may have work on its own goroutines; the
+// caller holds l.mu.
+func (l *LAN) markBusy(h *Host) {
+	if !h.busyMark {
+		h.busyMark = true
+		l.busy = append(l.busy, h)
+	}
 }
 
 // Clock returns the LAN's simulated time.

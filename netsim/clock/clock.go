@@ -47,6 +47,16 @@ type Virtual struct {
 	activity atomic.Uint64
 	wake     chan struct{}
 	free     []*timer // timers of Post, recycled: no one holds them
+	settle   func()   // run after every event, see SetSettle
+}
+
+// SetSettle installs f to run on the loop goroutine after every event, before
+// time may move on. netsim uses it to wait for work that a delivery started
+// on gVisor's own goroutines (TCP segment processing).
+func (v *Virtual) SetSettle(f func()) {
+	v.mu.Lock()
+	v.settle = f
+	v.mu.Unlock()
 }
 
 // Event is work scheduled with Post.
@@ -173,17 +183,21 @@ func (v *Virtual) fireLocked() {
 		v.now = t.at
 	}
 	v.fired++
+	settle := v.settle
 	if t.pooled {
 		e := t.ev
 		t.ev = nil
 		v.free = append(v.free, t)
 		v.mu.Unlock()
 		e.Fire()
-		return
+	} else {
+		f := t.f
+		v.mu.Unlock()
+		f()
 	}
-	f := t.f
-	v.mu.Unlock()
-	f()
+	if settle != nil {
+		settle()
+	}
 }
 
 // Serve runs the clock until ctx ends, for simulations where other

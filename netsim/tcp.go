@@ -1,0 +1,251 @@
+package netsim
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"sync/atomic"
+
+	"github.com/picosim/picosim/netsim/clock"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/waiter"
+)
+
+// The TCP API below runs everything on the clock's goroutine: gVisor's
+// readiness callbacks only arm a zero-delay timer, and reads, writes and
+// accepts happen when it fires. Servers written against it (a board's
+// control server) need no goroutines, so a run stays in simulated time; the
+// LAN's settle step (see LAN.settle) covers the part gVisor does on its own
+// goroutines.
+
+// service is the readiness plumbing shared by listeners and connections.
+type service struct {
+	host  *Host
+	gen   uint64
+	wq    *waiter.Queue
+	entry waiter.Entry
+	armed atomic.Bool
+	timer clock.Timer
+}
+
+func (s *service) init(h *Host, mask waiter.EventMask, run func()) {
+	h.lan.mu.Lock()
+	s.host, s.gen = h, h.gen
+	h.lan.mu.Unlock()
+	s.timer = h.lan.clock.AfterFunc(never, func() {
+		s.armed.Store(false)
+		if s.alive() {
+			run()
+		}
+	})
+	s.entry = waiter.NewFunctionEntry(mask, func(waiter.EventMask) {
+		if s.armed.CompareAndSwap(false, true) {
+			s.timer.Reset(0)
+		}
+	})
+	s.wq.EventRegister(&s.entry)
+}
+
+// alive reports whether the host still runs the boot the socket was made on.
+func (s *service) alive() bool {
+	s.host.lan.mu.Lock()
+	defer s.host.lan.mu.Unlock()
+	return s.host.powered && s.host.gen == s.gen
+}
+
+func (s *service) stop() {
+	s.wq.EventUnregister(&s.entry)
+	s.timer.Stop()
+}
+
+// never is a deadline that does not come: timers wait there until armed.
+const never = 1 << 62
+
+// TCPListener accepts connections on one port of a host.
+type TCPListener struct {
+	service
+	ep     tcpip.Endpoint
+	accept func(*TCPConn)
+}
+
+// ListenTCP listens on port; accept runs on the clock's goroutine for every
+// new connection, which it must give an OnData (and may give an OnClose).
+func (h *Host) ListenTCP(port uint16, accept func(*TCPConn)) (*TCPListener, error) {
+	l := &TCPListener{accept: accept}
+	l.wq = new(waiter.Queue)
+	ep, err := h.stack.NewEndpoint(tcp.ProtocolNumber, ipv4.ProtocolNumber, l.wq)
+	if err != nil {
+		return nil, fmt.Errorf("netsim: %s: TCP endpoint: %v", h.name, err)
+	}
+	if err := ep.Bind(tcpip.FullAddress{Port: port}); err != nil {
+		ep.Close()
+		return nil, fmt.Errorf("netsim: %s: bind TCP %d: %v", h.name, port, err)
+	}
+	if err := ep.Listen(16); err != nil {
+		ep.Close()
+		return nil, fmt.Errorf("netsim: %s: listen TCP %d: %v", h.name, port, err)
+	}
+	l.ep = ep
+	l.init(h, waiter.ReadableEvents, l.drain)
+	return l, nil
+}
+
+func (l *TCPListener) drain() {
+	for {
+		c := &TCPConn{}
+		ep, wq, err := l.ep.Accept(nil)
+		if err != nil {
+			return // ErrWouldBlock: none left
+		}
+		c.ep = ep
+		c.wq = wq
+		c.attach(l.host)
+		l.accept(c)
+		c.serve() // data may have come with the handshake
+	}
+}
+
+// Close stops listening.
+func (l *TCPListener) Close() {
+	l.stop()
+	l.ep.Close()
+}
+
+// TCPConn is one TCP connection driven from the clock's goroutine.
+type TCPConn struct {
+	service
+	ep        tcpip.Endpoint
+	out       []byte // written but not yet taken by the stack
+	done      bool
+	connected func(error)
+	buf       bytes.Buffer
+
+	// OnData receives what arrives; the slice is valid during the call.
+	OnData func([]byte)
+	// OnClose runs once when the connection ends, for any reason.
+	OnClose func()
+}
+
+// DialTCP connects to addr; connected runs on the clock's goroutine with nil
+// once connected, or the reason it failed.
+func (h *Host) DialTCP(to netip.AddrPort, connected func(*TCPConn, error)) {
+	c := &TCPConn{}
+	c.wq = new(waiter.Queue)
+	ep, err := h.stack.NewEndpoint(tcp.ProtocolNumber, ipv4.ProtocolNumber, c.wq)
+	if err != nil {
+		h.lan.clock.AfterFunc(0, func() { connected(nil, fmt.Errorf("netsim: %s: TCP endpoint: %v", h.name, err)) })
+		return
+	}
+	c.ep = ep
+	c.connected = func(err error) { connected(c, err) }
+	c.attach(h)
+	switch err := ep.Connect(tcpip.FullAddress{Addr: tcpip.AddrFrom4(to.Addr().As4()), Port: to.Port()}); err.(type) {
+	case nil, *tcpip.ErrConnectStarted:
+	default:
+		c.fail(fmt.Errorf("netsim: connect to %v: %v", to, err))
+	}
+}
+
+func (c *TCPConn) attach(h *Host) {
+	c.init(h, waiter.ReadableEvents|waiter.WritableEvents|waiter.EventHUp|waiter.EventErr, c.serve)
+}
+
+// RemoteAddr returns the peer's address.
+func (c *TCPConn) RemoteAddr() netip.AddrPort {
+	a, err := c.ep.GetRemoteAddress()
+	if err != nil {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(netip.AddrFrom4(a.Addr.As4()), a.Port)
+}
+
+// Write queues p and sends as much as the stack takes now; the rest follows
+// as the peer acknowledges.
+func (c *TCPConn) Write(p []byte) {
+	if c.done {
+		return
+	}
+	c.out = append(c.out, p...)
+	c.flush()
+}
+
+// Close sends what is queued, then FIN.
+func (c *TCPConn) Close() {
+	if c.done {
+		return
+	}
+	c.flush()
+	c.end()
+}
+
+func (c *TCPConn) serve() {
+	if c.done {
+		return
+	}
+	if c.connected != nil {
+		if c.ep.Readiness(waiter.WritableEvents|waiter.EventErr|waiter.EventHUp) == 0 {
+			return // still connecting
+		}
+		connected := c.connected
+		c.connected = nil
+		if err := c.ep.LastError(); err != nil {
+			c.fail(fmt.Errorf("netsim: connect: %v", err))
+			return
+		}
+		connected(nil)
+	}
+	c.flush()
+	for !c.done {
+		c.buf.Reset()
+		_, err := c.ep.Read(&c.buf, tcpip.ReadOptions{})
+		if err != nil {
+			if _, wait := err.(*tcpip.ErrWouldBlock); !wait {
+				c.end() // closed by the peer, reset, or timed out
+			}
+			return
+		}
+		if c.OnData != nil && c.buf.Len() > 0 {
+			c.OnData(c.buf.Bytes())
+		}
+	}
+}
+
+func (c *TCPConn) flush() {
+	for len(c.out) > 0 && !c.done {
+		var r bytes.Reader
+		r.Reset(c.out)
+		n, err := c.ep.Write(&r, tcpip.WriteOptions{})
+		c.out = c.out[n:]
+		if err != nil {
+			if _, wait := err.(*tcpip.ErrWouldBlock); !wait {
+				c.end()
+			}
+			return
+		}
+	}
+}
+
+func (c *TCPConn) fail(err error) {
+	connected := c.connected
+	c.connected = nil
+	c.done = true
+	c.stop()
+	c.ep.Close()
+	if connected != nil {
+		connected(err)
+	}
+}
+
+func (c *TCPConn) end() {
+	if c.done {
+		return
+	}
+	c.done = true
+	c.stop()
+	c.ep.Close()
+	if c.OnClose != nil {
+		c.OnClose()
+	}
+}

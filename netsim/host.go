@@ -171,11 +171,11 @@ type stackClock struct {
 
 var _ tcpip.Clock = (*stackClock)(nil)
 
-// epoch is the wall-clock date a simulation starts at, for the few places
-// gVisor wants a calendar time (timestamps in captures, TCP timestamps).
-var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+// Epoch is the calendar date a simulation starts at, for the places that
+// want one: gVisor's clock, captures, the control protocol's time_received.
+var Epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-func (c *stackClock) Now() time.Time { return epoch.Add(c.host.lan.clock.Now()) }
+func (c *stackClock) Now() time.Time { return Epoch.Add(c.host.lan.clock.Now()) }
 
 func (c *stackClock) NowMonotonic() tcpip.MonotonicTime {
 	return tcpip.MonotonicTime{}.Add(c.host.lan.clock.Now())

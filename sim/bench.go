@@ -10,14 +10,14 @@ import (
 )
 
 // Converged is a cheap form of Agreement for large clusters: every powered
-// board knows as many members as there are powered boards, follows the lowest
+// board knows as many members as there are boards that are up, follows the lowest
 // powered board as master, and has a role, and no two boards hold the same
 // one. It assumes no partition.
 func (c *Cluster) Converged() error {
 	var lowest *Board
 	n := 0
 	for _, b := range c.boards {
-		if b.Powered() {
+		if b.Up() {
 			if lowest == nil {
 				lowest = b
 			}
@@ -29,7 +29,7 @@ func (c *Cluster) Converged() error {
 	}
 	roles := make(map[uint16]string, n)
 	for _, b := range c.boards {
-		if !b.Powered() {
+		if !b.Up() {
 			continue
 		}
 		m, ok := b.node.Master()

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/picosim/picosim/netsim"
 	"github.com/picosim/picosim/netsim/clock"
 	"github.com/picosim/picosim/node"
+	"github.com/picosim/picosim/node/control"
 )
 
 // Board is one virtual Pico W: a node core driven over a gVisor UDP socket on
@@ -26,6 +28,14 @@ type Board struct {
 	deadline    time.Duration
 	incarnation uint32
 	draining    bool // drainer is armed
+
+	// The emulated hardware: it outlives reboots.
+	gpio       *GPIO
+	flash      *Flash
+	svc        *service      // the control server, nil while powered off
+	on         bool          // has power
+	sleepUntil time.Duration // light sleep: the CPU does nothing until then
+	wakeGen    uint64        // bumped by a power loss: pending wake-ups die
 }
 
 // Name returns the board's name.
@@ -37,8 +47,13 @@ func (b *Board) IP() netip.Addr { return b.host.IP() }
 // Host returns the board's host on the LAN.
 func (b *Board) Host() *netsim.Host { return b.host }
 
-// Powered reports whether the board is on.
-func (b *Board) Powered() bool { return b.node != nil }
+// Powered reports whether the board has power (it may be rebooting or in
+// deep sleep, with its network down).
+func (b *Board) Powered() bool { return b.on }
+
+// Up reports whether the board runs its network: powered, booted and awake
+// from deep sleep. Only boards that are up take part in the checks.
+func (b *Board) Up() bool { return b.node != nil }
 
 // Incarnation returns the number of the board's current (or last) boot.
 func (b *Board) Incarnation() uint32 { return b.incarnation }
@@ -47,7 +62,49 @@ func (b *Board) Incarnation() uint32 { return b.incarnation }
 // it: the cluster's clock does.
 func (b *Board) Node() *node.Node { return b.node }
 
+// GPIO returns the board's emulated pins.
+func (b *Board) GPIO() *GPIO { return b.gpio }
+
+// Flash returns the board's emulated flash.
+func (b *Board) Flash() *Flash { return b.flash }
+
+// Control returns the board's control server core, or nil while it is off.
+func (b *Board) Control() *control.Server {
+	if b.svc == nil {
+		return nil
+	}
+	return b.svc.core
+}
+
+// ControlAddr is where the board's control server listens.
+func (b *Board) ControlAddr() netip.AddrPort {
+	return netip.AddrPortFrom(b.IP(), b.c.cfg.ControlPort)
+}
+
+func (b *Board) asleep() bool { return b.c.clk.Now() < b.sleepUntil }
+
+// powerOn boots a board that had no power.
 func (b *Board) powerOn() error {
+	b.on = true
+	return b.netUp()
+}
+
+// powerOff cuts the power: network, core, control server and pin levels.
+func (b *Board) powerOff() {
+	if !b.on {
+		return
+	}
+	b.on = false
+	b.netDown()
+	b.stopService()
+	b.gpio.powerLoss(b.c.clk.Now())
+	b.sleepUntil = 0
+	b.wakeGen++
+}
+
+// netUp boots the board's network side: a fresh stack, a new incarnation of
+// the discovery core, the control server listening.
+func (b *Board) netUp() error {
 	if b.node != nil {
 		return nil
 	}
@@ -77,18 +134,84 @@ func (b *Board) powerOn() error {
 	}
 	b.deadline = -1
 	b.apply()
-	return nil
+	return b.startService()
 }
 
-func (b *Board) powerOff() {
+// netDown stops the network side, as a reboot does; sockets die with the
+// stack.
+func (b *Board) netDown() {
 	if b.node == nil {
 		return
 	}
 	b.tick.Stop()
 	b.drainer.Stop()
-	b.host.PowerOff() // closes the socket with the stack
+	b.host.PowerOff() // closes every socket with the stack
 	b.node, b.conn, b.draining = nil, nil, false
+	if b.svc != nil {
+		b.svc.ln, b.svc.conns = nil, nil
+	}
 }
+
+// act carries out a board-wide action of the control server.
+func (b *Board) act(a control.Action) {
+	c := b.c
+	now := c.clk.Now()
+	switch a.Kind {
+	case control.ActReset:
+		c.record(Event{At: now, Board: b.name, Kind: EvReset})
+		b.netDown()
+		b.netUp()
+	case control.ActLightSleep:
+		b.sleepUntil = now + a.For
+		c.record(Event{At: now, Board: b.name, Kind: EvSleep, Detail: fmt.Sprintf("light, %v", a.For)})
+		gen := b.wakeGen
+		c.clk.At(b.sleepUntil, func() {
+			if b.wakeGen == gen {
+				c.record(Event{At: c.clk.Now(), Board: b.name, Kind: EvWake})
+			}
+		})
+	case control.ActDeepSleep:
+		c.record(Event{At: now, Board: b.name, Kind: EvSleep, Detail: fmt.Sprintf("deep, %v", a.For)})
+		b.netDown()
+		gen := b.wakeGen
+		c.clk.AfterFunc(a.For, func() {
+			if b.wakeGen == gen {
+				c.record(Event{At: c.clk.Now(), Board: b.name, Kind: EvWake})
+				b.netUp()
+			}
+		})
+	case control.ActUpdate:
+		b.flash.install(a.Files)
+		c.record(Event{At: now, Board: b.name, Kind: EvUpdate, Detail: "version " + b.flash.Version()})
+		b.bootImage()
+	}
+}
+
+// bootImage restarts the board into the image in flash: a new program, so
+// the control server starts afresh. An image that fails its health check
+// crashes; the boot loader then restores the previous image and boots that.
+func (b *Board) bootImage() {
+	c := b.c
+	b.netDown()
+	b.stopService()
+	b.gpio.powerLoss(c.clk.Now())
+	if err := b.flash.healthy(); err != nil {
+		c.record(Event{At: c.clk.Now(), Board: b.name, Kind: EvBootFail, Detail: err.Error()})
+		gen := b.wakeGen
+		c.clk.AfterFunc(BootFailDelay, func() {
+			if b.wakeGen == gen && b.flash.rollback() {
+				c.record(Event{At: c.clk.Now(), Board: b.name, Kind: EvRollback, Detail: "version " + b.flash.Version()})
+				b.bootImage()
+			}
+		})
+		return
+	}
+	b.netUp()
+}
+
+// BootFailDelay is how long a board with a crashing image stays down before
+// its boot loader rolls the image back (a watchdog's reset).
+const BootFailDelay = 2 * time.Second
 
 // readable runs inside the stack when a datagram is queued: drain it from the
 // event loop, at the same instant, not from inside the stack.
@@ -104,12 +227,15 @@ func (b *Board) drain() {
 	if b.node == nil {
 		return
 	}
+	asleep := b.asleep()
 	for {
 		p, from, ok := b.conn.ReadFrom()
 		if !ok {
 			break
 		}
-		b.node.Step(b.c.clk.Now(), node.Addr(from.Addr().As4()), from.Port(), p)
+		if !asleep { // a sleeping CPU reads nothing: the datagram is lost
+			b.node.Step(b.c.clk.Now(), node.Addr(from.Addr().As4()), from.Port(), p)
+		}
 	}
 	b.apply()
 }
@@ -119,6 +245,10 @@ const never = time.Duration(1 << 62)
 
 func (b *Board) onTick() {
 	if b.node == nil {
+		return
+	}
+	if b.asleep() {
+		b.tick.Reset(b.sleepUntil - b.c.clk.Now())
 		return
 	}
 	b.node.Tick(b.c.clk.Now())
@@ -136,6 +266,10 @@ func (b *Board) apply() {
 	}
 	for _, e := range rd.Events {
 		b.c.report(b, e)
+		if e.Kind == node.MasterChanged && !e.Prev.IP.IsZero() && b.svc != nil {
+			b.svc.core.MasterLost(e.At) // its master is gone: held pins may revert
+			b.svc.apply()
+		}
 	}
 	if rd.Deadline != b.deadline {
 		b.deadline = rd.Deadline

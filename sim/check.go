@@ -14,12 +14,12 @@ import (
 // with whom; combine them with RunUntil, or with sim/simtest in Ginkgo specs,
 // to state "eventually" and "throughout".
 
-// Components returns the powered boards grouped by who can hear whom, each
+// Components returns the boards that are up grouped by who can hear whom, each
 // group in address order.
 func (c *Cluster) Components() [][]*Board {
 	var comps [][]*Board
 	for _, b := range c.boards {
-		if !b.Powered() {
+		if !b.Up() {
 			continue
 		}
 		placed := false
@@ -112,13 +112,13 @@ func (c *Cluster) Safety() error {
 	return nil
 }
 
-// AgreedMaster returns the master that every powered board follows, if they
+// AgreedMaster returns the master that every board that is up follows, if they
 // all follow the same one.
 func (c *Cluster) AgreedMaster() (*Board, bool) {
 	var master node.Addr
 	first := true
 	for _, b := range c.boards {
-		if !b.Powered() {
+		if !b.Up() {
 			continue
 		}
 		m, ok := b.node.Master()
@@ -128,7 +128,7 @@ func (c *Cluster) AgreedMaster() (*Board, bool) {
 		master, first = m.IP, false
 	}
 	b := c.byIP[master]
-	return b, b != nil && b.Powered()
+	return b, b != nil && b.Up()
 }
 
 // Stability holds when no board changed its role or its master since t.
@@ -155,7 +155,7 @@ func (c *Cluster) FailoverBound() time.Duration {
 	return time.Duration(cfg.MissLimit+2) * cfg.Heartbeat
 }
 
-// AwaitNewMaster runs the cluster until every powered board follows the same
+// AwaitNewMaster runs the cluster until every board that is up follows the same
 // master other than old, for at most bound, and returns how long it took.
 // This is the liveness property when old has just died.
 func (c *Cluster) AwaitNewMaster(old string, bound time.Duration) (*Board, time.Duration, error) {

@@ -20,6 +20,7 @@ import (
 	"github.com/picosim/picosim/netsim"
 	"github.com/picosim/picosim/netsim/clock"
 	"github.com/picosim/picosim/node"
+	"github.com/picosim/picosim/node/control"
 )
 
 // Config describes a cluster. Zero fields take the defaults shown.
@@ -47,6 +48,11 @@ type Config struct {
 	// NoTimeline keeps no timeline in memory, for runs with thousands of
 	// boards; OnEvent still sees every event.
 	NoTimeline bool
+	// ControlPort is the TCP port of every board's control server. Default
+	// 12345.
+	ControlPort uint16
+	// Control is the template of every board's control server settings.
+	Control control.Config
 }
 
 // Cluster is a set of virtual boards on one simulated LAN.
@@ -72,6 +78,9 @@ func New(cfg Config) (*Cluster, error) {
 			cfg.Subnet = netip.MustParsePrefix("10.42.0.0/16")
 		}
 	}
+	if cfg.ControlPort == 0 {
+		cfg.ControlPort = control.Port
+	}
 	if err := cfg.Link.Validate(); err != nil {
 		return nil, fmt.Errorf("sim: link: %w", err)
 	}
@@ -91,7 +100,7 @@ func New(cfg Config) (*Cluster, error) {
 		if err != nil {
 			return nil, err
 		}
-		b := &Board{c: c, name: name, index: i, host: h}
+		b := &Board{c: c, name: name, index: i, host: h, gpio: &GPIO{}, flash: newFlash()}
 		c.boards = append(c.boards, b)
 		c.byName[name] = b
 		c.byIP[node.Addr(h.IP().As4())] = b
@@ -175,8 +184,10 @@ func (c *Cluster) Shutdown(name string) error {
 	if err != nil || !b.Powered() {
 		return err
 	}
-	b.node.Leave(c.Now())
-	b.apply()
+	if b.node != nil {
+		b.node.Leave(c.Now())
+		b.apply()
+	}
 	b.powerOff()
 	c.record(Event{At: c.Now(), Board: name, Kind: EvPowerOff, Detail: "after LEAVE"})
 	return nil

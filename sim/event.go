@@ -32,6 +32,13 @@ const (
 	EvPartition = "partition"
 	EvHeal      = "heal"
 	EvLink      = "link"
+	EvPin       = "pin"       // a GPIO changed: Detail says which, to what, why
+	EvReset     = "reset"     // the board rebooted on a reset command
+	EvSleep     = "sleep"     // light or deep sleep began
+	EvWake      = "wake"      // it ended
+	EvUpdate    = "update"    // a new image was installed; the board reboots
+	EvBootFail  = "boot_fail" // the new image failed its health check
+	EvRollback  = "rollback"  // the previous image is back
 )
 
 // MarshalJSON writes the event with its simulated time in seconds first:

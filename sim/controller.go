@@ -1,0 +1,129 @@
+package sim
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/picosim/picosim/netsim"
+)
+
+// Controller is a piconetcontrol client on a host of its own on the
+// simulated LAN, as a laptop on the same WiFi would be. It runs in the
+// cluster's simulated time: Do sends a command and runs the cluster until the
+// reply is in.
+type Controller struct {
+	c       *Cluster
+	host    *netsim.Host
+	conn    *netsim.TCPConn
+	buf     []byte
+	replies []Reply
+	closed  bool
+}
+
+// Reply is one reply line as the controller received it.
+type Reply struct {
+	At     time.Duration  // simulated time of arrival
+	Raw    string         // the line, without its "\n"
+	Fields map[string]any // decoded
+}
+
+// Err returns the reply's error message, if it is an error reply.
+func (r Reply) Err() string {
+	s, _ := r.Fields["error"].(string)
+	return s
+}
+
+// NewController adds a host named name to the LAN.
+func (c *Cluster) NewController(name string) (*Controller, error) {
+	h, err := c.lan.AddHost(netsim.HostConfig{Name: name})
+	if err != nil {
+		return nil, err
+	}
+	return &Controller{c: c, host: h}, nil
+}
+
+// Host returns the controller's host.
+func (ct *Controller) Host() *netsim.Host { return ct.host }
+
+// ControlTimeout bounds how long, in simulated time, Connect and Do wait.
+const ControlTimeout = 10 * time.Second
+
+// Connect opens a connection to a board's control server.
+func (ct *Controller) Connect(board string) error {
+	b, err := ct.c.board(board)
+	if err != nil {
+		return err
+	}
+	ct.Close()
+	ct.buf, ct.closed = nil, false
+	var dialErr error
+	done := false
+	ct.host.DialTCP(b.ControlAddr(), func(conn *netsim.TCPConn, err error) {
+		done, dialErr = true, err
+		if err != nil {
+			return
+		}
+		ct.conn = conn
+		conn.OnData = ct.receive
+		conn.OnClose = func() { ct.closed = true }
+	})
+	if !ct.c.RunUntil(ct.c.Now()+ControlTimeout, func() bool { return done }) {
+		return fmt.Errorf("connect to %s: no answer within %v", board, ControlTimeout)
+	}
+	return dialErr
+}
+
+func (ct *Controller) receive(p []byte) {
+	ct.buf = append(ct.buf, p...)
+	for {
+		i := strings.IndexByte(string(ct.buf), '\n')
+		if i < 0 {
+			return
+		}
+		line := string(ct.buf[:i])
+		ct.buf = ct.buf[i+1:]
+		r := Reply{At: ct.c.Now(), Raw: line}
+		if err := json.Unmarshal([]byte(line), &r.Fields); err != nil {
+			r.Fields = map[string]any{"error": "reply is not JSON: " + err.Error(), "exception": "picosim"}
+		}
+		ct.replies = append(ct.replies, r)
+	}
+}
+
+// Send writes raw bytes on the connection; commands must end with "\n".
+func (ct *Controller) Send(raw string) error {
+	if ct.conn == nil || ct.closed {
+		return fmt.Errorf("not connected")
+	}
+	ct.conn.Write([]byte(raw))
+	return nil
+}
+
+// Do sends one command (a JSON object, without the "\n") and returns its
+// reply.
+func (ct *Controller) Do(cmd string) (Reply, error) {
+	n := len(ct.replies)
+	if err := ct.Send(cmd + "\n"); err != nil {
+		return Reply{}, err
+	}
+	if !ct.c.RunUntil(ct.c.Now()+ControlTimeout, func() bool { return len(ct.replies) > n || ct.closed }) || len(ct.replies) == n {
+		return Reply{}, fmt.Errorf("%s: no reply within %v", cmd, ControlTimeout)
+	}
+	return ct.replies[n], nil
+}
+
+// Replies returns every reply received on the current connection's watch.
+func (ct *Controller) Replies() []Reply { return ct.replies }
+
+// Closed reports whether the board closed the connection.
+func (ct *Controller) Closed() bool { return ct.closed }
+
+// Close ends the connection, as a controller that goes away does.
+func (ct *Controller) Close() {
+	if ct.conn != nil && !ct.closed {
+		ct.conn.Close()
+	}
+	ct.conn = nil
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/picosim/picosim/node"
+	"github.com/picosim/picosim/node/control"
 )
 
 // The checkers below are the properties of shared/DESIGN.md. Each returns nil
@@ -173,4 +174,21 @@ func (c *Cluster) AwaitNewMaster(old string, bound time.Duration) (*Board, time.
 		return nil, c.Now() - start, fmt.Errorf("no agreed new master within %v after %s died", bound, old)
 	}
 	return master, c.Now() - start, nil
+}
+
+// FailSafe holds when no pin of any board holds a written value past the end
+// of its timeout.
+func (c *Cluster) FailSafe() error {
+	now := c.Now()
+	for _, b := range c.boards {
+		if b.svc == nil {
+			continue
+		}
+		for pin := 0; pin <= control.MaxPin; pin++ {
+			if at, held := b.svc.core.Held(pin); held && now > at {
+				return fmt.Errorf("%s GPIO%d still holds its written value %v after its timeout", b.name, pin, now-at)
+			}
+		}
+	}
+	return nil
 }

@@ -62,6 +62,12 @@ func (v *Virtual) SetSettle(f func()) {
 // Event is work scheduled with Post.
 type Event interface{ Fire() }
 
+// Func makes a function an Event: clock.Post(0, clock.Func(f)).
+type Func func()
+
+// Fire calls f.
+func (f Func) Fire() { f() }
+
 var _ Clock = (*Virtual)(nil)
 
 // NewVirtual returns a clock at time zero with nothing scheduled.
@@ -236,6 +242,48 @@ func (v *Virtual) Serve(ctx context.Context, quiet time.Duration) {
 			v.fireLocked()
 		} else {
 			v.mu.Unlock()
+		}
+	}
+}
+
+// RunPaced runs the clock in step with the wall clock, speed simulated
+// seconds per wall second, until ctx ends: the mode for simulations that
+// programs outside talk to (picosim up). Other goroutines hand work to the
+// loop with Post or AfterFunc; between events, Now follows the wall clock.
+func (v *Virtual) RunPaced(ctx context.Context, speed float64) {
+	if speed <= 0 {
+		speed = 1
+	}
+	startWall, startSim := time.Now(), v.Now()
+	wallNow := func() time.Duration {
+		return startSim + time.Duration(float64(time.Since(startWall))*speed)
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for ctx.Err() == nil {
+		v.mu.Lock()
+		target := wallNow()
+		if len(v.q) > 0 && v.q[0].at <= target {
+			v.fireLocked()
+			continue
+		}
+		if v.now < target {
+			v.now = target // time passes even when nothing happens
+		}
+		wait := time.Hour
+		if len(v.q) > 0 {
+			wait = time.Duration(float64(v.q[0].at-target) / speed)
+		}
+		v.mu.Unlock()
+		timer.Reset(wait)
+		select {
+		case <-timer.C:
+		case <-v.wake:
+			if !timer.Stop() {
+				<-timer.C
+			}
+		case <-ctx.Done():
+			return
 		}
 	}
 }

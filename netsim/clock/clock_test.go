@@ -1,6 +1,7 @@
 package clock
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -87,5 +88,38 @@ func TestPostInterleavesWithTimersAndRecyclesThem(t *testing.T) {
 	}
 	if len(v.free) != 2 {
 		t.Fatalf("%d timers on the free list, want the 2 that Post used, reused each round", len(v.free))
+	}
+}
+
+func TestRunPacedFollowsTheWallClockAtItsSpeed(t *testing.T) {
+	v := NewVirtual()
+	fired := make(chan time.Duration, 1)
+	v.AfterFunc(2*time.Second, func() { fired <- v.Now() })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	start := time.Now()
+	go v.RunPaced(ctx, 20) // 2 simulated seconds in 100 ms
+	select {
+	case at := <-fired:
+		if at != 2*time.Second {
+			t.Fatalf("fired at %v", at)
+		}
+		if wall := time.Since(start); wall < 90*time.Millisecond {
+			t.Fatalf("2 s at 20x took only %v of wall time", wall)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the timer never fired")
+	}
+	// Work handed in from another goroutine runs on the loop, at about the
+	// simulated time that corresponds to now.
+	done := make(chan time.Duration, 1)
+	v.Post(0, Func(func() { done <- v.Now() }))
+	select {
+	case at := <-done:
+		if at < 2*time.Second {
+			t.Fatalf("posted work ran at %v", at)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("posted work never ran")
 	}
 }

@@ -14,6 +14,8 @@ const usage = `picosim tests Raspberry Pi Pico W clusters in simulation.
 
 Usage:
   picosim cluster [flags]   boot virtual boards, kill the master, check the failover
+  picosim up [flags]        keep a cluster running; forward its control ports to the host
+  picosim ctl ADDR -c ...   send control commands to a board (real or virtual)
   picosim bench [flags]     measure simulation speed and scale, print a table
   picosim help [command]    show help
 
@@ -34,6 +36,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return clusterCmd(args[1:], stdout, stderr)
 	case "bench":
 		return benchCmd(args[1:], stdout, stderr)
+	case "up":
+		return upCmd(args[1:], stdout, stderr)
+	case "ctl":
+		return ctlCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		if len(args) > 1 {
 			return run([]string{args[1], "--help"}, stdout, stderr)

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/picosim/picosim/netsim"
+	"github.com/picosim/picosim/node"
+	"github.com/picosim/picosim/node/control"
+	"github.com/picosim/picosim/sim"
+)
+
+const upHelp = `Usage: picosim up [flags]
+
+Keeps a simulated cluster running in real time and exposes each board's
+control port (piconetcontrol, TCP 12345 on the board) on the host: board i
+(from 0) on the --forward port + i. Any TCP client on the host can then drive
+the virtual boards as if they were real; the LAN's impairments apply on the
+way. The timeline prints as it happens, until Ctrl-C.
+
+Examples:
+  picosim up --nodes 3 --forward 127.0.0.1:12345
+  picosim ctl 127.0.0.1:12346 -c action=setup_pin pin=2 mode=output value=0 -c action=write_pin pin=2 value=1 timeout=5
+  printf '{"action": "get_version"}\n' | nc 127.0.0.1 12345
+  picosim up --nodes 5 --loss 0.2 --latency 30ms --forward 127.0.0.1:12345 --speed 10
+
+Flags:
+`
+
+func upCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("up", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, upHelp)
+		fs.PrintDefaults()
+	}
+	nodes := fs.Int("nodes", 3, "number of boards")
+	loss := fs.Float64("loss", 0, "probability (0..1) that a board misses a frame")
+	latency := fs.Duration("latency", 0, "one-way latency of every frame a board receives")
+	jitter := fs.Duration("jitter", 0, "latency varies uniformly by ±jitter")
+	heartbeat := fs.Duration("heartbeat", time.Second, "heartbeat interval of the boards")
+	forward := fs.String("forward", "127.0.0.1:12345", "host address of board 0's control port; board i is on port + i")
+	speed := fs.Float64("speed", 1, "simulated seconds per wall second (a 5 s timeout takes 0.5 s at 10)")
+	revert := fs.Bool("revert-on-loss", false, "boards revert held pins when they lose their master or the writing connection")
+	seed := fs.Uint64("seed", 1, "seed of every random choice")
+	quiet := fs.Bool("quiet", false, "print the port mapping only, not the timeline")
+	forDur := fs.Duration("for", 0, "stop after this much wall time (0: run until interrupted)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	base, err := netip.ParseAddrPort(*forward)
+	switch {
+	case err != nil:
+		fmt.Fprintf(stderr, "picosim up: --forward %q: want host:port, e.g. 127.0.0.1:12345\n", *forward)
+		return 2
+	case *nodes < 1 || *nodes > 1000:
+		fmt.Fprintf(stderr, "picosim up: --nodes %d: need 1 to 1000 boards\n", *nodes)
+		return 2
+	case int(base.Port())+*nodes > 65536:
+		fmt.Fprintf(stderr, "picosim up: --forward %s: %d ports from there run past 65535\n", base, *nodes)
+		return 2
+	case *speed <= 0:
+		fmt.Fprintf(stderr, "picosim up: --speed %v: must be positive\n", *speed)
+		return 2
+	}
+	link := netsim.Link{Loss: *loss, Latency: *latency, Jitter: *jitter}
+	if err := link.Validate(); err != nil {
+		fmt.Fprintf(stderr, "picosim up: %v\n", err)
+		return 2
+	}
+	cfg := sim.Config{Boards: *nodes, Seed: *seed, Link: link,
+		Node:    node.Config{Heartbeat: *heartbeat},
+		Control: control.Config{RevertOnLoss: *revert}}
+	if !*quiet {
+		cfg.OnEvent = func(e sim.Event) { fmt.Fprintln(stdout, e) }
+	}
+	c, err := sim.New(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "picosim up: %v\n", err)
+		return 2
+	}
+	f, err := c.Forward(base)
+	if err != nil {
+		fmt.Fprintf(stderr, "picosim up: %v\n", err)
+		return 1
+	}
+	defer f.Close()
+	fmt.Fprintf(stdout, "picosim up: %d boards, seed %d, %.3gx real time; control ports:\n", *nodes, *seed, *speed)
+	for _, m := range f.Mappings {
+		fmt.Fprintf(stdout, "  %-8s %-21s <- %s\n", m.Board, m.To, m.From)
+	}
+	fmt.Fprintln(stdout, "Ctrl-C to stop.")
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if *forDur > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *forDur)
+		defer cancel()
+	}
+	c.Clock().RunPaced(ctx, *speed)
+	fmt.Fprintf(stdout, "picosim up: stopped at %.3fs of simulated time\n", c.Now().Seconds())
+	return 0
+}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/picosim/picosim/netsim"
 	"github.com/picosim/picosim/sim"
 )
 
@@ -50,4 +51,23 @@ func BenchmarkConverge(b *testing.B) {
 			b.ReportMetric(float64(c.PeakHeap)/(1<<20), "peak_MiB")
 		})
 	}
+}
+
+// BenchmarkControl: control round trips through the simulated LAN and the
+// timing of write_pin reverts.
+//
+//	go test ./sim -run '^$' -bench Control -benchtime 1x
+func BenchmarkControl(b *testing.B) {
+	var r sim.ControlBench
+	for b.Loop() {
+		var err error
+		if r, err = sim.MeasureControl(2000, 2000, netsim.Link{Latency: 5 * time.Millisecond, Jitter: time.Millisecond}, 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(r.PerWallSecond, "rt/wall_s")
+	b.ReportMetric(r.PerWallSecond/r.EchoPerWallSecond, "vs_echo")
+	b.ReportMetric(float64(r.SimP99)/1e6, "sim_p99_ms")
+	b.ReportMetric(float64(r.WallP99)/1e3, "wall_p99_us")
+	b.ReportMetric(float64(r.RevertMaxError), "revert_err_ns")
 }

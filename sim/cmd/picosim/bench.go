@@ -10,16 +10,21 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/picosim/picosim/netsim"
 	"github.com/picosim/picosim/sim"
 )
 
 const benchHelp = `Usage: picosim bench [flags]
 
-Measures the simulator and prints a table:
+Measures the simulator and prints tables:
   failover   5 boards, master killed at 10s, 60s simulated: failover time and
              simulated seconds per wall second (goal: 1000x or more)
   converge   N boards booted together until they agree on one master: wall
              seconds and live heap per board (goal: 1000 boards in 30 s, 128 MiB)
+  control    read_pin round trips through the simulated LAN: per wall second
+             (against a raw TCP echo in the same run), p50/p99 latency in
+             simulated and wall time; write_pin reverts and their largest
+             distance from the deadline (goal: 0)
 
 Examples:
   picosim bench
@@ -36,6 +41,8 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	sizes := fs.String("sizes", "100,1000", "comma-separated cluster sizes for the convergence runs")
+	roundTrips := fs.Int("round-trips", 2000, "control round trips to time")
+	reverts := fs.Int("reverts", 10000, "write_pin reverts to time")
 	seed := fs.Uint64("seed", 1, "seed of the runs")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -79,6 +86,25 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 			kib(c.HeapPerBoard()), mib(c.HeapBytes), float64(c.HeapPerBoard())/float64(bare), kib(bare))
 	}
 	tw.Flush()
+
+	fmt.Fprintf(stderr, "picosim bench: %d control round trips, %d reverts...\n", *roundTrips, *reverts)
+	link := netsim.Link{Latency: 5 * time.Millisecond, Jitter: time.Millisecond}
+	cb, err := sim.MeasureControl(*roundTrips, *reverts, link, *seed)
+	if err != nil {
+		fmt.Fprintf(stderr, "picosim bench: control: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout)
+	tw = tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "control (5±1 ms link)\tround trips\tper wall s\tvs raw TCP echo\tsim p50\tsim p99\twall p50\twall p99\t")
+	fmt.Fprintf(tw, "read_pin\t%d\t%.0f\t%.2fx of %.0f\t%v\t%v\t%v\t%v\t\n", cb.RoundTrips, cb.PerWallSecond,
+		cb.PerWallSecond/cb.EchoPerWallSecond, cb.EchoPerWallSecond, cb.SimP50.Round(time.Microsecond), cb.SimP99.Round(time.Microsecond),
+		cb.WallP50.Round(time.Microsecond), cb.WallP99.Round(time.Microsecond))
+	tw.Flush()
+	fmt.Fprintf(stdout, "write_pin reverts: %d, largest distance from the deadline %v\n", cb.Reverts, cb.RevertMaxError)
+	if cb.RevertMaxError > 0 {
+		code = 1
+	}
 	return code
 }
 

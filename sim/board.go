@@ -32,7 +32,8 @@ type Board struct {
 	// The emulated hardware: it outlives reboots.
 	gpio       *GPIO
 	flash      *Flash
-	svc        *service      // the control server, nil while powered off
+	svc        *service // the control server, nil while powered off
+	apps       []*appRun
 	on         bool          // has power
 	sleepUntil time.Duration // light sleep: the CPU does nothing until then
 	wakeGen    uint64        // bumped by a power loss: pending wake-ups die
@@ -134,7 +135,17 @@ func (b *Board) netUp() error {
 	}
 	b.deadline = -1
 	b.apply()
-	return b.startService()
+	if err := b.startService(); err != nil {
+		return err
+	}
+	for _, r := range b.apps {
+		if err := r.up(); err != nil {
+			return err
+		}
+		r.view()
+		r.apply()
+	}
+	return nil
 }
 
 // netDown stops the network side, as a reboot does; sockets die with the
@@ -149,6 +160,9 @@ func (b *Board) netDown() {
 	b.node, b.conn, b.draining = nil, nil, false
 	if b.svc != nil {
 		b.svc.ln, b.svc.conns = nil, nil
+	}
+	for _, r := range b.apps {
+		r.down()
 	}
 }
 
@@ -269,6 +283,12 @@ func (b *Board) apply() {
 		if e.Kind == node.MasterChanged && !e.Prev.IP.IsZero() && b.svc != nil {
 			b.svc.core.MasterLost(e.At) // its master is gone: held pins may revert
 			b.svc.apply()
+		}
+	}
+	if len(rd.Events) > 0 {
+		for _, r := range b.apps {
+			r.view()
+			r.apply()
 		}
 	}
 	if rd.Deadline != b.deadline {

@@ -106,6 +106,10 @@ func (s *service) apply() {
 		b.gpio.set(PinEvent{At: p.At, Pin: p.Pin, Value: p.Value, Cause: p.Cause.String()})
 		if p.Pin != control.LED {
 			b.c.record(Event{At: p.At, Board: b.name, Kind: EvPin, Detail: fmt.Sprintf("GPIO%d = %d (%s)", p.Pin, p.Value, p.Cause)})
+			for _, r := range b.apps {
+				r.app.PinChanged(p.At, p.Pin, p.Value)
+				r.apply()
+			}
 		}
 	}
 	acts := append(s.acts[:0], rd.Actions...)

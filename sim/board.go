@@ -182,6 +182,9 @@ func (b *Board) act(a control.Action) {
 		c.clk.At(b.sleepUntil, func() {
 			if b.wakeGen == gen {
 				c.record(Event{At: c.clk.Now(), Board: b.name, Kind: EvWake})
+				if b.svc != nil {
+					b.svc.wake()
+				}
 			}
 		})
 	case control.ActDeepSleep:

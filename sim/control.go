@@ -26,6 +26,14 @@ type service struct {
 	tick     clock.Timer
 	deadline time.Duration
 	acts     []control.Action // collected during apply, carried out after
+	slept    []queued         // data that came in during a light sleep
+}
+
+// queued is data the stack took while the CPU slept; the program reads it
+// on waking.
+type queued struct {
+	id   control.ConnID
+	data []byte
 }
 
 func (b *Board) startService() error {
@@ -65,7 +73,8 @@ func (s *service) accept(conn *netsim.TCPConn) {
 	s.conns[id] = conn
 	conn.OnData = func(p []byte) {
 		if s.b.asleep() {
-			return // the CPU sleeps: what arrives is lost
+			s.slept = append(s.slept, queued{id, append([]byte(nil), p...)})
+			return
 		}
 		s.core.Receive(s.b.c.clk.Now(), id, p)
 		s.apply()
@@ -78,6 +87,16 @@ func (s *service) accept(conn *netsim.TCPConn) {
 		}
 	}
 	s.core.Open(s.b.c.clk.Now(), id)
+	s.apply()
+}
+
+// wake hands the core what came in during a light sleep.
+func (s *service) wake() {
+	q := s.slept
+	s.slept = nil
+	for _, d := range q {
+		s.core.Receive(s.b.c.clk.Now(), d.id, d.data)
+	}
 	s.apply()
 }
 

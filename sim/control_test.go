@@ -196,6 +196,29 @@ var _ = Describe("the control protocol of a virtual board", func() {
 		Expect(do(ct, `{"action": "get_version"}`).Fields["version"]).To(Equal("2.1.0"))
 	})
 
+	It("answers commands sent during a light sleep when the board wakes", func() {
+		r := do(ct, `{"action": "sleep", "time_ms": 2000, "deep": 0}`)
+		c.Run(1500 * time.Millisecond) // asleep from r.At+1s to r.At+3s
+		reply, err := ct.Do(`{"action": "ping"}`)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(reply.At).To(BeNumerically("~", r.At+3*time.Second, 10*time.Millisecond))
+	})
+
+	It("reboots after a deep sleep of time_ms, as a new incarnation", func() {
+		r := do(ct, `{"action": "sleep", "time_ms": 4000, "deep": 1}`)
+		inc := c.Board("pico2").Incarnation()
+		Eventually(simtest.Within(c, 6*time.Second, func() error {
+			if c.Board("pico2").Incarnation() == inc {
+				return fmt.Errorf("still incarnation %d", inc)
+			}
+			return nil
+		})).Should(Succeed())
+		wake := c.Timeline().Of(sim.EvWake)
+		Expect(wake).To(HaveLen(1))
+		Expect(wake[0].At).To(BeNumerically("~", r.At+5*time.Second, 10*time.Millisecond))
+		Eventually(simtest.Within(c, 2*c.FailoverBound(), c.Agreement)).Should(Succeed())
+	})
+
 	It("blinks the idle pattern without a controller and the active one with", func() {
 		c.Run(5 * time.Second)
 		Expect(c.Board("pico2").GPIO().LEDPattern()).To(Equal("active"))

@@ -293,6 +293,13 @@ func (n *Node) sweep(now time.Duration) bool {
 }
 
 func (n *Node) insert(i int, m member) {
+	if len(n.members) == cap(n.members) {
+		// Grow by an eighth, not append's quarter or more: a simulator holds
+		// one table per board, each as long as the cluster.
+		grown := make([]member, len(n.members), len(n.members)+len(n.members)/8+4)
+		copy(grown, n.members)
+		n.members = grown
+	}
 	n.members = append(n.members, member{})
 	copy(n.members[i+1:], n.members[i:])
 	n.members[i] = m

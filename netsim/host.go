@@ -30,7 +30,8 @@ type Host struct {
 	mac   tcpip.LinkAddress
 
 	// Guarded by lan.mu.
-	up, down Link
+	up, down *path
+	mtu      uint32
 	counters Counters
 	powered  bool
 	gen      uint64 // bumped at every power-off: stale timers and frames die
@@ -103,7 +104,7 @@ func (h *Host) PowerOn() error {
 		Clock:              &stackClock{host: h, gen: gen},
 		RandSource:         &lockedSource{src: rand.NewPCG(seed, 0x737461636b)}, // "stack"
 	})
-	p := &port{host: h, mtu: h.lan.cfg.MTU + header.EthernetMinimumSize, mac: h.mac}
+	p := &port{host: h, mtu: h.mtu + header.EthernetMinimumSize, mac: h.mac}
 	if err := s.CreateNIC(nicID, ethernet.New(p)); err != nil {
 		return fmt.Errorf("netsim: host %q: create NIC: %v", h.name, err)
 	}

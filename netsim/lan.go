@@ -45,8 +45,10 @@ type LAN struct {
 	byIP   map[netip.Addr]*Host
 	next   netip.Addr // next address to hand out
 	groups map[*Host]int
-	cut    bool      // a partition is in force
-	spare  *delivery // recycled deliveries
+	cut    bool               // a partition is in force
+	pairs  map[[2]*Host]*path // SetPair: from, to
+	oneWay map[[2]*Host]bool  // Cut: from, to
+	spare  *delivery          // recycled deliveries
 	busy   []*Host   // hosts whose stacks may have work in flight, see settle
 }
 
@@ -75,6 +77,8 @@ func New(cfg Config) (*LAN, error) {
 		byMAC:  map[tcpip.LinkAddress]*Host{},
 		byIP:   map[netip.Addr]*Host{},
 		groups: map[*Host]int{},
+		pairs:  map[[2]*Host]*path{},
+		oneWay: map[[2]*Host]bool{},
 	}
 	l.next = l.router.Next()
 	l.clock.SetSettle(l.settle)
@@ -151,6 +155,9 @@ type HostConfig struct {
 	IP netip.Addr
 	// Up and Down are the host's uplink and downlink.
 	Up, Down Link
+	// MTU of the host's interface, Ethernet header excluded; default the
+	// LAN's. A frame larger than the receiver's MTU is dropped.
+	MTU uint32
 	// Off attaches the host powered off; PowerOn boots it.
 	Off bool
 }
@@ -192,7 +199,11 @@ func (l *LAN) AddHost(hc HostConfig) (*Host, error) {
 		return nil, fmt.Errorf("netsim: host %q: address %v is taken by %q", hc.Name, ip, l.byIP[ip].name)
 	}
 	index := len(l.hosts)
-	h := &Host{lan: l, name: hc.Name, index: index, ip: ip, mac: macFor(index), up: hc.Up, down: hc.Down}
+	mtu := hc.MTU
+	if mtu == 0 {
+		mtu = l.cfg.MTU
+	}
+	h := &Host{lan: l, name: hc.Name, index: index, ip: ip, mac: macFor(index), up: newPath(hc.Up), down: newPath(hc.Down), mtu: mtu}
 	l.hosts = append(l.hosts, h)
 	l.byName[h.name] = h
 	l.byMAC[h.mac] = h
@@ -220,10 +231,53 @@ func (l *LAN) SetLink(name string, dir Direction, link Link) error {
 		return fmt.Errorf("netsim: no host %q", name)
 	}
 	if dir == Up || dir == Both {
-		h.up = link
+		h.up = newPath(link)
 	}
 	if dir == Down || dir == Both {
-		h.down = link
+		h.down = newPath(link)
+	}
+	return nil
+}
+
+// SetPair sets the link of frames from one host to another, in place of the
+// receiver's downlink for them (the sender's uplink still applies). A zero
+// Link removes the override.
+func (l *LAN) SetPair(from, to string, link Link) error {
+	if err := link.Validate(); err != nil {
+		return fmt.Errorf("netsim: %s to %s: %w", from, to, err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a, b := l.byName[from], l.byName[to]
+	if a == nil || b == nil {
+		return fmt.Errorf("netsim: SetPair: no host %q", map[bool]string{true: from, false: to}[a == nil])
+	}
+	if link == (Link{}) {
+		delete(l.pairs, [2]*Host{a, b})
+	} else {
+		l.pairs[[2]*Host{a, b}] = newPath(link)
+	}
+	return nil
+}
+
+// Cut stops frames from one host to another, one way: to still hears from.
+// Restore undoes it.
+func (l *LAN) Cut(from, to string) error { return l.setCut(from, to, true) }
+
+// Restore lets frames from one host reach another again after Cut.
+func (l *LAN) Restore(from, to string) error { return l.setCut(from, to, false) }
+
+func (l *LAN) setCut(from, to string, cut bool) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a, b := l.byName[from], l.byName[to]
+	if a == nil || b == nil {
+		return fmt.Errorf("netsim: no host %q", map[bool]string{true: from, false: to}[a == nil])
+	}
+	if cut {
+		l.oneWay[[2]*Host{a, b}] = true
+	} else {
+		delete(l.oneWay, [2]*Host{a, b})
 	}
 	return nil
 }
@@ -263,7 +317,7 @@ func (l *LAN) Heal() {
 func (l *LAN) Connected(a, b *Host) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return a.powered && b.powered && l.groups[a] == l.groups[b]
+	return a.powered && b.powered && l.groups[a] == l.groups[b] && !l.oneWay[[2]*Host{a, b}] && !l.oneWay[[2]*Host{b, a}]
 }
 
 // transmit takes one Ethernet frame from src and schedules its deliveries.
@@ -274,41 +328,79 @@ func (l *LAN) transmit(src *Host, frame []byte) {
 	dst := header.Ethernet(frame).DestinationAddress()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	now := l.clock.Now()
 	src.counters.Sent++
-	upDelay, ok := src.up.pass(l.rng)
-	if !ok {
+	up := src.up.pass(l.rng, now, len(frame))
+	switch up.drop {
+	case dropLoss:
 		src.counters.Lost++
 		return
+	case dropQueue:
+		src.counters.Overflow++
+		return
+	}
+	if up.corrupt {
+		frame = flipBit(l.rng, frame)
+		src.counters.Corrupted++
 	}
 	if dst == header.EthernetBroadcastAddress {
 		// The sender's own stack loops broadcasts back by itself.
 		for _, h := range l.hosts {
 			if h != src {
-				l.forward(src, h, frame, upDelay)
+				l.forward(src, h, frame, now, up)
 			}
 		}
 		return
 	}
 	if h := l.byMAC[dst]; h != nil && h != src {
-		l.forward(src, h, frame, upDelay)
+		l.forward(src, h, frame, now, up)
 	}
 }
 
-// forward decides one receiver's copy of a frame; the caller holds l.mu.
-func (l *LAN) forward(src, dst *Host, frame []byte, upDelay time.Duration) {
+// forward decides one receiver's copy of a frame that crossed the sender's
+// uplink with verdict up; the caller holds l.mu.
+func (l *LAN) forward(src, dst *Host, frame []byte, now time.Duration, up verdict) {
 	switch {
 	case !dst.powered:
 		dst.counters.Down++
 		return
-	case l.groups[src] != l.groups[dst]:
+	case l.groups[src] != l.groups[dst] || l.oneWay[[2]*Host{src, dst}]:
 		dst.counters.Partitioned++
 		return
-	}
-	downDelay, ok := dst.down.pass(l.rng)
-	if !ok {
-		dst.counters.Lost++
+	case uint32(len(frame)) > dst.mtu+header.EthernetMinimumSize:
+		dst.counters.TooBig++
 		return
 	}
+	p := dst.down
+	if pair := l.pairs[[2]*Host{src, dst}]; pair != nil {
+		p = pair
+	}
+	down := p.pass(l.rng, now+up.delay, len(frame))
+	switch down.drop {
+	case dropLoss:
+		dst.counters.Lost++
+		return
+	case dropQueue:
+		dst.counters.Overflow++
+		return
+	}
+	if down.corrupt {
+		frame = flipBit(l.rng, frame)
+		dst.counters.Corrupted++
+	}
+	if up.reordered || down.reordered {
+		dst.counters.Reordered++
+	}
+	delay := up.delay + down.delay
+	l.schedule(dst, frame, delay)
+	if up.duplicate || down.duplicate {
+		dst.counters.Duplicated++
+		l.schedule(dst, frame, delay)
+	}
+}
+
+// schedule posts one delivery; the caller holds l.mu.
+func (l *LAN) schedule(dst *Host, frame []byte, delay time.Duration) {
 	d := l.spare
 	if d != nil {
 		l.spare = d.next
@@ -316,7 +408,7 @@ func (l *LAN) forward(src, dst *Host, frame []byte, upDelay time.Duration) {
 		d = &delivery{lan: l}
 	}
 	d.dst, d.gen, d.frame = dst, dst.gen, frame
-	l.clock.Post(upDelay+downDelay, d)
+	l.clock.Post(delay, d)
 }
 
 // delivery is one receiver's copy of a frame in flight. Deliveries are

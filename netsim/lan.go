@@ -49,7 +49,7 @@ type LAN struct {
 	pairs  map[[2]*Host]*path // SetPair: from, to
 	oneWay map[[2]*Host]bool  // Cut: from, to
 	spare  *delivery          // recycled deliveries
-	busy   []*Host   // hosts whose stacks may have work in flight, see settle
+	busy   []*Host            // hosts whose stacks may have work in flight, see settle
 }
 
 // New returns an empty LAN.

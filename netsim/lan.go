@@ -48,7 +48,8 @@ type LAN struct {
 	cut    bool               // a partition is in force
 	pairs  map[[2]*Host]*path // SetPair: from, to
 	oneWay map[[2]*Host]bool  // Cut: from, to
-	spare  *delivery          // recycled deliveries
+	spare   *delivery          // recycled deliveries
+	capture *Capture
 	busy   []*Host            // hosts whose stacks may have work in flight, see settle
 }
 
@@ -330,13 +331,20 @@ func (l *LAN) transmit(src *Host, frame []byte) {
 	defer l.mu.Unlock()
 	now := l.clock.Now()
 	src.counters.Sent++
+	var miss missed
+	if l.capture != nil {
+		miss = missed{}
+		defer func() { l.capture.packet(now, frame, miss.comment()) }()
+	}
 	up := src.up.pass(l.rng, now, len(frame))
 	switch up.drop {
 	case dropLoss:
 		src.counters.Lost++
+		miss.add("", "lost on "+src.name+"'s uplink")
 		return
 	case dropQueue:
 		src.counters.Overflow++
+		miss.add("", src.name+"'s uplink queue full")
 		return
 	}
 	if up.corrupt {
@@ -347,29 +355,30 @@ func (l *LAN) transmit(src *Host, frame []byte) {
 		// The sender's own stack loops broadcasts back by itself.
 		for _, h := range l.hosts {
 			if h != src {
-				l.forward(src, h, frame, now, up)
+				miss.add(h.name, l.forward(src, h, frame, now, up))
 			}
 		}
 		return
 	}
 	if h := l.byMAC[dst]; h != nil && h != src {
-		l.forward(src, h, frame, now, up)
+		miss.add(h.name, l.forward(src, h, frame, now, up))
 	}
 }
 
 // forward decides one receiver's copy of a frame that crossed the sender's
-// uplink with verdict up; the caller holds l.mu.
-func (l *LAN) forward(src, dst *Host, frame []byte, now time.Duration, up verdict) {
+// uplink with verdict up, and says why it was dropped ("" if it was not);
+// the caller holds l.mu.
+func (l *LAN) forward(src, dst *Host, frame []byte, now time.Duration, up verdict) string {
 	switch {
 	case !dst.powered:
 		dst.counters.Down++
-		return
+		return "off"
 	case l.groups[src] != l.groups[dst] || l.oneWay[[2]*Host{src, dst}]:
 		dst.counters.Partitioned++
-		return
+		return "partition"
 	case uint32(len(frame)) > dst.mtu+header.EthernetMinimumSize:
 		dst.counters.TooBig++
-		return
+		return "larger than its MTU"
 	}
 	p := dst.down
 	if pair := l.pairs[[2]*Host{src, dst}]; pair != nil {
@@ -379,10 +388,10 @@ func (l *LAN) forward(src, dst *Host, frame []byte, now time.Duration, up verdic
 	switch down.drop {
 	case dropLoss:
 		dst.counters.Lost++
-		return
+		return "loss"
 	case dropQueue:
 		dst.counters.Overflow++
-		return
+		return "queue full"
 	}
 	if down.corrupt {
 		frame = flipBit(l.rng, frame)
@@ -397,6 +406,7 @@ func (l *LAN) forward(src, dst *Host, frame []byte, now time.Duration, up verdic
 		dst.counters.Duplicated++
 		l.schedule(dst, frame, delay)
 	}
+	return ""
 }
 
 // schedule posts one delivery; the caller holds l.mu.

@@ -146,6 +146,11 @@ func (n *Node) Tick(now time.Duration) {
 	if !n.settled && now-n.booted >= n.cfg.Settle {
 		n.settled = true
 		changed = true
+		// As the original helpers do, ask who is out there: the registry
+		// answers with FULL. By now the board knows the master, so only the
+		// registry answers, once.
+		hello := Frame{Type: TypeHello, Name: []byte(n.cfg.Name)}
+		n.emit(n.cfg.Broadcast, Port, &hello)
 	}
 	if changed {
 		n.update(now)

@@ -13,6 +13,7 @@ package sim
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/netip"
 	"time"
@@ -192,6 +193,16 @@ func (c *Cluster) Shutdown(name string) error {
 	c.record(Event{At: c.Now(), Board: name, Kind: EvPowerOff, Detail: "after LEAVE"})
 	return nil
 }
+
+// StartCapture writes every frame of the LAN to w as pcapng (see
+// netsim.Capture); StopCapture flushes it.
+func (c *Cluster) StartCapture(w io.Writer) error {
+	_, err := c.lan.StartCapture(w)
+	return err
+}
+
+// StopCapture ends a capture and flushes it.
+func (c *Cluster) StopCapture() error { return c.lan.StopCapture() }
 
 // Partition splits the LAN into groups of boards; boards named in no group
 // form one more group.

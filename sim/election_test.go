@@ -195,6 +195,7 @@ var _ = Describe("a desktop client that speaks only HELLO and FULL", func() {
 		c := newCluster(sim.Config{Boards: 4, Seed: 6})
 		Eventually(simtest.Within(c, c.FailoverBound(), c.Agreement)).Should(Succeed())
 		desk := newDesktop(c)
+		answered := c.Board("pico1").Node().Stats().HellosAnswered // the boards' own HELLOs at settle
 
 		desk.hello("DesktopClient")
 		peers := desk.awaitFull(time.Second)
@@ -202,7 +203,7 @@ var _ = Describe("a desktop client that speaks only HELLO and FULL", func() {
 			"192.168.1.2": "pico1", "192.168.1.3": "pico2", "192.168.1.4": "pico3", "192.168.1.5": "pico4",
 		}))
 		Expect(desk.fullFrom).To(Equal(c.Board("pico1").IP().String()), "the registry answers")
-		Expect(c.Board("pico1").Node().Stats().HellosAnswered).To(Equal(uint64(1)))
+		Expect(c.Board("pico1").Node().Stats().HellosAnswered).To(Equal(answered + 1))
 		Expect(c.Board("pico2").Node().Stats().HellosAnswered).To(BeZero(), "only the registry answers")
 	})
 })

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"io"
 	"time"
 )
 
@@ -14,6 +15,8 @@ type FailoverRun struct {
 	KillAt time.Duration
 	// Duration is the simulated length of the run.
 	Duration time.Duration
+	// Capture, if set, receives a pcapng capture of the whole run.
+	Capture io.Writer
 }
 
 // Summary is the verdict of a FailoverRun. Times are simulated seconds but
@@ -58,6 +61,12 @@ func (r FailoverRun) Run() (Summary, error) {
 	c, err := New(r.Cluster)
 	if err != nil {
 		return Summary{}, err
+	}
+	if r.Capture != nil {
+		if err := c.StartCapture(r.Capture); err != nil {
+			return Summary{}, err
+		}
+		defer c.StopCapture()
 	}
 	s := Summary{Nodes: r.Cluster.Boards, Seed: r.Cluster.Seed, Liveness: true, Safety: true, Failures: []string{}}
 	bound := c.FailoverBound()

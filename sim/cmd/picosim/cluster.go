@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -31,6 +32,7 @@ Examples:
   picosim cluster --nodes 5 --kill-master-at 10s --duration 40s --seed 7
   picosim cluster --nodes 3 --loss 0.1 --latency 20ms --jitter 5ms --duration 10m --quiet
   picosim cluster --nodes 5 --kill-master-at 10s --json | tail -1
+  picosim cluster --nodes 5 --kill-master-at 10s --loss 0.1 --pcap failover.pcapng
 
 Flags:
 `
@@ -44,6 +46,7 @@ type clusterFlags struct {
 	killAt, duration, spread time.Duration
 	seed                     uint64
 	json, quiet              bool
+	pcap                     string
 }
 
 func clusterCmd(args []string, stdout, stderr io.Writer) int {
@@ -66,6 +69,7 @@ func clusterCmd(args []string, stdout, stderr io.Writer) int {
 	fs.Uint64Var(&f.seed, "seed", 1, "seed of every random choice; the same seed replays the run")
 	fs.BoolVar(&f.json, "json", false, "print JSON lines instead of a timeline")
 	fs.BoolVar(&f.quiet, "quiet", false, "print only the verdict (or only the summary with --json)")
+	fs.StringVar(&f.pcap, "pcap", "", "write every frame to this pcapng file (open it with wireshark -X lua_script:hack/picosim-discovery.lua)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -92,6 +96,14 @@ func clusterCmd(args []string, stdout, stderr io.Writer) int {
 		},
 		KillAt:   f.killAt,
 		Duration: f.duration,
+	}
+	if f.pcap != "" {
+		file, err := os.Create(f.pcap)
+		if err != nil {
+			fmt.Fprintf(stderr, "picosim cluster: --pcap: %v\n", err)
+			return 2
+		}
+		run.Capture = file // closed when the run ends
 	}
 	enc := json.NewEncoder(stdout)
 	if !f.quiet {

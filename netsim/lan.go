@@ -37,20 +37,20 @@ type LAN struct {
 	router netip.Addr
 	bcast  netip.Addr
 
-	mu     sync.Mutex // guards everything below
-	rng    *rand.Rand
-	hosts  []*Host
-	byName map[string]*Host
-	byMAC  map[tcpip.LinkAddress]*Host
-	byIP   map[netip.Addr]*Host
-	next   netip.Addr // next address to hand out
-	groups map[*Host]int
-	cut    bool               // a partition is in force
-	pairs  map[[2]*Host]*path // SetPair: from, to
-	oneWay map[[2]*Host]bool  // Cut: from, to
+	mu      sync.Mutex // guards everything below
+	rng     *rand.Rand
+	hosts   []*Host
+	byName  map[string]*Host
+	byMAC   map[tcpip.LinkAddress]*Host
+	byIP    map[netip.Addr]*Host
+	next    netip.Addr // next address to hand out
+	groups  map[*Host]int
+	cut     bool               // a partition is in force
+	pairs   map[[2]*Host]*path // SetPair: from, to
+	oneWay  map[[2]*Host]bool  // Cut: from, to
 	spare   *delivery          // recycled deliveries
 	capture *Capture
-	busy   []*Host            // hosts whose stacks may have work in flight, see settle
+	busy    []*Host // hosts whose stacks may have work in flight, see settle
 }
 
 // New returns an empty LAN.

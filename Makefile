@@ -39,11 +39,12 @@ ginkgo:
 soak:
 	$(GINKGO) --label-filter=soak ./sim
 
-# Speed and scale: failover time, simulated seconds per wall second,
-# 100 and 1,000 boards converging (about a minute).
+# Speed and scale: the LAN against bare gVisor stacks, failover time,
+# simulated seconds per wall second, 100 and 1,000 boards converging,
+# control round trips and revert timing (about a minute).
 bench:
 	$(PICOSIM) bench --sizes 100,1000
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./sim ./node
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./netsim ./sim ./node
 
 # Fuzz the frame decoder beyond its committed corpus.
 fuzz:

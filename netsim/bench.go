@@ -1,0 +1,193 @@
+package netsim
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"runtime"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/buffer"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/link/channel"
+	"gvisor.dev/gvisor/pkg/tcpip/link/ethernet"
+	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+	"gvisor.dev/gvisor/pkg/waiter"
+)
+
+// BenchLink is the impaired link of the benchmark: latency with jitter and a
+// little of every kind of trouble, so that every model runs.
+var BenchLink = Link{Latency: time.Millisecond, Jitter: 200 * time.Microsecond, Loss: 0.01, Duplicate: 0.01, Reorder: 0.01, Corrupt: 0.001}
+
+// Throughput is what MeasureThroughput found.
+type Throughput struct {
+	Frames       int
+	LANPerSecond float64 // datagrams received per wall second through the LAN
+	RawPerSecond float64 // the same through two bare stacks on channel endpoints
+	HeapPerHost  uint64  // live heap of an idle host, bytes
+	DeliveredLAN int
+	DeliveredRaw int
+}
+
+// Ratio is LAN throughput over the raw pair's.
+func (t Throughput) Ratio() float64 { return t.LANPerSecond / t.RawPerSecond }
+
+// MeasureThroughput sends n datagrams of 64 bytes from one host to another,
+// through a LAN whose receiving link is link and through a raw pair, in the
+// same run, and measures an idle host's heap over hosts of them.
+func MeasureThroughput(n int, link Link, hosts int) (Throughput, error) {
+	res := Throughput{Frames: n}
+	var err error
+	if res.DeliveredRaw, res.RawPerSecond, err = rawPair(n); err != nil {
+		return res, err
+	}
+	if res.DeliveredLAN, res.LANPerSecond, err = lanPair(n, link); err != nil {
+		return res, err
+	}
+	res.HeapPerHost, err = heapPerHost(hosts)
+	return res, err
+}
+
+// lanPair: broadcast datagrams from a to b through the LAN, in simulated
+// time, as fast as the machine goes.
+func lanPair(n int, link Link) (int, float64, error) {
+	lan, err := New(Config{Seed: 1})
+	if err != nil {
+		return 0, 0, err
+	}
+	a, _ := lan.AddHost(HostConfig{Name: "a"})
+	b, _ := lan.AddHost(HostConfig{Name: "b", Down: link})
+	got := 0
+	var conn *UDPConn
+	armed := false
+	conn, err = b.ListenUDP(9, func() {
+		if !armed {
+			armed = true
+			lan.clock.AfterFunc(0, func() {
+				armed = false
+				for {
+					if _, _, ok := conn.ReadFrom(); !ok {
+						return
+					}
+					got++
+				}
+			})
+		}
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	send, err := a.ListenUDP(9, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	payload := make([]byte, 64)
+	to := netip.AddrPortFrom(lan.Broadcast(), 9)
+	start := time.Now()
+	const batch = 256
+	for sent := 0; sent < n; sent += batch {
+		for i := 0; i < batch && sent+i < n; i++ {
+			send.WriteTo(payload, to)
+		}
+		lan.clock.Run(lan.clock.Now() + 10*time.Millisecond)
+	}
+	lan.clock.Run(lan.clock.Now() + time.Second)
+	return got, float64(got) / time.Since(start).Seconds(), nil
+}
+
+// rawPair: the same datagrams between two stacks joined by channel
+// endpoints, pumped by the same goroutine: gVisor's cost alone.
+func rawPair(n int) (int, float64, error) {
+	mk := func(mac tcpip.LinkAddress, ip [4]byte) (*stack.Stack, *channel.Endpoint, error) {
+		s := stack.New(stack.Options{
+			NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
+			TransportProtocols: []stack.TransportProtocolFactory{udp.NewProtocol, tcp.NewProtocol},
+		})
+		ch := channel.New(1024, 1514, mac)
+		if err := s.CreateNIC(1, ethernet.New(ch)); err != nil {
+			return nil, nil, fmt.Errorf("%v", err)
+		}
+		s.AddProtocolAddress(1, tcpip.ProtocolAddress{Protocol: ipv4.ProtocolNumber,
+			AddressWithPrefix: tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4(ip), PrefixLen: 24}}, stack.AddressProperties{})
+		sub, _ := tcpip.NewSubnet(tcpip.AddrFrom4([4]byte{192, 168, 1, 0}), tcpip.MaskFromBytes([]byte{255, 255, 255, 0}))
+		s.SetRouteTable([]tcpip.Route{{Destination: sub, NIC: 1}, {Destination: header.IPv4EmptySubnet, NIC: 1}})
+		return s, ch, nil
+	}
+	sa, cha, err := mk(macFor(1), [4]byte{192, 168, 1, 2})
+	if err != nil {
+		return 0, 0, err
+	}
+	sb, chb, err := mk(macFor(2), [4]byte{192, 168, 1, 3})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer sa.Destroy()
+	defer sb.Destroy()
+	var wqa, wqb waiter.Queue
+	epa, _ := sa.NewEndpoint(udp.ProtocolNumber, ipv4.ProtocolNumber, &wqa)
+	epa.SocketOptions().SetBroadcast(true)
+	epa.Bind(tcpip.FullAddress{Port: 9})
+	epb, _ := sb.NewEndpoint(udp.ProtocolNumber, ipv4.ProtocolNumber, &wqb)
+	epb.Bind(tcpip.FullAddress{Port: 9})
+	to := tcpip.FullAddress{Addr: tcpip.AddrFrom4([4]byte{192, 168, 1, 255}), Port: 9}
+	payload := make([]byte, 64)
+	var r bytes.Reader
+	var sink bytes.Buffer
+	got := 0
+	start := time.Now()
+	const batch = 256
+	for sent := 0; sent < n; sent += batch {
+		for i := 0; i < batch && sent+i < n; i++ {
+			r.Reset(payload)
+			epa.Write(&r, tcpip.WriteOptions{To: &to})
+		}
+		for {
+			pkt := cha.Read()
+			if pkt == nil {
+				break
+			}
+			frame := make([]byte, 0, pkt.Size())
+			for _, s := range pkt.AsSlices() {
+				frame = append(frame, s...)
+			}
+			pkt.DecRef()
+			in := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(frame)})
+			chb.InjectInbound(0, in)
+			in.DecRef()
+		}
+		for {
+			sink.Reset()
+			if _, err := epb.Read(&sink, tcpip.ReadOptions{}); err != nil {
+				break
+			}
+			got++
+		}
+	}
+	return got, float64(got) / time.Since(start).Seconds(), nil
+}
+
+// heapPerHost returns the live heap of an idle, powered host.
+func heapPerHost(n int) (uint64, error) {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapAlloc
+	lan, err := New(Config{Subnet: netip.MustParsePrefix("10.42.0.0/16")})
+	if err != nil {
+		return 0, err
+	}
+	for i := range n {
+		if _, err := lan.AddHost(HostConfig{Name: fmt.Sprint("h", i)}); err != nil {
+			return 0, err
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	runtime.KeepAlive(lan)
+	return (ms.HeapAlloc - base) / uint64(n), nil
+}

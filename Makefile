@@ -22,14 +22,17 @@ test: tools vet
 vet:
 	$(GO) vet ./...
 
-# Tools the tests use beyond Go: tshark reads captures back. Installed from
-# Debian's packages when missing and apt-get is there (CI runs as root); a
-# spec that needs a missing tool skips outside CI and fails in it.
+# Tools the tests use beyond Go: tshark reads captures back, ip (iproute2)
+# runs programs in the door's namespace. Installed from Debian's packages
+# when missing and apt-get is there (CI runs as root); a spec that needs a
+# missing tool skips outside CI and fails in it.
 tools:
-	@command -v tshark >/dev/null 2>&1 || { \
+	@missing=""; command -v tshark >/dev/null 2>&1 || missing="$$missing tshark"; \
+	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
+	if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	    echo "installing tshark"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark >/dev/null; \
-	  else echo "tshark is missing and cannot be installed here: capture specs will be skipped"; fi; }
+	    echo "installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing$$missing and cannot install here: the specs that need them will be skipped"; fi; fi
 
 # The specs through the Ginkgo CLI (labels, focus, -p, reports).
 ginkgo:

@@ -5,6 +5,8 @@ go 1.26.3
 require (
 	github.com/onsi/ginkgo/v2 v2.34.0
 	github.com/onsi/gomega v1.44.0
+	github.com/vishvananda/netlink v1.3.1
+	github.com/vishvananda/netns v0.0.5
 	gvisor.dev/gvisor v0.0.0-20260905035102-160fafc42237
 )
 

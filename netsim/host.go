@@ -40,6 +40,7 @@ type Host struct {
 
 	stack *stack.Stack
 	port  *port
+	door  *Door // a door host has no stack: frames go to its TAP device
 }
 
 // Name returns the host's name.
@@ -83,7 +84,9 @@ func (h *Host) PowerOff() {
 	h.gen++
 	s := h.stack
 	h.lan.mu.Unlock()
-	s.Destroy()
+	if s != nil {
+		s.Destroy()
+	}
 }
 
 // PowerOn boots the host with a fresh stack: empty ARP cache, no sockets.
@@ -142,6 +145,11 @@ func (h *Host) deliver(gen uint64, frame []byte) {
 		return
 	}
 	h.counters.Delivered++
+	if door := h.door; door != nil {
+		h.lan.mu.Unlock()
+		door.write(frame)
+		return
+	}
 	if isTCP(frame) {
 		h.lan.markBusy(h)
 	}

@@ -106,7 +106,7 @@ func (l *LAN) settle() {
 			s, on := h.stack, h.powered
 			h.busyMark = false
 			h.lan.mu.Unlock()
-			if on {
+			if on && s != nil {
 				s.Pause()
 				s.Resume()
 			}

@@ -194,6 +194,12 @@ func (c *Cluster) Shutdown(name string) error {
 	return nil
 }
 
+// OpenDoor attaches a TAP device in a new network namespace to the LAN (see
+// netsim.OpenDoor). Run the clock paced while it is open.
+func (c *Cluster) OpenDoor(cfg netsim.DoorConfig) (*netsim.Door, error) {
+	return c.lan.OpenDoor(cfg)
+}
+
 // StartCapture writes every frame of the LAN to w as pcapng (see
 // netsim.Capture); StopCapture flushes it.
 func (c *Cluster) StartCapture(w io.Writer) error {

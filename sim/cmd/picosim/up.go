@@ -24,13 +24,17 @@ Keeps a simulated cluster running in real time and exposes each board's
 control port (piconetcontrol, TCP 12345 on the board) on the host: board i
 (from 0) on the --forward port + i. Any TCP client on the host can then drive
 the virtual boards as if they were real; the LAN's impairments apply on the
-way. The timeline prints as it happens, until Ctrl-C.
+way. With --netns, a network namespace joins the LAN through a TAP device:
+programs run in it with 'ip netns exec NAME ...' send and receive real frames
+with the boards (broadcasts, ARP, ping, UDP, TCP). The timeline prints as it
+happens, until Ctrl-C; the namespace is removed on exit.
 
 Examples:
   picosim up --nodes 3 --forward 127.0.0.1:12345
   picosim ctl 127.0.0.1:12346 -c action=setup_pin pin=2 mode=output value=0 -c action=write_pin pin=2 value=1 timeout=5
   printf '{"action": "get_version"}\n' | nc 127.0.0.1 12345
   picosim up --nodes 5 --loss 0.2 --latency 30ms --forward 127.0.0.1:12345 --speed 10
+  sudo picosim up --nodes 3 --netns pico-lan     # then: sudo ip netns exec pico-lan python3 hack/desktop_client.py
 
 Flags:
 `
@@ -53,6 +57,7 @@ func upCmd(args []string, stdout, stderr io.Writer) int {
 	seed := fs.Uint64("seed", 1, "seed of every random choice")
 	quiet := fs.Bool("quiet", false, "print the port mapping only, not the timeline")
 	forDur := fs.Duration("for", 0, "stop after this much wall time (0: run until interrupted)")
+	nsName := fs.String("netns", "", "also open a door: a network namespace of this name whose TAP device is one more host on the LAN (needs root)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -96,6 +101,16 @@ func upCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer f.Close()
+	if *nsName != "" {
+		door, err := c.OpenDoor(netsim.DoorConfig{Netns: *nsName})
+		if err != nil {
+			fmt.Fprintf(stderr, "picosim up: --netns: %v\n", err)
+			return 1
+		}
+		defer door.Close()
+		fmt.Fprintf(stdout, "picosim up: namespace %s is on the LAN at %s; run programs in it with\n  ip netns exec %s python3 hack/desktop_client.py\n",
+			*nsName, door.Host().IP(), *nsName)
+	}
 	fmt.Fprintf(stdout, "picosim up: %d boards, seed %d, %.3gx real time; control ports:\n", *nodes, *seed, *speed)
 	for _, m := range f.Mappings {
 		fmt.Fprintf(stdout, "  %-8s %-21s <- %s\n", m.Board, m.To, m.From)

@@ -38,6 +38,9 @@ type Host struct {
 	boots    uint64
 	busyMark bool // in lan.busy
 
+	profile    *PicoW // the radio's profile; nil for a wired host
+	associated bool
+
 	stack *stack.Stack
 	port  *port
 	door  *Door // a door host has no stack: frames go to its TAP device
@@ -132,6 +135,9 @@ func (h *Host) PowerOn() error {
 
 	h.lan.mu.Lock()
 	h.stack, h.port, h.powered = s, p, true
+	if h.profile != nil {
+		h.join()
+	}
 	h.lan.mu.Unlock()
 	return nil
 }

@@ -27,6 +27,9 @@ type Config struct {
 	MTU uint32
 	// Clock is the simulated time. Default: a new clock.Virtual.
 	Clock *clock.Virtual
+	// OnAssociation, if set, hears a PicoW host join (true) or lose (false)
+	// the network, on the clock's goroutine.
+	OnAssociation func(h *Host, joined bool)
 }
 
 // LAN is one broadcast domain: a WiFi network where every frame goes through
@@ -161,6 +164,9 @@ type HostConfig struct {
 	MTU uint32
 	// Off attaches the host powered off; PowerOn boots it.
 	Off bool
+	// Profile makes the host a Pico W on WiFi (join delay, power saving,
+	// association loss); nil is a wired host.
+	Profile *PicoW
 }
 
 // AddHost attaches a powered-on host to the LAN.
@@ -205,6 +211,10 @@ func (l *LAN) AddHost(hc HostConfig) (*Host, error) {
 		mtu = l.cfg.MTU
 	}
 	h := &Host{lan: l, name: hc.Name, index: index, ip: ip, mac: macFor(index), up: newPath(hc.Up), down: newPath(hc.Down), mtu: mtu}
+	if hc.Profile != nil {
+		p := hc.Profile.defaults()
+		h.profile = &p
+	}
 	l.hosts = append(l.hosts, h)
 	l.byName[h.name] = h
 	l.byMAC[h.mac] = h
@@ -313,12 +323,13 @@ func (l *LAN) Heal() {
 	l.groups, l.cut = map[*Host]int{}, false
 }
 
-// Connected reports whether frames flow between two hosts: both powered on
-// and on the same side of any partition.
+// Connected reports whether frames flow between two hosts: both powered on,
+// associated if they have a radio, and on the same side of any partition.
 func (l *LAN) Connected(a, b *Host) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return a.powered && b.powered && l.groups[a] == l.groups[b] && !l.oneWay[[2]*Host{a, b}] && !l.oneWay[[2]*Host{b, a}]
+	on := func(h *Host) bool { return h.powered && (h.profile == nil || h.associated) }
+	return on(a) && on(b) && l.groups[a] == l.groups[b] && !l.oneWay[[2]*Host{a, b}] && !l.oneWay[[2]*Host{b, a}]
 }
 
 // transmit takes one Ethernet frame from src and schedules its deliveries.
@@ -332,6 +343,13 @@ func (l *LAN) transmit(src *Host, frame []byte) {
 	now := l.clock.Now()
 	src.counters.Sent++
 	var miss missed
+	if src.profile != nil && !src.associated {
+		src.counters.Unassociated++
+		if l.capture != nil {
+			l.capture.packet(now, frame, "dropped: "+src.name+" is not associated")
+		}
+		return
+	}
 	if l.capture != nil {
 		miss = missed{}
 		defer func() { l.capture.packet(now, frame, miss.comment()) }()
@@ -355,24 +373,27 @@ func (l *LAN) transmit(src *Host, frame []byte) {
 		// The sender's own stack loops broadcasts back by itself.
 		for _, h := range l.hosts {
 			if h != src {
-				miss.add(h.name, l.forward(src, h, frame, now, up))
+				miss.add(h.name, l.forward(src, h, frame, now, up, true))
 			}
 		}
 		return
 	}
 	if h := l.byMAC[dst]; h != nil && h != src {
-		miss.add(h.name, l.forward(src, h, frame, now, up))
+		miss.add(h.name, l.forward(src, h, frame, now, up, false))
 	}
 }
 
 // forward decides one receiver's copy of a frame that crossed the sender's
 // uplink with verdict up, and says why it was dropped ("" if it was not);
 // the caller holds l.mu.
-func (l *LAN) forward(src, dst *Host, frame []byte, now time.Duration, up verdict) string {
+func (l *LAN) forward(src, dst *Host, frame []byte, now time.Duration, up verdict, broadcast bool) string {
 	switch {
 	case !dst.powered:
 		dst.counters.Down++
 		return "off"
+	case dst.profile != nil && !dst.associated:
+		dst.counters.Unassociated++
+		return "not associated"
 	case l.groups[src] != l.groups[dst] || l.oneWay[[2]*Host{src, dst}]:
 		dst.counters.Partitioned++
 		return "partition"
@@ -401,6 +422,9 @@ func (l *LAN) forward(src, dst *Host, frame []byte, now time.Duration, up verdic
 		dst.counters.Reordered++
 	}
 	delay := up.delay + down.delay
+	if dst.profile != nil {
+		delay += dst.profile.powerSaveDelay(l.rng, now+up.delay, broadcast)
+	}
 	l.schedule(dst, frame, delay)
 	if up.duplicate || down.duplicate {
 		dst.counters.Duplicated++

@@ -254,14 +254,14 @@ type Counters struct {
 	Delivered uint64 // frames handed to the host's stack (duplicates included)
 	// Frames that did not arrive, by cause: lost on this host's uplink or on
 	// the way to it, dropped by a full rate-limit queue, cut by a partition
-	// on the way to this host, addressed to it while it was off, or larger
-	// than an MTU on the way.
-	Lost, Overflow, Partitioned, Down, TooBig uint64
+	// on the way to this host, addressed to it while it was off, larger than
+	// an MTU on the way, or sent or addressed while it was not associated.
+	Lost, Overflow, Partitioned, Down, TooBig, Unassociated uint64
 	// Frames that arrived damaged: duplicated, held back, bit-flipped.
 	Duplicated, Reordered, Corrupted uint64
 }
 
 // Dropped is the total of frames dropped on this host's account.
 func (c Counters) Dropped() uint64 {
-	return c.Lost + c.Overflow + c.Partitioned + c.Down + c.TooBig
+	return c.Lost + c.Overflow + c.Partitioned + c.Down + c.TooBig + c.Unassociated
 }

@@ -35,6 +35,7 @@ type Board struct {
 	svc        *service // the control server, nil while powered off
 	apps       []*appRun
 	on         bool          // has power
+	netOn      bool          // its stack runs (it may still be joining WiFi)
 	sleepUntil time.Duration // light sleep: the CPU does nothing until then
 	wakeGen    uint64        // bumped by a power loss: pending wake-ups die
 }
@@ -103,14 +104,31 @@ func (b *Board) powerOff() {
 	b.wakeGen++
 }
 
-// netUp boots the board's network side: a fresh stack, a new incarnation of
-// the discovery core, the control server listening.
+// netUp boots the board's network side: a fresh stack and the control
+// server at once; the discovery core and the apps once the radio has joined
+// the network, as the firmware waits for wlan.isconnected() before it starts
+// them.
 func (b *Board) netUp() error {
-	if b.node != nil {
+	if b.netOn {
 		return nil
 	}
 	if err := b.host.PowerOn(); err != nil {
 		return err
+	}
+	b.netOn = true
+	if err := b.startService(); err != nil {
+		return err
+	}
+	if b.host.Associated() {
+		return b.startNode()
+	}
+	return nil // c.associated starts the node
+}
+
+// startNode boots the discovery core, a new incarnation, and the apps.
+func (b *Board) startNode() error {
+	if b.node != nil || !b.netOn {
+		return nil
 	}
 	b.incarnation++
 	cfg := b.c.cfg.Node
@@ -135,9 +153,6 @@ func (b *Board) netUp() error {
 	}
 	b.deadline = -1
 	b.apply()
-	if err := b.startService(); err != nil {
-		return err
-	}
 	for _, r := range b.apps {
 		if err := r.up(); err != nil {
 			return err
@@ -151,11 +166,14 @@ func (b *Board) netUp() error {
 // netDown stops the network side, as a reboot does; sockets die with the
 // stack.
 func (b *Board) netDown() {
-	if b.node == nil {
+	if !b.netOn {
 		return
 	}
-	b.tick.Stop()
-	b.drainer.Stop()
+	b.netOn = false
+	if b.node != nil {
+		b.tick.Stop()
+		b.drainer.Stop()
+	}
 	b.host.PowerOff() // closes every socket with the stack
 	b.node, b.conn, b.draining = nil, nil, false
 	if b.svc != nil {

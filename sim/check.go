@@ -113,6 +113,18 @@ func (c *Cluster) Safety() error {
 	return nil
 }
 
+// QuietSafety is Safety for a network that is not quiet: it holds when two
+// masters coexist in a component only within one failover bound of the last
+// change of the network's shape (a board powered on or off, a partition or
+// heal, a link change, a radio joining or losing WiFi), the time the boards
+// need to hear of the change.
+func (c *Cluster) QuietSafety() error {
+	if c.Now()-c.lastChange < c.FailoverBound() {
+		return nil
+	}
+	return c.Safety()
+}
+
 // AgreedMaster returns the master that every board that is up follows, if they
 // all follow the same one.
 func (c *Cluster) AgreedMaster() (*Board, bool) {

@@ -54,6 +54,11 @@ type Config struct {
 	ControlPort uint16
 	// Control is the template of every board's control server settings.
 	Control control.Config
+	// Profile, if set, makes every board a Pico W on WiFi: a join delay at
+	// boot, power-save latency, now and then a lost association (see
+	// netsim.PicoW). Nil: an ideal radio, for specs of protocol logic; the
+	// picosim command uses the profile by default.
+	Profile *netsim.PicoW
 }
 
 // Cluster is a set of virtual boards on one simulated LAN.
@@ -66,6 +71,8 @@ type Cluster struct {
 	byIP     map[node.Addr]*Board
 	timeline Timeline
 	names    map[string]string // interned member names, shared by all cores
+	// lastChange is when the network's shape last changed (QuietSafety).
+	lastChange time.Duration
 }
 
 // New creates the cluster and schedules every board's power-on.
@@ -89,15 +96,16 @@ func New(cfg Config) (*Cluster, error) {
 		return nil, fmt.Errorf("sim: node settings: %w", err)
 	}
 	clk := clock.NewVirtual()
-	lan, err := netsim.New(netsim.Config{Seed: cfg.Seed, Subnet: cfg.Subnet, Clock: clk})
+	c := &Cluster{cfg: cfg, clk: clk, byName: map[string]*Board{}, byIP: map[node.Addr]*Board{}, names: map[string]string{}}
+	lan, err := netsim.New(netsim.Config{Seed: cfg.Seed, Subnet: cfg.Subnet, Clock: clk, OnAssociation: c.associated})
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{cfg: cfg, clk: clk, lan: lan, byName: map[string]*Board{}, byIP: map[node.Addr]*Board{}, names: map[string]string{}}
+	c.lan = lan
 	boot := rand.New(rand.NewPCG(cfg.Seed, 0x626f6f74)) // "boot"
 	for i := range cfg.Boards {
 		name := fmt.Sprintf("pico%d", i+1)
-		h, err := lan.AddHost(netsim.HostConfig{Name: name, Down: cfg.Link, Off: true})
+		h, err := lan.AddHost(netsim.HostConfig{Name: name, Down: cfg.Link, Off: true, Profile: cfg.Profile})
 		if err != nil {
 			return nil, err
 		}
@@ -246,6 +254,28 @@ func (c *Cluster) board(name string) (*Board, error) {
 	return nil, fmt.Errorf("sim: no board %q", name)
 }
 
+// associated hears a board's radio join or lose the WiFi network.
+func (c *Cluster) associated(h *netsim.Host, joined bool) {
+	b := c.byName[h.Name()]
+	if b == nil {
+		return
+	}
+	kind := EvWiFiLost
+	if joined {
+		kind = EvWiFiJoined
+	}
+	c.record(Event{At: c.clk.Now(), Board: b.name, Kind: kind})
+	if b.svc != nil {
+		b.svc.core.SetConnected(c.clk.Now(), joined)
+		b.svc.apply()
+	}
+	if joined && b.node == nil {
+		if err := b.startNode(); err != nil {
+			c.record(Event{At: c.clk.Now(), Board: b.name, Kind: "boot_error", Detail: err.Error()})
+		}
+	}
+}
+
 func (c *Cluster) intern(b []byte) string {
 	if s, ok := c.names[string(b)]; ok {
 		return s
@@ -285,6 +315,10 @@ func (c *Cluster) report(b *Board, e node.Event) {
 }
 
 func (c *Cluster) record(e Event) {
+	switch e.Kind {
+	case EvPowerOn, EvPowerOff, EvPartition, EvHeal, EvLink, EvWiFiJoined, EvWiFiLost, EvReset, EvSleep, EvWake, EvUpdate, EvRollback:
+		c.lastChange = e.At
+	}
 	if !c.cfg.NoTimeline {
 		c.timeline = append(c.timeline, e)
 	}

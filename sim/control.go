@@ -44,6 +44,9 @@ func (b *Board) startService() error {
 		cfg.Version = b.flash.Version()
 		cfg.Inflate = inflate
 		s := &service{b: b, core: control.NewServer(cfg, c.clk.Now()), deadline: -1}
+		if !b.host.Associated() {
+			s.core.SetConnected(c.clk.Now(), false) // the LED blinks "connecting" until the radio joins
+		}
 		s.tick = c.clk.AfterFunc(never, s.onTick)
 		b.svc = s
 	}

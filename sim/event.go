@@ -23,22 +23,24 @@ type Event struct {
 
 // Event kinds.
 const (
-	EvPowerOn   = "power_on"
-	EvPowerOff  = "power_off"
-	EvJoined    = "joined"
-	EvLeft      = "left"
-	EvRole      = "role"
-	EvMaster    = "master"
-	EvPartition = "partition"
-	EvHeal      = "heal"
-	EvLink      = "link"
-	EvPin       = "pin"       // a GPIO changed: Detail says which, to what, why
-	EvReset     = "reset"     // the board rebooted on a reset command
-	EvSleep     = "sleep"     // light or deep sleep began
-	EvWake      = "wake"      // it ended
-	EvUpdate    = "update"    // a new image was installed; the board reboots
-	EvBootFail  = "boot_fail" // the new image failed its health check
-	EvRollback  = "rollback"  // the previous image is back
+	EvPowerOn    = "power_on"
+	EvPowerOff   = "power_off"
+	EvJoined     = "joined"
+	EvLeft       = "left"
+	EvRole       = "role"
+	EvMaster     = "master"
+	EvPartition  = "partition"
+	EvHeal       = "heal"
+	EvLink       = "link"
+	EvPin        = "pin"         // a GPIO changed: Detail says which, to what, why
+	EvReset      = "reset"       // the board rebooted on a reset command
+	EvSleep      = "sleep"       // light or deep sleep began
+	EvWake       = "wake"        // it ended
+	EvUpdate     = "update"      // a new image was installed; the board reboots
+	EvBootFail   = "boot_fail"   // the new image failed its health check
+	EvRollback   = "rollback"    // the previous image is back
+	EvWiFiJoined = "wifi_joined" // the board's radio joined the network
+	EvWiFiLost   = "wifi_lost"   // it lost the association
 )
 
 // MarshalJSON writes the event with its simulated time in seconds first:

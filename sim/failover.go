@@ -104,8 +104,11 @@ func (r FailoverRun) Run() (Summary, error) {
 		old, ok := c.AgreedMaster()
 		if !ok {
 			s.Liveness = false
-			fail("the boards had not agreed on a master by the kill at %v (they settle after %v): %v",
-				r.KillAt, c.NodeConfig().Settle, c.Agreement())
+			ready := "they settle " + c.NodeConfig().Settle.String() + " after boot"
+			if p := r.Cluster.Profile; p != nil {
+				ready = "they join WiFi up to " + p.Defaults().JoinMax.String() + " after boot, then settle for " + c.NodeConfig().Settle.String()
+			}
+			fail("the boards had not agreed on a master by the kill at %v (%s): %v", r.KillAt, ready, c.Agreement())
 		} else {
 			s.MasterBefore = old.name
 			s.KilledAtS = r.KillAt.Seconds()

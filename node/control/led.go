@@ -54,12 +54,8 @@ func (b *blinker) advance(now time.Duration) bool {
 // SetConnected tells the server whether the board has joined the network;
 // the LED shows the connecting pattern until it has.
 func (s *Server) SetConnected(now time.Duration, up bool) {
-	st := s.status()
-	if !up {
-		st = Connecting
-	}
 	s.connected = up
-	if st != s.led.status {
+	if st := s.status(); st != s.led.status {
 		s.led.start(now, st)
 		s.emitLED(now)
 	}

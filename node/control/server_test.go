@@ -438,3 +438,24 @@ func TestCompressedUpdateNeedsAnInflater(t *testing.T) {
 		t.Fatalf("%v", r)
 	}
 }
+
+func TestLEDShowsConnectingUntilTheNetworkIsUp(t *testing.T) {
+	s := NewServer(Config{}, 0)
+	s.SetConnected(0, false)
+	s.Advance()
+	for now := time.Duration(0); now < 5*time.Second; now = s.Ready().Deadline {
+		s.Tick(now)
+		s.Advance()
+	}
+	s.SetConnected(5*time.Second, true)
+	rd := s.Ready()
+	last := rd.Pins[len(rd.Pins)-1]
+	if last.Pin != LED || last.Value != 1 || last.At != 5*time.Second {
+		t.Fatalf("LED after joining: %+v", rd.Pins)
+	}
+	s.Advance()
+	s.Tick(6500 * ms)
+	if p := s.Ready().Pins; len(p) != 1 || p[0].Value != 0 {
+		t.Fatalf("the LED does not blink the idle pattern after joining: %+v", p)
+	}
+}

@@ -46,7 +46,7 @@ type clusterFlags struct {
 	killAt, duration, spread time.Duration
 	seed                     uint64
 	json, quiet              bool
-	pcap                     string
+	pcap, radio              string
 }
 
 func clusterCmd(args []string, stdout, stderr io.Writer) int {
@@ -69,6 +69,7 @@ func clusterCmd(args []string, stdout, stderr io.Writer) int {
 	fs.Uint64Var(&f.seed, "seed", 1, "seed of every random choice; the same seed replays the run")
 	fs.BoolVar(&f.json, "json", false, "print JSON lines instead of a timeline")
 	fs.BoolVar(&f.quiet, "quiet", false, "print only the verdict (or only the summary with --json)")
+	fs.StringVar(&f.radio, "radio", "picow", "the boards' radio: picow (join delay, power saving, lost associations) or ideal")
 	fs.StringVar(&f.pcap, "pcap", "", "write every frame to this pcapng file (open it with wireshark -X lua_script:hack/picosim-discovery.lua)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -93,6 +94,7 @@ func clusterCmd(args []string, stdout, stderr io.Writer) int {
 			Node:       node.Config{Heartbeat: f.heartbeat, MissLimit: f.missLimit},
 			BootSpread: f.spread,
 			NoTimeline: true,
+			Profile:    radioProfile(f.radio),
 		},
 		KillAt:   f.killAt,
 		Duration: f.duration,
@@ -116,8 +118,8 @@ func clusterCmd(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if !f.json {
-		fmt.Fprintf(stdout, "picosim cluster: %d boards, seed %d, %s, heartbeat %v, k=%d, %v simulated\n",
-			f.nodes, f.seed, f.linkString(), f.heartbeat, f.missLimit, f.duration)
+		fmt.Fprintf(stdout, "picosim cluster: %d boards, seed %d, %s radio, %s, heartbeat %v, k=%d, %v simulated\n",
+			f.nodes, f.seed, f.radio, f.linkString(), f.heartbeat, f.missLimit, f.duration)
 	}
 	s, err := run.Run()
 	if err != nil {
@@ -157,8 +159,18 @@ func (f *clusterFlags) validate() error {
 		return fmt.Errorf("--kill-master-at %v: must come before the end of --duration %v", f.killAt, f.duration)
 	case f.spread < 0:
 		return fmt.Errorf("--boot-spread %v: must not be negative", f.spread)
+	case f.radio != "picow" && f.radio != "ideal":
+		return fmt.Errorf("--radio %q: picow or ideal", f.radio)
 	}
 	return nil
+}
+
+// radioProfile is the boards' radio for --radio.
+func radioProfile(name string) *netsim.PicoW {
+	if name == "ideal" {
+		return nil
+	}
+	return &netsim.PicoW{}
 }
 
 func (f *clusterFlags) linkString() string {

@@ -60,6 +60,16 @@ func TestClusterJSONFailover(t *testing.T) {
 	}
 }
 
+func TestClusterSaysWhenTheKillCameBeforeTheBoardsWereReady(t *testing.T) {
+	code, out, _ := picosim(t, "cluster", "--nodes", "3", "--kill-master-at", "3s", "--duration", "10s")
+	if code != 1 || !strings.Contains(out, "join WiFi up to 4s after boot, then settle for 2s") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if code, out, _ = picosim(t, "cluster", "--nodes", "3", "--kill-master-at", "3s", "--duration", "10s", "--radio", "ideal"); code != 0 {
+		t.Fatalf("with an ideal radio the boards are ready at 2 s: exit %d\n%s", code, out)
+	}
+}
+
 func TestClusterReplaysEventForEvent(t *testing.T) {
 	events := func(seed string) string {
 		args := append([]string{}, failoverArgs...)
@@ -78,11 +88,11 @@ func TestClusterReplaysEventForEvent(t *testing.T) {
 }
 
 func TestClusterTimelineAndVerdict(t *testing.T) {
-	code, out, _ := picosim(t, "cluster", "--nodes", "3", "--kill-master-at", "5s", "--duration", "15s")
+	code, out, _ := picosim(t, "cluster", "--nodes", "3", "--kill-master-at", "10s", "--duration", "20s")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
-	for _, want := range []string{"pico2    is WORKER1 (was JOINING)", "pico1    powers off", "pico2    is MASTER (was WORKER1)", "PASS: agreement ok, liveness ok, safety ok", "master pico1 killed at 5.000s; survivors agreed on pico2"} {
+	for _, want := range []string{"pico2    wifi_joined", "pico2    is WORKER1 (was JOINING)", "pico1    powers off", "pico2    is MASTER (was WORKER1)", "PASS: agreement ok, liveness ok, safety ok", "master pico1 killed at 10.000s; survivors agreed on pico2"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -90,11 +100,11 @@ func TestClusterTimelineAndVerdict(t *testing.T) {
 }
 
 func TestClusterFailsWhenTheRunEndsBeforeFailover(t *testing.T) {
-	code, out, _ := picosim(t, "cluster", "--nodes", "3", "--kill-master-at", "5s", "--duration", "6s")
+	code, out, _ := picosim(t, "cluster", "--nodes", "3", "--kill-master-at", "10s", "--duration", "11s")
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", code, out)
 	}
-	if !strings.Contains(out, "FAIL: ") || !strings.Contains(out, "replay: picosim cluster --nodes 3 --kill-master-at 5s --duration 6s --seed 1") {
+	if !strings.Contains(out, "FAIL: ") || !strings.Contains(out, "replay: picosim cluster --nodes 3 --kill-master-at 10s --duration 11s --seed 1") {
 		t.Fatalf("no failure report with a replay command:\n%s", out)
 	}
 }

@@ -57,6 +57,7 @@ func upCmd(args []string, stdout, stderr io.Writer) int {
 	seed := fs.Uint64("seed", 1, "seed of every random choice")
 	quiet := fs.Bool("quiet", false, "print the port mapping only, not the timeline")
 	forDur := fs.Duration("for", 0, "stop after this much wall time (0: run until interrupted)")
+	radio := fs.String("radio", "picow", "the boards' radio: picow or ideal")
 	nsName := fs.String("netns", "", "also open a door: a network namespace of this name whose TAP device is one more host on the LAN (needs root)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -75,6 +76,9 @@ func upCmd(args []string, stdout, stderr io.Writer) int {
 	case int(base.Port())+*nodes > 65536:
 		fmt.Fprintf(stderr, "picosim up: --forward %s: %d ports from there run past 65535\n", base, *nodes)
 		return 2
+	case *radio != "picow" && *radio != "ideal":
+		fmt.Fprintf(stderr, "picosim up: --radio %q: picow or ideal\n", *radio)
+		return 2
 	case *speed <= 0:
 		fmt.Fprintf(stderr, "picosim up: --speed %v: must be positive\n", *speed)
 		return 2
@@ -86,7 +90,7 @@ func upCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg := sim.Config{Boards: *nodes, Seed: *seed, Link: link,
 		Node:    node.Config{Heartbeat: *heartbeat},
-		Control: control.Config{RevertOnLoss: *revert}}
+		Control: control.Config{RevertOnLoss: *revert}, Profile: radioProfile(*radio)}
 	if !*quiet {
 		cfg.OnEvent = func(e sim.Event) { fmt.Fprintln(stdout, e) }
 	}

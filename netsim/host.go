@@ -40,6 +40,7 @@ type Host struct {
 
 	profile    *PicoW // the radio's profile; nil for a wired host
 	associated bool
+	static     bool // its address was given, not leased
 
 	stack *stack.Stack
 	port  *port
@@ -48,9 +49,6 @@ type Host struct {
 
 // Name returns the host's name.
 func (h *Host) Name() string { return h.name }
-
-// IP returns the host's address.
-func (h *Host) IP() netip.Addr { return h.ip }
 
 // MAC returns the host's link address.
 func (h *Host) MAC() tcpip.LinkAddress { return h.mac }
@@ -86,9 +84,16 @@ func (h *Host) PowerOff() {
 	h.powered = false
 	h.gen++
 	s := h.stack
+	var notes []func()
+	if h == h.lan.ap {
+		notes = h.lan.apChanged(false)
+	}
 	h.lan.mu.Unlock()
 	if s != nil {
 		s.Destroy()
+	}
+	for _, n := range notes {
+		n()
 	}
 }
 
@@ -102,7 +107,16 @@ func (h *Host) PowerOn() error {
 	h.boots++
 	gen := h.gen
 	seed := h.lan.cfg.Seed ^ uint64(h.index)<<32 ^ h.boots
+	var renumbered netip.Addr
+	if h.boots > 1 && !h.static && h.lan.cfg.Addressing == NewEachBoot {
+		if old, ok := h.lan.renumber(h); ok {
+			renumbered = old
+		}
+	}
 	h.lan.mu.Unlock()
+	if renumbered.IsValid() && h.lan.cfg.OnAddress != nil {
+		defer h.lan.cfg.OnAddress(h, renumbered)
+	}
 
 	s := stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
@@ -138,7 +152,15 @@ func (h *Host) PowerOn() error {
 	if h.profile != nil {
 		h.join()
 	}
+	h.lan.scheduleExpiry(h)
+	var notes []func()
+	if h == h.lan.ap {
+		notes = h.lan.apChanged(true)
+	}
 	h.lan.mu.Unlock()
+	for _, n := range notes {
+		n()
+	}
 	return nil
 }
 

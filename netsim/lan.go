@@ -30,6 +30,18 @@ type Config struct {
 	// OnAssociation, if set, hears a PicoW host join (true) or lose (false)
 	// the network, on the clock's goroutine.
 	OnAssociation func(h *Host, joined bool)
+	// Addressing is how hosts get addresses: Sticky (default), NewEachBoot,
+	// or NewAtExpiry of leases of Lease.
+	Addressing Addressing
+	Lease      time.Duration
+	// OnAddress, if set, hears that a host's address changed from old.
+	OnAddress func(h *Host, old netip.Addr)
+	// SoftAP names the host that is the network's access point, as a Pico W
+	// in soft-AP mode: the LAN becomes 192.168.4.0/24 with the AP at
+	// 192.168.4.1 (the gateway); the others lease 192.168.4.16 onward, at
+	// most SoftAPLeases of them; while the AP is off nobody is on the
+	// network, and radios join again when it is back.
+	SoftAP string
 }
 
 // LAN is one broadcast domain: a WiFi network where every frame goes through
@@ -53,11 +65,18 @@ type LAN struct {
 	oneWay  map[[2]*Host]bool  // Cut: from, to
 	spare   *delivery          // recycled deliveries
 	capture *Capture
+	ap      *Host   // the soft AP, if any
 	busy    []*Host // hosts whose stacks may have work in flight, see settle
 }
 
 // New returns an empty LAN.
 func New(cfg Config) (*LAN, error) {
+	if err := cfg.validateAddressing(); err != nil {
+		return nil, err
+	}
+	if cfg.SoftAP != "" {
+		cfg.Subnet = softAPSubnet
+	}
 	if !cfg.Subnet.IsValid() {
 		cfg.Subnet = netip.MustParsePrefix("192.168.1.0/24")
 	}
@@ -187,7 +206,30 @@ func (l *LAN) AddHost(hc HostConfig) (*Host, error) {
 		return nil, fmt.Errorf("netsim: host %q already exists", hc.Name)
 	}
 	ip := hc.IP
-	if !ip.IsValid() {
+	isAP := l.cfg.SoftAP != "" && hc.Name == l.cfg.SoftAP
+	switch {
+	case isAP:
+		ip = l.router
+	case ip.IsValid():
+	case l.cfg.SoftAP != "":
+		stations := 0
+		for _, h := range l.hosts {
+			if h.name != l.cfg.SoftAP {
+				stations++
+			}
+		}
+		if stations >= SoftAPLeases {
+			l.mu.Unlock()
+			return nil, fmt.Errorf("netsim: host %q: the soft AP is full: its DHCP server has %d leases", hc.Name, SoftAPLeases)
+		}
+		ip = softAPSubnet.Addr().Next()
+		for range softAPBase - 1 {
+			ip = ip.Next()
+		}
+		for l.byIP[ip] != nil {
+			ip = ip.Next()
+		}
+	default:
 		for l.byIP[l.next] != nil {
 			l.next = l.next.Next()
 		}
@@ -195,6 +237,7 @@ func (l *LAN) AddHost(hc HostConfig) (*Host, error) {
 		l.next = l.next.Next()
 	}
 	switch {
+	case isAP:
 	case !l.cfg.Subnet.Contains(ip) || ip == l.bcast:
 		l.mu.Unlock()
 		return nil, fmt.Errorf("netsim: host %q: address %v is not a host address of %v (subnet full?)", hc.Name, ip, l.cfg.Subnet)
@@ -214,6 +257,10 @@ func (l *LAN) AddHost(hc HostConfig) (*Host, error) {
 	if hc.Profile != nil {
 		p := hc.Profile.defaults()
 		h.profile = &p
+	}
+	h.static = hc.IP.IsValid() || isAP
+	if isAP {
+		l.ap = h
 	}
 	l.hosts = append(l.hosts, h)
 	l.byName[h.name] = h
@@ -329,7 +376,7 @@ func (l *LAN) Connected(a, b *Host) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	on := func(h *Host) bool { return h.powered && (h.profile == nil || h.associated) }
-	return on(a) && on(b) && l.groups[a] == l.groups[b] && !l.oneWay[[2]*Host{a, b}] && !l.oneWay[[2]*Host{b, a}]
+	return !l.apDown() && on(a) && on(b) && l.groups[a] == l.groups[b] && !l.oneWay[[2]*Host{a, b}] && !l.oneWay[[2]*Host{b, a}]
 }
 
 // transmit takes one Ethernet frame from src and schedules its deliveries.
@@ -343,7 +390,7 @@ func (l *LAN) transmit(src *Host, frame []byte) {
 	now := l.clock.Now()
 	src.counters.Sent++
 	var miss missed
-	if src.profile != nil && !src.associated {
+	if l.apDown() || (src.profile != nil && !src.associated) {
 		src.counters.Unassociated++
 		if l.capture != nil {
 			l.capture.packet(now, frame, "dropped: "+src.name+" is not associated")
@@ -394,6 +441,9 @@ func (l *LAN) forward(src, dst *Host, frame []byte, now time.Duration, up verdic
 	case dst.profile != nil && !dst.associated:
 		dst.counters.Unassociated++
 		return "not associated"
+	case l.apDown():
+		dst.counters.Unassociated++
+		return "the soft AP is off"
 	case l.groups[src] != l.groups[dst] || l.oneWay[[2]*Host{src, dst}]:
 		dst.counters.Partitioned++
 		return "partition"

@@ -64,9 +64,9 @@ func (h *Host) join() {
 	wait := p.JoinMin + time.Duration(l.rng.Int64N(int64(p.JoinMax-p.JoinMin)+1))
 	l.clock.AfterFunc(wait, func() {
 		l.mu.Lock()
-		if h.gen != gen || !h.powered {
+		if h.gen != gen || !h.powered || l.apDown() {
 			l.mu.Unlock()
-			return
+			return // the soft AP's return starts a new join
 		}
 		h.associated = true
 		h.scheduleLoss()

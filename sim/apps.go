@@ -53,7 +53,7 @@ func (c *Cluster) StopApp(board, name string) {
 	}
 	for i, r := range b.apps {
 		if r.app.Name() == name {
-			r.down()
+			r.close()
 			r.tick.Stop()
 			b.apps = append(b.apps[:i], b.apps[i+1:]...)
 			return
@@ -112,6 +112,21 @@ func (r *appRun) up() error {
 		r.ln = ln
 	}
 	return nil
+}
+
+// close closes the app's sockets on a running stack.
+func (r *appRun) close() {
+	if r.ln != nil {
+		r.ln.Close()
+	}
+	if r.udp != nil {
+		r.udp.Close()
+	}
+	for id, conn := range r.conns {
+		delete(r.conns, id)
+		conn.Close()
+	}
+	r.down()
 }
 
 // down forgets sockets that died with the stack, telling the app.

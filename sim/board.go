@@ -163,6 +163,17 @@ func (b *Board) startNode() error {
 	return nil
 }
 
+// stopNode stops the discovery core and its socket, leaving the stack up.
+func (b *Board) stopNode() {
+	if b.node == nil {
+		return
+	}
+	b.tick.Stop()
+	b.drainer.Stop()
+	b.conn.Close()
+	b.node, b.conn, b.draining = nil, nil, false
+}
+
 // netDown stops the network side, as a reboot does; sockets die with the
 // stack.
 func (b *Board) netDown() {

@@ -54,6 +54,15 @@ type Config struct {
 	ControlPort uint16
 	// Control is the template of every board's control server settings.
 	Control control.Config
+	// Addressing and Lease are how the router gives addresses (see
+	// netsim.Addressing): a board may come back from a reboot, or from a
+	// lease's end, on another address.
+	Addressing netsim.Addressing
+	Lease      time.Duration
+	// SoftAP names the board that is the network's access point, as in
+	// shared/seeds/000: it is 192.168.4.1 and the others lease 192.168.4.16
+	// onward; when it dies, everyone loses the network.
+	SoftAP string
 	// Profile, if set, makes every board a Pico W on WiFi: a join delay at
 	// boot, power-save latency, now and then a lost association (see
 	// netsim.PicoW). Nil: an ideal radio, for specs of protocol logic; the
@@ -97,7 +106,8 @@ func New(cfg Config) (*Cluster, error) {
 	}
 	clk := clock.NewVirtual()
 	c := &Cluster{cfg: cfg, clk: clk, byName: map[string]*Board{}, byIP: map[node.Addr]*Board{}, names: map[string]string{}}
-	lan, err := netsim.New(netsim.Config{Seed: cfg.Seed, Subnet: cfg.Subnet, Clock: clk, OnAssociation: c.associated})
+	lan, err := netsim.New(netsim.Config{Seed: cfg.Seed, Subnet: cfg.Subnet, Clock: clk, OnAssociation: c.associated,
+		Addressing: cfg.Addressing, Lease: cfg.Lease, OnAddress: c.readdressed, SoftAP: cfg.SoftAP})
 	if err != nil {
 		return nil, err
 	}
@@ -252,6 +262,24 @@ func (c *Cluster) board(name string) (*Board, error) {
 		return b, nil
 	}
 	return nil, fmt.Errorf("sim: no board %q", name)
+}
+
+// readdressed hears that a board's address changed: a running board starts
+// discovery again on its new address, as firmware that reconnects does.
+func (c *Cluster) readdressed(h *netsim.Host, old netip.Addr) {
+	b := c.byName[h.Name()]
+	if b == nil {
+		return
+	}
+	delete(c.byIP, node.Addr(old.As4()))
+	c.byIP[node.Addr(h.IP().As4())] = b
+	c.record(Event{At: c.clk.Now(), Board: b.name, Kind: EvAddress, IP: h.IP().String(), Detail: "was " + old.String()})
+	if b.node != nil {
+		b.stopNode()
+		if err := b.startNode(); err != nil {
+			c.record(Event{At: c.clk.Now(), Board: b.name, Kind: "boot_error", Detail: err.Error()})
+		}
+	}
 }
 
 // associated hears a board's radio join or lose the WiFi network.

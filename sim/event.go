@@ -41,6 +41,7 @@ const (
 	EvRollback   = "rollback"    // the previous image is back
 	EvWiFiJoined = "wifi_joined" // the board's radio joined the network
 	EvWiFiLost   = "wifi_lost"   // it lost the association
+	EvAddress    = "address"     // the board's address changed
 )
 
 // MarshalJSON writes the event with its simulated time in seconds first:

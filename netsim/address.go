@@ -118,7 +118,9 @@ func (h *Host) IP() netip.Addr {
 
 // apDown reports whether the LAN is a soft AP that is off; the caller holds
 // l.mu.
-func (l *LAN) apDown() bool { return l.ap != nil && !l.ap.powered }
+func (l *LAN) apDown() bool {
+	return l.ap != nil && (!l.ap.powered || (l.ap.profile != nil && !l.ap.associated))
+}
 
 // apChanged runs when the soft AP host powers on or off: its stations lose
 // the network with it and join again after it; the caller holds l.mu.

@@ -154,8 +154,8 @@ func (h *Host) PowerOn() error {
 	}
 	h.lan.scheduleExpiry(h)
 	var notes []func()
-	if h == h.lan.ap {
-		notes = h.lan.apChanged(true)
+	if h == h.lan.ap && h.profile == nil {
+		notes = h.lan.apChanged(true) // a Pico W AP is up once its radio is: see join
 	}
 	h.lan.mu.Unlock()
 	for _, n := range notes {

@@ -64,16 +64,23 @@ func (h *Host) join() {
 	wait := p.JoinMin + time.Duration(l.rng.Int64N(int64(p.JoinMax-p.JoinMin)+1))
 	l.clock.AfterFunc(wait, func() {
 		l.mu.Lock()
-		if h.gen != gen || !h.powered || l.apDown() {
+		if h.gen != gen || !h.powered || (h != l.ap && l.apDown()) {
 			l.mu.Unlock()
 			return // the soft AP's return starts a new join
 		}
 		h.associated = true
 		h.scheduleLoss()
+		var notes []func()
+		if h == l.ap {
+			notes = l.apChanged(true) // the AP is up: its stations may join
+		}
 		on := l.cfg.OnAssociation
 		l.mu.Unlock()
 		if on != nil {
 			on(h, true)
+		}
+		for _, n := range notes {
+			n()
 		}
 	})
 }
@@ -81,10 +88,10 @@ func (h *Host) join() {
 // scheduleLoss draws the next association loss; the caller holds l.mu.
 func (h *Host) scheduleLoss() {
 	p := h.profile
-	if p.AssocLossEvery < 0 {
+	l := h.lan
+	if p.AssocLossEvery < 0 || h == l.ap { // the AP is the network: it has no association to lose
 		return
 	}
-	l := h.lan
 	gen := h.gen
 	l.clock.AfterFunc(time.Duration(l.rng.ExpFloat64()*float64(p.AssocLossEvery)), func() {
 		l.mu.Lock()

@@ -125,8 +125,8 @@ func (c *Cluster) QuietSafety() error {
 	return c.Safety()
 }
 
-// AgreedMaster returns the master that every board that is up follows, if they
-// all follow the same one.
+// AgreedMaster returns the master that every board that is up follows, if
+// they all can hear each other and follow the same one.
 func (c *Cluster) AgreedMaster() (*Board, bool) {
 	var master node.Addr
 	first := true
@@ -141,7 +141,12 @@ func (c *Cluster) AgreedMaster() (*Board, bool) {
 		master, first = m.IP, false
 	}
 	b := c.byIP[master]
-	return b, b != nil && b.Up()
+	if b == nil || !b.Up() {
+		return nil, false
+	}
+	// Boards that cannot hear each other agree on nothing, whatever their
+	// stale views say.
+	return b, len(c.Components()) == 1
 }
 
 // Stability holds when no board changed its role or its master since t.

@@ -33,6 +33,7 @@ Examples:
   picosim cluster --nodes 3 --loss 0.1 --latency 20ms --jitter 5ms --duration 10m --quiet
   picosim cluster --nodes 5 --kill-master-at 10s --json | tail -1
   picosim cluster --nodes 5 --kill-master-at 10s --loss 0.1 --pcap failover.pcapng
+  picosim cluster --nodes 3 --softap --kill-master-at 20s --duration 40s   # everyone falls with the AP
 
 Flags:
 `
@@ -46,7 +47,8 @@ type clusterFlags struct {
 	killAt, duration, spread time.Duration
 	seed                     uint64
 	json, quiet              bool
-	pcap, radio              string
+	pcap, radio, addressing  string
+	softAP                   bool
 }
 
 func clusterCmd(args []string, stdout, stderr io.Writer) int {
@@ -70,6 +72,8 @@ func clusterCmd(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&f.json, "json", false, "print JSON lines instead of a timeline")
 	fs.BoolVar(&f.quiet, "quiet", false, "print only the verdict (or only the summary with --json)")
 	fs.StringVar(&f.radio, "radio", "picow", "the boards' radio: picow (join delay, power saving, lost associations) or ideal")
+	fs.StringVar(&f.addressing, "addressing", "sticky", "how the router gives addresses: sticky, new-each-boot (a rebooted board moves)")
+	fs.BoolVar(&f.softAP, "softap", false, "pico1 is the network's soft AP at 192.168.4.1, as in the seeds' three-Pico cluster")
 	fs.StringVar(&f.pcap, "pcap", "", "write every frame to this pcapng file (open it with wireshark -X lua_script:hack/picosim-discovery.lua)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -95,6 +99,8 @@ func clusterCmd(args []string, stdout, stderr io.Writer) int {
 			BootSpread: f.spread,
 			NoTimeline: true,
 			Profile:    radioProfile(f.radio),
+			Addressing: addressing(f.addressing),
+			SoftAP:     softAPBoard(f.softAP),
 		},
 		KillAt:   f.killAt,
 		Duration: f.duration,
@@ -161,8 +167,26 @@ func (f *clusterFlags) validate() error {
 		return fmt.Errorf("--boot-spread %v: must not be negative", f.spread)
 	case f.radio != "picow" && f.radio != "ideal":
 		return fmt.Errorf("--radio %q: picow or ideal", f.radio)
+	case f.addressing != "sticky" && f.addressing != "new-each-boot":
+		return fmt.Errorf("--addressing %q: sticky or new-each-boot", f.addressing)
+	case f.softAP && f.nodes > netsim.SoftAPLeases+1:
+		return fmt.Errorf("--softap: a soft AP serves %d stations, so at most %d boards", netsim.SoftAPLeases, netsim.SoftAPLeases+1)
 	}
 	return nil
+}
+
+func addressing(name string) netsim.Addressing {
+	if name == "new-each-boot" {
+		return netsim.NewEachBoot
+	}
+	return netsim.Sticky
+}
+
+func softAPBoard(on bool) string {
+	if on {
+		return "pico1"
+	}
+	return ""
 }
 
 // radioProfile is the boards' radio for --radio.

@@ -138,3 +138,19 @@ func TestHelpShowsExamples(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", code, errOut)
 	}
 }
+
+// On a board's soft AP, the master is the AP, and its death takes the whole
+// network down: nobody can agree on a new master (shared/seeds/000: "If
+// MASTER fails though .. all collapse!").
+func TestSoftAPClusterCollapsesWithItsAP(t *testing.T) {
+	code, out, _ := picosim(t, "cluster", "--nodes", "3", "--softap", "--kill-master-at", "20s", "--duration", "40s")
+	if code != 1 || !strings.Contains(out, "pico2    wifi_lost") || !strings.Contains(out, "liveness FAILED") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if code, _, errOut := picosim(t, "cluster", "--nodes", "10", "--softap"); code != 2 || !strings.Contains(errOut, "--softap") {
+		t.Fatalf("ten boards on a soft AP: exit %d %s", code, errOut)
+	}
+	if code, _, errOut := picosim(t, "cluster", "--addressing", "dynamic"); code != 2 || !strings.Contains(errOut, "--addressing") {
+		t.Fatalf("exit %d %s", code, errOut)
+	}
+}

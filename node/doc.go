@@ -42,8 +42,9 @@
 //   - MASTER is the live member with the lowest IPv4 address. It is the
 //     registry: it answers HELLO with FULL, the frames of the original
 //     MicroPython helpers, so a desktop client that knows only those works.
-//     Each board also broadcasts one HELLO when it settles, as the helpers
-//     do, and the registry answers it.
+//     A board that joins a cluster already running (it heard a numbered
+//     worker while settling) also broadcasts one HELLO when it settles, as
+//     the helpers do, and the registry answers it.
 //   - Every other member is WORKERn, where n is the number it claimed and
 //     announces in its own heartbeats. After listening for Settle, a board
 //     claims the lowest number no live member holds; boards that settle

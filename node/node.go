@@ -29,8 +29,11 @@ type Node struct {
 	selfAt  int      // this board's index in members
 	booted  time.Duration
 	settled bool
-	role    Role
-	master  Member // as last reported in a MasterChanged event
+	// existing: while settling, this board heard a worker with a number, so
+	// it joins a cluster that was there before it.
+	existing bool
+	role     Role
+	master   Member // as last reported in a MasterChanged event
 
 	seq       uint32 // heartbeats sent
 	nextBeat  time.Duration
@@ -146,11 +149,13 @@ func (n *Node) Tick(now time.Duration) {
 	if !n.settled && now-n.booted >= n.cfg.Settle {
 		n.settled = true
 		changed = true
-		// As the original helpers do, ask who is out there: the registry
-		// answers with FULL. By now the board knows the master, so only the
-		// registry answers, once.
-		hello := Frame{Type: TypeHello, Name: []byte(n.cfg.Name)}
-		n.emit(n.cfg.Broadcast, Port, &hello)
+		if n.existing {
+			// Joining a cluster that was there before: ask the registry
+			// for the members, as the original helpers do. (Boards that
+			// boot together skip it: a thousand would flood the LAN.)
+			hello := Frame{Type: TypeHello, Name: []byte(n.cfg.Name)}
+			n.emit(n.cfg.Broadcast, Port, &hello)
+		}
 	}
 	if changed {
 		n.update(now)
@@ -222,6 +227,9 @@ func (n *Node) find(ip Addr) (int, bool) {
 func (n *Node) self() *member { return &n.members[n.selfAt] }
 
 func (n *Node) heartbeat(now time.Duration, from Addr, f *Frame) {
+	if !n.settled && f.Slot != 0 {
+		n.existing = true
+	}
 	i, ok := n.find(from)
 	changed := false
 	switch {

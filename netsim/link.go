@@ -79,28 +79,17 @@ func (d Dist) String() string { return [...]string{"uniform", "normal"}[d] }
 
 // Validate reports a setting that makes no sense, naming it.
 func (l Link) Validate() error {
-	prob := func(name string, p float64) error {
-		if p < 0 || p > 1 || p != p {
-			return fmt.Errorf("%s %v is not a probability between 0 and 1", name, p)
-		}
-		return nil
-	}
-	for _, c := range []struct {
+	type named struct {
 		name string
 		p    float64
-	}{{"loss", l.Loss}, {"tail probability", l.TailProb}, {"duplicate", l.Duplicate}, {"reorder", l.Reorder}, {"corrupt", l.Corrupt}} {
-		if err := prob(c.name, c.p); err != nil {
-			return err
-		}
 	}
+	probs := []named{{"loss", l.Loss}, {"tail probability", l.TailProb}, {"duplicate", l.Duplicate}, {"reorder", l.Reorder}, {"corrupt", l.Corrupt}}
 	if b := l.Burst; b != nil {
-		for _, c := range []struct {
-			name string
-			p    float64
-		}{{"burst p", b.P}, {"burst r", b.R}, {"burst loss in good", b.LossGood}, {"burst loss in bad", b.LossBad}} {
-			if err := prob(c.name, c.p); err != nil {
-				return err
-			}
+		probs = append(probs, named{"burst p", b.P}, named{"burst r", b.R}, named{"burst loss in good", b.LossGood}, named{"burst loss in bad", b.LossBad})
+	}
+	for _, c := range probs {
+		if c.p < 0 || c.p > 1 || c.p != c.p {
+			return fmt.Errorf("%s %v is not a probability between 0 and 1", c.name, c.p)
 		}
 	}
 	switch {

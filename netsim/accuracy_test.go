@@ -247,3 +247,23 @@ func TestPairLinkOverridesTheDownlink(t *testing.T) {
 		t.Fatalf("c got %v at %v", rc.got, rc.at)
 	}
 }
+
+func TestValidateNamesTheBadSetting(t *testing.T) {
+	for _, c := range []struct {
+		link netsim.Link
+		says string
+	}{
+		{netsim.Link{Loss: 1.5}, "loss 1.5"},
+		{netsim.Link{Burst: &netsim.Burst{P: 2}}, "burst p 2"},
+		{netsim.Link{Reorder: -0.1}, "reorder -0.1"},
+		{netsim.Link{Jitter: -time.Millisecond}, "jitter -1ms"},
+		{netsim.Link{Rate: -1}, "rate -1"},
+	} {
+		if err := c.link.Validate(); err == nil || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("%+v: %v, want it to name %q", c.link, err, c.says)
+		}
+	}
+	if err := (netsim.Link{Loss: 0.5, Burst: &netsim.Burst{P: 0.1, R: 0.5, LossBad: 1}}).Validate(); err != nil {
+		t.Errorf("a valid link: %v", err)
+	}
+}

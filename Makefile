@@ -1,5 +1,5 @@
 # picosim — the two commands of a fresh clone:
-#   make run    the bundled demo in the embedded simulator
+#   make run    every bundled scenario in the embedded simulator
 #   make test   vet and every test (what CI runs)
 # Nothing beyond Go 1.26 is needed: tools are run at the versions go.mod pins.
 
@@ -8,10 +8,14 @@ GO      ?= go
 GINKGO  := $(GO) tool ginkgo
 PICOSIM := $(GO) run ./sim/cmd/picosim
 
-.PHONY: run test tools vet ginkgo soak bench fuzz build
+.PHONY: run demo test tools vet ginkgo soak bench fuzz build
 
-# A 5-board cluster whose master loses power at 10 s.
+# Every bundled scenario (scenarios/*.yaml), a verdict table at the end.
 run:
+	$(PICOSIM) run scenarios/
+
+# A 5-board cluster whose master loses power at 10 s, as a timeline.
+demo:
 	$(PICOSIM) cluster --nodes 5 --kill-master-at 10s --duration 40s --seed 7
 
 # Ends with the line "N passed, N failed" (hack/testsum); exits non-zero on

@@ -13,6 +13,8 @@ import (
 const usage = `picosim tests Raspberry Pi Pico W clusters in simulation.
 
 Usage:
+  picosim run PATH...       run YAML scenarios (files or folders) and print a verdict table
+  picosim validate PATH...  check scenario files without running them
   picosim cluster [flags]   boot virtual boards, kill the master, check the failover
   picosim up [flags]        keep a cluster running; forward its control ports to the host
   picosim ctl ADDR -c ...   send control commands to a board (real or virtual)
@@ -36,6 +38,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return clusterCmd(args[1:], stdout, stderr)
 	case "bench":
 		return benchCmd(args[1:], stdout, stderr)
+	case "run":
+		return runCmd(args[1:], stdout, stderr)
+	case "validate":
+		return validateCmd(args[1:], stdout, stderr)
 	case "up":
 		return upCmd(args[1:], stdout, stderr)
 	case "ctl":

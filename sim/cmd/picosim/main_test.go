@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 )
@@ -152,5 +153,41 @@ func TestSoftAPClusterCollapsesWithItsAP(t *testing.T) {
 	}
 	if code, _, errOut := picosim(t, "cluster", "--addressing", "dynamic"); code != 2 || !strings.Contains(errOut, "--addressing") {
 		t.Fatalf("exit %d %s", code, errOut)
+	}
+}
+
+func TestValidateAndRun(t *testing.T) {
+	dir := t.TempDir()
+	bad := dir + "/bad.yaml"
+	os.WriteFile(bad, []byte("name: bad\ntopology:\n  boards: 3\n  network:\n    latncy: 20ms\n"), 0o644)
+	code, _, errOut := picosim(t, "validate", bad)
+	if code != 2 || !strings.Contains(errOut, bad+`:5:5: unknown field "latncy": did you mean "latency"?`) {
+		t.Fatalf("validate: exit %d\n%s", code, errOut)
+	}
+	if code, _, _ := picosim(t, "run", bad); code != 2 {
+		t.Fatalf("run on an invalid file: exit %d, want 2", code)
+	}
+	// A scenario made to fail prints a replay command that fails the same way.
+	failing := dir + "/failing.yaml"
+	os.WriteFile(failing, []byte("name: wrong master\nseed: 3\ntopology:\n  boards: 3\nsteps:\n  - expect: {eventually: 10s, master_is: pico2}\n"), 0o644)
+	code, out, _ := picosim(t, "run", failing)
+	if code != 1 || !strings.Contains(out, "replay: picosim run --seed 3 "+failing) || !strings.Contains(out, "0 passed, 1 failed") {
+		t.Fatalf("run: exit %d\n%s", code, out)
+	}
+	first := out[strings.Index(out, "step 1"):strings.Index(out, "last events")]
+	_, again, _ := picosim(t, "run", "--seed", "3", failing)
+	if !strings.Contains(again, first) {
+		t.Fatalf("the replay failed differently:\n%s\nthen\n%s", out, again)
+	}
+	good := dir + "/good.yaml"
+	os.WriteFile(good, []byte("name: good\nseed: 1\ntopology:\n  boards: 2\nsteps:\n  - expect: {eventually: 10s, master_is: pico1}\n"), 0o644)
+	code, out, _ = picosim(t, "run", "--json", good)
+	var r struct {
+		Scenario string
+		Passed   bool
+		Seed     uint64
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &r) != nil || !r.Passed || r.Scenario != "good" {
+		t.Fatalf("run --json: exit %d %s", code, out)
 	}
 }

@@ -1,0 +1,155 @@
+package scenario
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// problem is an Error found after decoding, with the YAML path it is about.
+type problem struct {
+	Error
+	path string
+}
+
+// Apps lists the apps a scenario can start.
+var Apps = []string{"bus", "rgb-server", "rgb-client-naive", "rgb-client-robust", "echo-server", "echo-client"}
+
+// check finds what decoding cannot: names that do not exist, times that go
+// back, steps with no action or two.
+func (s *Scenario) check() []problem {
+	var ps []problem
+	add := func(path, format string, args ...any) {
+		ps = append(ps, problem{Error: Error{Msg: fmt.Sprintf(format, args...)}, path: path})
+	}
+	if s.Name == "" {
+		add("$", "a scenario needs a name")
+	}
+	t := s.Topology
+	switch {
+	case t.Boards < 1 || t.Boards > 250:
+		add("$.topology.boards", "boards: %d: need 1 to 250", t.Boards)
+	case t.Network.Mode == "softap" && t.Boards > 9:
+		add("$.topology.boards", "boards: %d: a soft AP serves 8 stations, so at most 9 boards", t.Boards)
+	}
+	oneOf := func(path, field, v string, allowed ...string) {
+		if v != "" && !slices.Contains(allowed, v) {
+			add(path, "%s %q: one of %v", field, v, allowed)
+		}
+	}
+	oneOf("$.topology.network.mode", "mode", t.Network.Mode, "router", "softap")
+	oneOf("$.topology.network.radio", "radio", t.Network.Radio, "picow", "ideal")
+	oneOf("$.topology.network.addressing", "addressing", t.Network.Addressing, "sticky", "new-each-boot")
+	board := func(path, name string) {
+		if !s.hasBoard(name) {
+			add(path, "no board %q: boards are pico1 to pico%d", name, t.Boards)
+		}
+	}
+	var last time.Duration
+	for i, st := range s.Steps {
+		p := fmt.Sprintf("$.steps[%d]", i)
+		if st.At != nil && st.After != nil {
+			add(p, "step %d: give at or after, not both", i+1)
+		}
+		if st.At != nil {
+			if st.At.D() < last {
+				add(p+".at", "step %d: at %v comes before the previous step's %v", i+1, st.At, last)
+			}
+			last = st.At.D()
+		}
+		if st.After != nil {
+			last += st.After.D()
+		}
+		if n := st.actions(); n != 1 {
+			add(p, "step %d: needs exactly one action (power_off, power_on, reboot, partition, heal, set_link, control, app, wait, expect), has %d", i+1, n)
+		}
+		for _, b := range []struct{ f, v string }{{"power_off", st.PowerOff}, {"power_on", st.PowerOn}, {"reboot", st.Reboot}} {
+			if b.v != "" {
+				board(p+"."+b.f, b.v)
+			}
+		}
+		seen := map[string]bool{}
+		for _, g := range st.Partition {
+			for _, b := range g {
+				board(p+".partition", b)
+				if seen[b] {
+					add(p+".partition", "step %d: %s is in two groups of the partition", i+1, b)
+				}
+				seen[b] = true
+			}
+		}
+		if st.SetLink != nil {
+			board(p+".set_link.board", st.SetLink.Board)
+		}
+		if c := st.Control; c != nil {
+			board(p+".control.board", c.Board)
+			for j, cmd := range c.Commands {
+				if cmd.Send == nil {
+					add(fmt.Sprintf("%s.control.commands[%d]", p, j), "step %d: command %d has nothing to send", i+1, j+1)
+				}
+			}
+		}
+		if a := st.App; a != nil {
+			board(p+".app.board", a.Board)
+			name := a.Start + a.Stop
+			if (a.Start == "") == (a.Stop == "") {
+				add(p+".app", "step %d: app needs start or stop", i+1)
+			} else if !slices.Contains(Apps, name) {
+				add(p+".app", "step %d: no app %q: one of %v", i+1, name, Apps)
+			}
+			if a.Server != "" {
+				board(p+".app.server", a.Server)
+			}
+		}
+		if e := st.Expect; e != nil {
+			if e.Eventually != nil && e.Consistently != nil {
+				add(p+".expect", "step %d: eventually or consistently, not both", i+1)
+			}
+			if e.MasterIs != "" {
+				board(p+".expect.master_is", e.MasterIs)
+			}
+			for b := range e.Roles {
+				board(p+".expect.roles", b)
+			}
+			if e.Pin != nil {
+				board(p+".expect.pin.board", e.Pin.Board)
+			}
+			if e.Reverted != nil {
+				board(p+".expect.reverted.board", e.Reverted.Board)
+			}
+			if e.AppRate != nil && (e.AppRate.AtLeast == nil) == (e.AppRate.Below == nil) {
+				add(p+".expect.app_rate", "step %d: app_rate needs at_least or below", i+1)
+			}
+		}
+	}
+	return ps
+}
+
+func (s *Scenario) hasBoard(name string) bool {
+	for i := 1; i <= s.Topology.Boards; i++ {
+		if name == fmt.Sprintf("pico%d", i) {
+			return true
+		}
+	}
+	return false
+}
+
+func (st *Step) actions() int {
+	n := 0
+	for _, set := range []bool{st.PowerOff != "", st.PowerOn != "", st.Reboot != "", st.Partition != nil, st.Heal,
+		st.SetLink != nil, st.Control != nil, st.App != nil, st.Wait != nil, st.Expect != nil} {
+		if set {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *Scenario) defaults() {
+	if s.Timeout == 0 {
+		s.Timeout = Duration(10 * time.Minute)
+	}
+	if s.Topology.Network.Radio == "" {
+		s.Topology.Network.Radio = "picow"
+	}
+}

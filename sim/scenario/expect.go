@@ -1,0 +1,159 @@
+package scenario
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// expect checks an expectation now, eventually, or consistently, after
+// every simulated event.
+func (r *runner) expect(e *Expect) error {
+	c := r.c
+	since := c.Now()
+	check := r.checker(e, since)
+	desc := describe(e)
+	switch {
+	case e.Eventually != nil:
+		var last error
+		d := e.Eventually.D()
+		if !c.RunUntil(since+d, func() bool { last = check(); return last == nil }) {
+			if last = check(); last != nil {
+				return fmt.Errorf("expected %s within %v: %v", desc, d, last)
+			}
+		}
+	case e.Consistently != nil:
+		var failed error
+		d := e.Consistently.D()
+		c.RunUntil(since+d, func() bool { failed = check(); return failed != nil })
+		if failed != nil {
+			return fmt.Errorf("expected %s for %v, but at %.3fs: %v", desc, d, c.Now().Seconds(), failed)
+		}
+	default:
+		if err := check(); err != nil {
+			return fmt.Errorf("expected %s: %v", desc, err)
+		}
+	}
+	return nil
+}
+
+// checker composes the expectation's conditions; all must hold.
+func (r *runner) checker(e *Expect, since time.Duration) func() error {
+	c := r.c
+	var checks []func() error
+	if e.OneMaster {
+		checks = append(checks, func() error {
+			if _, ok := c.AgreedMaster(); !ok {
+				return errors.New("the boards do not follow one master")
+			}
+			return c.Safety()
+		})
+	}
+	if e.MasterIs != "" {
+		checks = append(checks, func() error {
+			m, ok := c.AgreedMaster()
+			switch {
+			case !ok:
+				return errors.New("the boards do not follow one master")
+			case m.Name() != e.MasterIs:
+				return fmt.Errorf("the master is %s", m.Name())
+			}
+			return nil
+		})
+	}
+	if e.MembersAgree {
+		checks = append(checks, c.Agreement)
+	}
+	for board, role := range e.Roles {
+		checks = append(checks, func() error {
+			if got := c.Board(board).View().Role; got != role {
+				return fmt.Errorf("%s is %s, not %s", board, orNone(got), role)
+			}
+			return nil
+		})
+	}
+	if p := e.Pin; p != nil {
+		checks = append(checks, func() error {
+			if v := c.Board(p.Board).GPIO().Level(p.Pin); v != p.Value {
+				return fmt.Errorf("%s GPIO%d is %d, not %d", p.Board, p.Pin, v, p.Value)
+			}
+			return nil
+		})
+	}
+	if e.NoRoleChange {
+		checks = append(checks, func() error { return c.Stability(since) })
+	}
+	if a := e.AppRate; a != nil {
+		checks = append(checks, func() error {
+			st := c.AppStats(a.App)
+			rate := st.Rate()
+			switch {
+			case st.Attempts == 0:
+				return fmt.Errorf("%s made no attempt", a.App)
+			case a.AtLeast != nil && rate < float64(*a.AtLeast):
+				return fmt.Errorf("%s succeeded %d of %d times (%.1f%%), want at least %.1f%%", a.App, st.Successes, st.Attempts, 100*rate, 100*float64(*a.AtLeast))
+			case a.Below != nil && rate >= float64(*a.Below):
+				return fmt.Errorf("%s succeeded %d of %d times (%.1f%%), want below %.1f%%", a.App, st.Successes, st.Attempts, 100*rate, 100*float64(*a.Below))
+			}
+			return nil
+		})
+	}
+	if rv := e.Reverted; rv != nil {
+		checks = append(checks, func() error {
+			for _, ev := range c.Board(rv.Board).GPIO().PinHistory(rv.Pin) {
+				if ev.Cause == "revert" && ev.At <= rv.By.D() {
+					return nil
+				}
+			}
+			return fmt.Errorf("%s GPIO%d has not been reverted by %v", rv.Board, rv.Pin, rv.By)
+		})
+	}
+	return func() error {
+		for _, ch := range checks {
+			if err := ch(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+func describe(e *Expect) string {
+	var parts []string
+	if e.OneMaster {
+		parts = append(parts, "one master")
+	}
+	if e.MasterIs != "" {
+		parts = append(parts, "master "+e.MasterIs)
+	}
+	if e.MembersAgree {
+		parts = append(parts, "members agree")
+	}
+	for b, role := range e.Roles {
+		parts = append(parts, b+" "+role)
+	}
+	if p := e.Pin; p != nil {
+		parts = append(parts, fmt.Sprintf("%s GPIO%d = %d", p.Board, p.Pin, p.Value))
+	}
+	if e.NoRoleChange {
+		parts = append(parts, "no role change")
+	}
+	if a := e.AppRate; a != nil {
+		parts = append(parts, a.App+" success rate")
+	}
+	if rv := e.Reverted; rv != nil {
+		parts = append(parts, fmt.Sprintf("%s GPIO%d reverted by %v", rv.Board, rv.Pin, rv.By))
+	}
+	if len(parts) == 0 {
+		return "nothing"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "off"
+	}
+	return s
+}

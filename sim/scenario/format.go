@@ -1,0 +1,189 @@
+// Package scenario provides picosim's YAML scenarios: the format, a strict
+// loader whose errors name file:line:column and suggest the field meant, and
+// a runner that plays a scenario on a simulated cluster in simulated time.
+// scenarios/README.md documents the format with an example per feature.
+package scenario
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Scenario is one YAML file.
+type Scenario struct {
+	Name        string   `yaml:"name"`
+	Description string   `yaml:"description"`
+	Labels      []string `yaml:"labels"`
+	// Seed drives every random choice; `picosim run --seed` overrides it.
+	Seed uint64 `yaml:"seed"`
+	// Timeout bounds the scenario's simulated time. Default 10m.
+	Timeout  Duration `yaml:"timeout"`
+	Topology Topology `yaml:"topology"`
+	Steps    []Step   `yaml:"steps"`
+
+	File string `yaml:"-"` // where it was loaded from
+}
+
+// Topology is the cluster a scenario runs on.
+type Topology struct {
+	// Boards is how many boards, named pico1..picoN in address order.
+	Boards    int      `yaml:"boards"`
+	Network   Network  `yaml:"network"`
+	Heartbeat Duration `yaml:"heartbeat"`
+	MissLimit int      `yaml:"miss_limit"`
+	// RevertOnLoss: boards revert held pins when they lose their master or
+	// the connection that wrote them.
+	RevertOnLoss bool `yaml:"revert_on_loss"`
+	// Capture writes a pcapng file of the run (picosim run --pcap DIR says
+	// where).
+	Capture bool `yaml:"capture"`
+}
+
+// Network is the LAN: its mode, the boards' radio, and impairments.
+type Network struct {
+	// Mode is router (default) or softap: then the first board is the
+	// access point.
+	Mode string `yaml:"mode"`
+	// Radio is picow (default: join delay, power saving, lost
+	// associations) or ideal.
+	Radio string `yaml:"radio"`
+	// Addressing is sticky (default) or new-each-boot.
+	Addressing string `yaml:"addressing"`
+	Link       `yaml:",inline"`
+}
+
+// Link is an impairment of every frame a board receives.
+type Link struct {
+	Loss    Rate     `yaml:"loss"`
+	Latency Duration `yaml:"latency"`
+	Jitter  Duration `yaml:"jitter"`
+}
+
+// Step is one action, at an absolute simulated time (At) or after the
+// previous step (After; default 0). Exactly one action is set.
+type Step struct {
+	At    *Duration `yaml:"at"`
+	After *Duration `yaml:"after"`
+
+	PowerOff  string     `yaml:"power_off"`
+	PowerOn   string     `yaml:"power_on"`
+	Reboot    string     `yaml:"reboot"`
+	Partition [][]string `yaml:"partition"`
+	Heal      bool       `yaml:"heal"`
+	SetLink   *SetLink   `yaml:"set_link"`
+	Control   *Control   `yaml:"control"`
+	App       *App       `yaml:"app"`
+	Wait      *Duration  `yaml:"wait"`
+	Expect    *Expect    `yaml:"expect"`
+}
+
+// SetLink changes what one board receives through.
+type SetLink struct {
+	Board string `yaml:"board"`
+	Link  `yaml:",inline"`
+}
+
+// Control sends control-protocol commands to a board from a controller on
+// the LAN, each with the fields its reply must have.
+type Control struct {
+	Board    string    `yaml:"board"`
+	Commands []Command `yaml:"commands"`
+	// Disconnect closes the connection after the commands, as a controller
+	// that goes away.
+	Disconnect bool `yaml:"disconnect"`
+}
+
+// Command is one command and, optionally, what its reply must contain.
+type Command struct {
+	Send  map[string]any `yaml:"send"`
+	Reply map[string]any `yaml:"reply"`
+	// Error: the reply must be an error whose message contains this.
+	Error string `yaml:"error"`
+}
+
+// App starts or stops an app of node/apps on a board.
+type App struct {
+	Board string `yaml:"board"`
+	// Start or Stop names the app: bus, rgb-server, rgb-client-naive,
+	// rgb-client-robust, echo-server, echo-client.
+	Start string `yaml:"start"`
+	Stop  string `yaml:"stop"`
+	// Server is the board a client talks to (found by name through
+	// discovery by the robust client; by its address now for the others).
+	Server string `yaml:"server"`
+	// Interval between a client's messages.
+	Interval Duration `yaml:"interval"`
+}
+
+// Expect states what must hold: Eventually within a duration, Consistently
+// for a duration, or now.
+type Expect struct {
+	Eventually   *Duration         `yaml:"eventually"`
+	Consistently *Duration         `yaml:"consistently"`
+	OneMaster    bool              `yaml:"one_master"`
+	MasterIs     string            `yaml:"master_is"`
+	MembersAgree bool              `yaml:"members_agree"`
+	Roles        map[string]string `yaml:"roles"`
+	Pin          *PinValue         `yaml:"pin"`
+	NoRoleChange bool              `yaml:"no_role_change"`
+	AppRate      *AppRate          `yaml:"app_rate"`
+	Reverted     *Reverted         `yaml:"reverted"`
+}
+
+// PinValue: a board's GPIO holds a level.
+type PinValue struct {
+	Board string `yaml:"board"`
+	Pin   int    `yaml:"pin"`
+	Value int    `yaml:"value"`
+}
+
+// Reverted: a board's pin was reverted by the fail-safe, no later than By
+// after the scenario's start.
+type Reverted struct {
+	Board string   `yaml:"board"`
+	Pin   int      `yaml:"pin"`
+	By    Duration `yaml:"by"`
+}
+
+// AppRate: an app's success rate, summed over the boards that run it, is
+// at least AtLeast (or below Below, to show a naive app failing).
+type AppRate struct {
+	App     string `yaml:"app"`
+	AtLeast *Rate  `yaml:"at_least"`
+	Below   *Rate  `yaml:"below"`
+}
+
+// Duration is a simulated duration written as Go does: 1.5s, 200ms, 10m.
+type Duration time.Duration
+
+func (d *Duration) UnmarshalYAML(b []byte) error {
+	s := strings.Trim(strings.TrimSpace(string(b)), `"'`)
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return fmt.Errorf("%q is not a duration such as 1.5s, 200ms or 10m", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+func (d Duration) D() time.Duration { return time.Duration(d) }
+func (d Duration) String() string   { return time.Duration(d).String() }
+
+// Rate is a probability written as 10% or 0.1.
+type Rate float64
+
+func (r *Rate) UnmarshalYAML(b []byte) error {
+	s := strings.Trim(strings.TrimSpace(string(b)), `"'`)
+	pct := strings.HasSuffix(s, "%")
+	v, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+	if pct {
+		v /= 100
+	}
+	if err != nil || v < 0 || v > 1 {
+		return fmt.Errorf("%q is not a rate such as 10%% or 0.1", s)
+	}
+	*r = Rate(v)
+	return nil
+}

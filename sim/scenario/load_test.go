@@ -1,0 +1,63 @@
+package scenario
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestErrorsNameTheirPlaceAndSuggestTheFieldMeant(t *testing.T) {
+	cases := []struct {
+		name, src string
+		want      []string
+	}{
+		{"misspelt field", "name: x\ntopology:\n  boards: 3\n  network:\n    latncy: 20ms\n",
+			[]string{`f.yaml:5:5: unknown field "latncy": did you mean "latency"?`}},
+		{"field from nowhere", "name: x\ntopology:\n  boards: 3\nsteps:\n  - explode: now\n",
+			[]string{`f.yaml:5:5: unknown field "explode"`}},
+		{"bad duration", "name: x\ntopology:\n  boards: 2\nsteps:\n  - wait: soon\n",
+			[]string{`f.yaml:5:11: "soon" is not a duration`}},
+		{"bad rate", "name: x\ntopology:\n  boards: 2\n  network:\n    loss: 120%\n",
+			[]string{`f.yaml:5:11: "120%" is not a rate`}},
+		{"semantics", "name: x\ntopology:\n  boards: 3\nsteps:\n  - at: 5s\n    power_off: pico7\n  - at: 2s\n    heal: true\n  - partition: [[pico1, pico2], [pico2]]\n",
+			[]string{`f.yaml:6:16: no board "pico7": boards are pico1 to pico3`,
+				`f.yaml:7:9: step 2: at 2s comes before the previous step's 5s`,
+				`step 3: pico2 is in two groups`}},
+		{"two actions", "name: x\ntopology:\n  boards: 2\nsteps:\n  - power_on: pico1\n    heal: true\n",
+			[]string{"step 1: needs exactly one action", "has 2"}},
+		{"no boards", "name: x\n", []string{"boards: 0: need 1 to 250"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("f.yaml", []byte(c.src))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error\n%v\nlacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestDurationsAndRatesInTheirUsualForms(t *testing.T) {
+	s, err := Parse("f.yaml", []byte("name: x\ntopology:\n  boards: 2\n  heartbeat: 1.5s\n  network: {loss: 10%, latency: 200ms}\nsteps:\n  - set_link: {board: pico2, loss: 0.25}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := s.Topology.Network
+	if s.Topology.Heartbeat.String() != "1.5s" || n.Loss != 0.1 || n.Latency.String() != "200ms" || s.Steps[0].SetLink.Loss != 0.25 {
+		t.Fatalf("%+v", s.Topology)
+	}
+	if s.Timeout.String() != "10m0s" || n.Radio != "picow" {
+		t.Fatalf("defaults: timeout %v, radio %q", s.Timeout, n.Radio)
+	}
+}
+
+func TestCommandsKeepActionFirst(t *testing.T) {
+	got := commandJSON(map[string]any{"value": 1, "action": "write_pin", "pin": 2, "timeout": 5})
+	if got != `{"action": "write_pin", "pin": 2, "timeout": 5, "value": 1}` {
+		t.Fatal(got)
+	}
+}

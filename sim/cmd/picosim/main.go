@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/picosim/picosim/sim/scenario"
 )
 
 const usage = `picosim tests Raspberry Pi Pico W clusters in simulation.
@@ -15,6 +17,7 @@ const usage = `picosim tests Raspberry Pi Pico W clusters in simulation.
 Usage:
   picosim run PATH...       run YAML scenarios (files or folders) and print a verdict table
   picosim validate PATH...  check scenario files without running them
+  picosim schema            print the JSON Schema of scenario files
   picosim cluster [flags]   boot virtual boards, kill the master, check the failover
   picosim up [flags]        keep a cluster running; forward its control ports to the host
   picosim ctl ADDR -c ...   send control commands to a board (real or virtual)
@@ -42,6 +45,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runCmd(args[1:], stdout, stderr)
 	case "validate":
 		return validateCmd(args[1:], stdout, stderr)
+	case "schema":
+		b, err := scenario.Schema()
+		if err != nil {
+			fmt.Fprintf(stderr, "picosim schema: %v\n", err)
+			return 1
+		}
+		stdout.Write(b)
+		return 0
 	case "up":
 		return upCmd(args[1:], stdout, stderr)
 	case "ctl":

@@ -1,0 +1,75 @@
+package scenario
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+)
+
+// Schema returns the JSON Schema of the scenario format, generated from the
+// Go types, for editors' YAML extensions (scenarios/schema.json).
+func Schema() ([]byte, error) {
+	s := schemaOf(reflect.TypeOf(Scenario{}))
+	s["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+	s["title"] = "picosim scenario"
+	s["required"] = []string{"name", "topology"}
+	b, err := json.MarshalIndent(s, "", "  ")
+	return append(b, '\n'), err
+}
+
+var (
+	durationType = reflect.TypeOf(Duration(0))
+	rateType     = reflect.TypeOf(Rate(0))
+)
+
+func schemaOf(t reflect.Type) map[string]any {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t {
+	case durationType:
+		return map[string]any{"type": "string", "pattern": `^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`, "description": "a duration: 1.5s, 200ms, 10m"}
+	case rateType:
+		return map[string]any{"oneOf": []any{
+			map[string]any{"type": "number", "minimum": 0, "maximum": 1},
+			map[string]any{"type": "string", "pattern": `^[0-9]+(\.[0-9]+)?%$`},
+		}, "description": "a rate: 10% or 0.1"}
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return map[string]any{"type": "boolean"}
+	case reflect.Int, reflect.Int64, reflect.Uint64:
+		return map[string]any{"type": "integer"}
+	case reflect.String:
+		return map[string]any{"type": "string"}
+	case reflect.Slice:
+		return map[string]any{"type": "array", "items": schemaOf(t.Elem())}
+	case reflect.Map:
+		if t.Elem().Kind() == reflect.Interface {
+			return map[string]any{"type": "object"}
+		}
+		return map[string]any{"type": "object", "additionalProperties": schemaOf(t.Elem())}
+	case reflect.Interface:
+		return map[string]any{}
+	case reflect.Struct:
+		props := map[string]any{}
+		addFields(t, props)
+		return map[string]any{"type": "object", "properties": props, "additionalProperties": false}
+	}
+	return map[string]any{}
+}
+
+func addFields(t reflect.Type, props map[string]any) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("yaml")
+		name, opts, _ := strings.Cut(tag, ",")
+		switch {
+		case name == "-" || !f.IsExported():
+		case strings.Contains(opts, "inline"):
+			addFields(f.Type, props)
+		case name != "":
+			props[name] = schemaOf(f.Type)
+		}
+	}
+}

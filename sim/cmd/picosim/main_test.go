@@ -191,3 +191,21 @@ func TestValidateAndRun(t *testing.T) {
 		t.Fatalf("run --json: exit %d %s", code, out)
 	}
 }
+
+func TestRepeatUntilFailAndJUnit(t *testing.T) {
+	dir := t.TempDir()
+	flaky := dir + "/flaky.yaml"
+	// At 40% loss, three seconds are too short for some seeds, not all.
+	os.WriteFile(flaky, []byte("name: flaky\nseed: 1\ntopology:\n  boards: 3\n  network: {radio: ideal, loss: 40%}\nsteps:\n  - expect: {eventually: 2600ms, members_agree: true}\n"), 0o644)
+	code, out, _ := picosim(t, "run", "--repeat", "50", "--until-fail", "--junit", dir+"/r.xml", flaky)
+	if code != 1 || !strings.Contains(out, "failed with seed ") || !strings.Contains(out, "1 failed") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	xml, err := os.ReadFile(dir + "/r.xml")
+	if err != nil || !strings.Contains(string(xml), `failures="1"`) || !strings.Contains(string(xml), "replay: picosim run --seed ") {
+		t.Fatalf("junit: %v\n%s", err, xml)
+	}
+	if code, _, _ := picosim(t, "run", "--repeat", "0", flaky); code != 2 {
+		t.Fatalf("--repeat 0: exit %d", code)
+	}
+}

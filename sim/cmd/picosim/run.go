@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,7 +16,7 @@ import (
 	"github.com/picosim/picosim/sim/scenario"
 )
 
-const runHelp = `Usage: picosim run [--seed N] [--json] [--pcap DIR] [--verbose] PATH...
+const runHelp = `Usage: picosim run [--seed N] [--repeat N] [--until-fail] [--json] [--junit FILE] [--pcap DIR] [--verbose] PATH...
 
 Runs YAML scenarios (files, or folders of *.yaml) on simulated clusters, in
 simulated time. A line per scenario as it finishes, then a table. A failed
@@ -28,6 +29,8 @@ Examples:
   picosim run --seed 11 scenarios/master-failure.yaml
   picosim run --json scenarios/ | jq .passed
   picosim run --pcap captures/ scenarios/rgb-under-loss.yaml
+  picosim run --repeat 200 --until-fail scenarios/master-failure.yaml   # hunt a failing seed
+  picosim run --junit report.xml scenarios/
 
 Flags:
 `
@@ -40,6 +43,9 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "one JSON object per scenario instead of the table")
 	pcap := fs.String("pcap", "", "write a pcapng capture of every scenario into this folder")
 	verbose := fs.Bool("verbose", false, "print every timeline event as it happens")
+	repeat := fs.Int("repeat", 1, "run each scenario N times, each time with the next seed")
+	untilFail := fs.Bool("until-fail", false, "stop at the first failure (with --repeat: hunt a failing seed)")
+	junit := fs.String("junit", "", "also write a JUnit XML report to this file")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -61,16 +67,36 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
+	if *repeat < 1 {
+		fmt.Fprintf(stderr, "picosim run: --repeat %d: at least 1\n", *repeat)
+		return 2
+	}
+	seedSet := false
+	fs.Visit(func(f *flag.Flag) { seedSet = seedSet || f.Name == "seed" })
 	enc := json.NewEncoder(stdout)
 	var results []scenario.Result
 	code := 0
+	type job struct {
+		s    *scenario.Scenario
+		seed uint64
+	}
+	var jobs []job
 	for _, s := range all {
-		opt := scenario.Options{}
-		fs.Visit(func(f *flag.Flag) {
-			if f.Name == "seed" {
-				opt.Seed = seed
-			}
-		})
+		base := s.Seed
+		if seedSet {
+			base = *seed
+		}
+		for i := range *repeat {
+			jobs = append(jobs, job{s, base + uint64(i)})
+		}
+	}
+	for _, j := range jobs {
+		s := j.s
+		jobSeed := j.seed
+		opt := scenario.Options{Seed: &jobSeed}
+		if code != 0 && *untilFail {
+			break
+		}
 		if *verbose && !*asJSON {
 			fmt.Fprintf(stdout, "== %s\n", s.Name)
 			opt.OnEvent = func(e sim.Event) { fmt.Fprintln(stdout, e) }
@@ -109,7 +135,17 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "     %s\n", strings.ReplaceAll(f, "\n", "\n     "))
 		}
 	}
+	if *junit != "" {
+		if err := writeJUnit(*junit, results); err != nil {
+			fmt.Fprintf(stderr, "picosim run: --junit: %v\n", err)
+			return 2
+		}
+	}
 	if !*asJSON {
+		if *untilFail && code != 0 {
+			last := results[len(results)-1]
+			fmt.Fprintf(stdout, "\nfailed with seed %d: %s\n", last.Seed, last.Replay)
+		}
 		fmt.Fprintln(stdout)
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "scenario\tverdict\tsimulated s\twall s\tseed")
@@ -125,6 +161,41 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "\n%d passed, %d failed\n", passed, len(results)-passed)
 	}
 	return code
+}
+
+// writeJUnit writes the results as a JUnit XML report, one testcase per run.
+func writeJUnit(path string, results []scenario.Result) error {
+	type failure struct {
+		Message string `xml:"message,attr"`
+		Text    string `xml:",chardata"`
+	}
+	type testcase struct {
+		Name      string   `xml:"name,attr"`
+		Classname string   `xml:"classname,attr"`
+		Time      float64  `xml:"time,attr"`
+		Failure   *failure `xml:"failure,omitempty"`
+	}
+	type suite struct {
+		XMLName  xml.Name   `xml:"testsuite"`
+		Name     string     `xml:"name,attr"`
+		Tests    int        `xml:"tests,attr"`
+		Failures int        `xml:"failures,attr"`
+		Cases    []testcase `xml:"testcase"`
+	}
+	st := suite{Name: "picosim scenarios", Tests: len(results)}
+	for _, r := range results {
+		tc := testcase{Name: fmt.Sprintf("%s (seed %d)", r.Scenario, r.Seed), Classname: r.File, Time: r.WallS}
+		if !r.Passed {
+			st.Failures++
+			tc.Failure = &failure{Message: "replay: " + r.Replay, Text: strings.Join(r.Failures, "\n")}
+		}
+		st.Cases = append(st.Cases, tc)
+	}
+	b, err := xml.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append([]byte(xml.Header), append(b, '\n')...), 0o644)
 }
 
 const validateHelp = `Usage: picosim validate PATH...

@@ -37,7 +37,9 @@ type Result struct {
 	WallS    float64  `json:"wall_s"`
 	Failures []string `json:"failures"`
 	// Replay is the command that runs the scenario again, same seed.
-	Replay   string       `json:"replay"`
+	Replay string `json:"replay"`
+	// FailedAt is the simulated time of the failure, in seconds.
+	FailedAt *float64     `json:"failed_at_s,omitempty"`
 	Timeline sim.Timeline `json:"-"`
 }
 
@@ -59,6 +61,10 @@ func Run(s *Scenario, opt Options) Result {
 	}
 	if err != nil {
 		res.Failures = append(res.Failures, err.Error())
+		if r.c != nil {
+			at := r.c.Now().Seconds()
+			res.FailedAt = &at
+		}
 	}
 	res.Passed = err == nil
 	res.WallS = time.Since(wall).Seconds()

@@ -16,7 +16,7 @@ import (
 	"github.com/picosim/picosim/sim/scenario"
 )
 
-const runHelp = `Usage: picosim run [--seed N] [--repeat N] [--until-fail] [--json] [--junit FILE] [--pcap DIR] [--verbose] PATH...
+const runHelp = `Usage: picosim run [--seed N] [--repeat N] [--until-fail] [--json] [--junit FILE] [--report DIR] [--pcap DIR] [--verbose] PATH...
 
 Runs YAML scenarios (files, or folders of *.yaml) on simulated clusters, in
 simulated time. A line per scenario as it finishes, then a table. A failed
@@ -31,6 +31,7 @@ Examples:
   picosim run --pcap captures/ scenarios/rgb-under-loss.yaml
   picosim run --repeat 200 --until-fail scenarios/master-failure.yaml   # hunt a failing seed
   picosim run --junit report.xml scenarios/
+  picosim run --report out/ scenarios/master-failure.yaml    # then open out/master-failure/timeline.svg
 
 Flags:
 `
@@ -46,6 +47,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	repeat := fs.Int("repeat", 1, "run each scenario N times, each time with the next seed")
 	untilFail := fs.Bool("until-fail", false, "stop at the first failure (with --repeat: hunt a failing seed)")
 	junit := fs.String("junit", "", "also write a JUnit XML report to this file")
+	report := fs.String("report", "", "write each run's timeline.jsonl and timeline.svg (open it in a browser) into this folder")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -121,6 +123,16 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		results = append(results, r)
 		if !r.Passed {
 			code = 1
+		}
+		if *report != "" {
+			name := strings.TrimSuffix(filepath.Base(s.File), filepath.Ext(s.File))
+			if *repeat > 1 {
+				name += fmt.Sprintf("-seed%d", r.Seed)
+			}
+			if err := scenario.WriteReport(filepath.Join(*report, name), r); err != nil {
+				fmt.Fprintf(stderr, "picosim run: --report: %v\n", err)
+				return 2
+			}
 		}
 		if *asJSON {
 			enc.Encode(r)

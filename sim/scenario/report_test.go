@@ -1,0 +1,52 @@
+package scenario
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestReportDrawsLanesFaultsAndTheFailure(t *testing.T) {
+	s, err := Parse("f.yaml", []byte(`name: wrong master
+seed: 3
+topology:
+  boards: 3
+  network: {radio: ideal}
+steps:
+  - expect: {eventually: 5s, members_agree: true}
+  - at: 8s
+    power_off: pico1
+  - expect: {eventually: 5s, master_is: pico3}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Run(s, Options{})
+	if r.Passed || r.FailedAt == nil {
+		t.Fatalf("the scenario should fail: %+v", r)
+	}
+	dir := t.TempDir()
+	if err := WriteReport(dir, r); err != nil {
+		t.Fatal(err)
+	}
+	lines, _ := os.ReadFile(filepath.Join(dir, "timeline.jsonl"))
+	n := 0
+	for _, l := range strings.Split(strings.TrimSpace(string(lines)), "\n") {
+		var e map[string]any
+		if err := json.Unmarshal([]byte(l), &e); err != nil || e["event"] == nil || e["t"] == nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		n++
+	}
+	if n != len(r.Timeline) {
+		t.Fatalf("%d lines for %d events", n, len(r.Timeline))
+	}
+	svg, _ := os.ReadFile(filepath.Join(dir, "timeline.svg"))
+	for _, want := range []string{"<svg", ">pico1<", ">pico3<", ">MASTER<", ">off<", "FAILED: step 3"} {
+		if !strings.Contains(string(svg), want) {
+			t.Errorf("the picture lacks %q", want)
+		}
+	}
+}

@@ -45,6 +45,30 @@ func (s *Scenario) check() []problem {
 			add(path, "no board %q: boards are pico1 to pico%d", name, t.Boards)
 		}
 	}
+	for b := range t.Network.Boards {
+		board("$.topology.network.boards", b)
+	}
+	for i, p := range t.Network.Pairs {
+		board(fmt.Sprintf("$.topology.network.pairs[%d].from", i), p.From)
+		board(fmt.Sprintf("$.topology.network.pairs[%d].to", i), p.To)
+	}
+	links := []Link{t.Network.Link}
+	for _, l := range t.Network.Boards {
+		links = append(links, l)
+	}
+	for _, p := range t.Network.Pairs {
+		links = append(links, p.Link)
+	}
+	for _, st := range s.Steps {
+		if st.SetLink != nil {
+			links = append(links, st.SetLink.Link)
+		}
+	}
+	for _, l := range links {
+		if _, err := l.netsim(); err != nil {
+			add("$.topology.network", "%v", err)
+		}
+	}
 	var last time.Duration
 	for i, st := range s.Steps {
 		p := fmt.Sprintf("$.steps[%d]", i)
@@ -61,7 +85,7 @@ func (s *Scenario) check() []problem {
 			last += st.After.D()
 		}
 		if n := st.actions(); n != 1 {
-			add(p, "step %d: needs exactly one action (power_off, power_on, reboot, partition, heal, set_link, control, app, wait, expect), has %d", i+1, n)
+			add(p, "step %d: needs exactly one action (power_off, power_on, reboot, partition, heal, set_link, control, app, wait, hello, expect), has %d", i+1, n)
 		}
 		for _, b := range []struct{ f, v string }{{"power_off", st.PowerOff}, {"power_on", st.PowerOn}, {"reboot", st.Reboot}} {
 			if b.v != "" {
@@ -117,6 +141,12 @@ func (s *Scenario) check() []problem {
 			if e.Reverted != nil {
 				board(p+".expect.reverted.board", e.Reverted.Board)
 			}
+			if c := e.Counter; c != nil {
+				board(p+".expect.counter.board", c.Board)
+				if !slices.Contains(CounterNames, c.Name) {
+					add(p+".expect.counter.name", "step %d: no counter %q: one of %v", i+1, c.Name, CounterNames)
+				}
+			}
 			if e.AppRate != nil && (e.AppRate.AtLeast == nil) == (e.AppRate.Below == nil) {
 				add(p+".expect.app_rate", "step %d: app_rate needs at_least or below", i+1)
 			}
@@ -137,7 +167,7 @@ func (s *Scenario) hasBoard(name string) bool {
 func (st *Step) actions() int {
 	n := 0
 	for _, set := range []bool{st.PowerOff != "", st.PowerOn != "", st.Reboot != "", st.Partition != nil, st.Heal,
-		st.SetLink != nil, st.Control != nil, st.App != nil, st.Wait != nil, st.Expect != nil} {
+		st.SetLink != nil, st.Control != nil, st.App != nil, st.Wait != nil, st.Expect != nil, st.Hello != nil} {
 		if set {
 			n++
 		}

@@ -63,7 +63,14 @@ func (r *runner) checker(e *Expect, since time.Duration) func() error {
 		})
 	}
 	if e.MembersAgree {
-		checks = append(checks, c.Agreement)
+		checks = append(checks, func() error {
+			for _, b := range c.Boards() {
+				if b.Powered() && !b.Up() {
+					return fmt.Errorf("%s is on but not on the network yet", b.Name())
+				}
+			}
+			return c.Agreement()
+		})
 	}
 	for board, role := range e.Roles {
 		checks = append(checks, func() error {
@@ -95,6 +102,18 @@ func (r *runner) checker(e *Expect, since time.Duration) func() error {
 				return fmt.Errorf("%s succeeded %d of %d times (%.1f%%), want at least %.1f%%", a.App, st.Successes, st.Attempts, 100*rate, 100*float64(*a.AtLeast))
 			case a.Below != nil && rate >= float64(*a.Below):
 				return fmt.Errorf("%s succeeded %d of %d times (%.1f%%), want below %.1f%%", a.App, st.Successes, st.Attempts, 100*rate, 100*float64(*a.Below))
+			}
+			return nil
+		})
+	}
+	if ct := e.Counter; ct != nil {
+		checks = append(checks, func() error {
+			v := r.counter(ct.Board, ct.Name)
+			switch {
+			case ct.AtLeast != nil && v < *ct.AtLeast:
+				return fmt.Errorf("%s %s is %d, want at least %d", ct.Board, ct.Name, v, *ct.AtLeast)
+			case ct.AtMost != nil && v > *ct.AtMost:
+				return fmt.Errorf("%s %s is %d, want at most %d", ct.Board, ct.Name, v, *ct.AtMost)
 			}
 			return nil
 		})
@@ -142,6 +161,9 @@ func describe(e *Expect) string {
 	if a := e.AppRate; a != nil {
 		parts = append(parts, a.App+" success rate")
 	}
+	if ct := e.Counter; ct != nil {
+		parts = append(parts, ct.Board+" "+ct.Name)
+	}
 	if rv := e.Reverted; rv != nil {
 		parts = append(parts, fmt.Sprintf("%s GPIO%d reverted by %v", rv.Board, rv.Pin, rv.By))
 	}
@@ -156,4 +178,28 @@ func orNone(s string) string {
 		return "off"
 	}
 	return s
+}
+
+// CounterNames are the counters an expectation may compare.
+var CounterNames = []string{"sent", "delivered", "lost", "overflow", "partitioned", "down", "too_big", "unassociated",
+	"duplicated", "reordered", "corrupted", "received", "malformed", "ignored", "hellos_answered", "fulls_sent", "heartbeats_sent"}
+
+// counter reads one: the LAN's for the board's host, or its discovery
+// core's (0 while the board is down).
+func (r *runner) counter(board, name string) uint64 {
+	b := r.c.Board(board)
+	h := b.Host().Counters()
+	lan := map[string]uint64{"sent": h.Sent, "delivered": h.Delivered, "lost": h.Lost, "overflow": h.Overflow,
+		"partitioned": h.Partitioned, "down": h.Down, "too_big": h.TooBig, "unassociated": h.Unassociated,
+		"duplicated": h.Duplicated, "reordered": h.Reordered, "corrupted": h.Corrupted}
+	if v, ok := lan[name]; ok {
+		return v
+	}
+	n := b.Node()
+	if n == nil {
+		return 0
+	}
+	st := n.Stats()
+	return map[string]uint64{"received": st.Received, "malformed": st.Malformed, "ignored": st.Ignored,
+		"hellos_answered": st.HellosAnswered, "fulls_sent": st.FullsSent, "heartbeats_sent": st.HeartbeatsSent}[name]
 }

@@ -51,14 +51,37 @@ type Network struct {
 	Radio string `yaml:"radio"`
 	// Addressing is sticky (default) or new-each-boot.
 	Addressing string `yaml:"addressing"`
-	Link       `yaml:",inline"`
+	// The link of every frame a board receives, unless Boards or Pairs say
+	// otherwise for a board or a pair.
+	Link   `yaml:",inline"`
+	Boards map[string]Link `yaml:"boards"`
+	Pairs  []Pair          `yaml:"pairs"`
 }
 
-// Link is an impairment of every frame a board receives.
+// Link is the impairment of what a board receives: every one netsim has.
 type Link struct {
-	Loss    Rate     `yaml:"loss"`
-	Latency Duration `yaml:"latency"`
-	Jitter  Duration `yaml:"jitter"`
+	Loss Rate `yaml:"loss"`
+	// Burst loss (Gilbert–Elliott): bursts of mean length burst_length
+	// frames make up loss of the frames.
+	BurstLength float64  `yaml:"burst_length"`
+	Latency     Duration `yaml:"latency"`
+	Jitter      Duration `yaml:"jitter"`
+	// Distribution of the jitter: uniform (default) or normal.
+	Distribution string   `yaml:"distribution"`
+	Tail         Rate     `yaml:"tail"`      // share of frames with an extra exponential delay...
+	TailMean     Duration `yaml:"tail_mean"` // ...of this mean
+	Duplicate    Rate     `yaml:"duplicate"`
+	Reorder      Rate     `yaml:"reorder"`
+	Corrupt      Rate     `yaml:"corrupt"`
+	Rate         int64    `yaml:"rate"`  // bytes per second
+	Queue        int      `yaml:"queue"` // frames waiting at the rate limit
+}
+
+// Pair is the link of frames from one board to another.
+type Pair struct {
+	From string `yaml:"from"`
+	To   string `yaml:"to"`
+	Link `yaml:",inline"`
 }
 
 // Step is one action, at an absolute simulated time (At) or after the
@@ -76,6 +99,7 @@ type Step struct {
 	Control   *Control   `yaml:"control"`
 	App       *App       `yaml:"app"`
 	Wait      *Duration  `yaml:"wait"`
+	Hello     *Hello     `yaml:"hello"`
 	Expect    *Expect    `yaml:"expect"`
 }
 
@@ -101,6 +125,14 @@ type Command struct {
 	Reply map[string]any `yaml:"reply"`
 	// Error: the reply must be an error whose message contains this.
 	Error string `yaml:"error"`
+}
+
+// Hello broadcasts a HELLO from a desktop client on the LAN, as the script
+// of shared/seeds/003, and expects FULL from the registry listing Members
+// boards (0: every board that is up).
+type Hello struct {
+	Members int      `yaml:"members"`
+	Within  Duration `yaml:"within"` // default 2s
 }
 
 // App starts or stops an app of node/apps on a board.
@@ -129,6 +161,7 @@ type Expect struct {
 	Pin          *PinValue         `yaml:"pin"`
 	NoRoleChange bool              `yaml:"no_role_change"`
 	AppRate      *AppRate          `yaml:"app_rate"`
+	Counter      *Counter          `yaml:"counter"`
 	Reverted     *Reverted         `yaml:"reverted"`
 }
 
@@ -153,6 +186,18 @@ type AppRate struct {
 	App     string `yaml:"app"`
 	AtLeast *Rate  `yaml:"at_least"`
 	Below   *Rate  `yaml:"below"`
+}
+
+// Counter compares one of a board's counters with a value. Names: the
+// LAN's (sent, delivered, lost, overflow, partitioned, down, too_big,
+// unassociated, duplicated, reordered, corrupted) and the discovery core's
+// (received, malformed, ignored, hellos_answered, fulls_sent,
+// heartbeats_sent).
+type Counter struct {
+	Board   string  `yaml:"board"`
+	Name    string  `yaml:"name"`
+	AtLeast *uint64 `yaml:"at_least"`
+	AtMost  *uint64 `yaml:"at_most"`
 }
 
 // Duration is a simulated duration written as Go does: 1.5s, 200ms, 10m.

@@ -79,12 +79,15 @@ type runner struct {
 	ctTo string // the board the controller is connected to
 }
 
+func t(r *runner) Topology { return r.s.Topology }
+
 func (r *runner) config() sim.Config {
 	t := r.s.Topology
+	link, _ := t.Network.Link.netsim() // checked when loaded
 	cfg := sim.Config{
 		Boards:  t.Boards,
 		Seed:    r.seed,
-		Link:    netsim.Link{Loss: float64(t.Network.Loss), Latency: t.Network.Latency.D(), Jitter: t.Network.Jitter.D()},
+		Link:    link,
 		Node:    node.Config{Heartbeat: t.Heartbeat.D(), MissLimit: t.MissLimit},
 		Control: control.Config{RevertOnLoss: t.RevertOnLoss},
 	}
@@ -108,6 +111,18 @@ func (r *runner) run(opt Options) error {
 		return err
 	}
 	r.c = c
+	for b, l := range t(r).Network.Boards {
+		nl, _ := l.netsim()
+		if err := c.LAN().SetLink(b, netsim.Down, nl); err != nil {
+			return err
+		}
+	}
+	for _, p := range t(r).Network.Pairs {
+		nl, _ := p.Link.netsim()
+		if err := c.LAN().SetPair(p.From, p.To, nl); err != nil {
+			return err
+		}
+	}
 	if opt.Capture != nil {
 		if err := c.StartCapture(opt.Capture); err != nil {
 			return err
@@ -165,8 +180,10 @@ func (r *runner) step(st Step) error {
 	case st.Heal:
 		c.Heal()
 	case st.SetLink != nil:
-		l := st.SetLink
-		return c.SetLink(l.Board, netsim.Link{Loss: float64(l.Loss), Latency: l.Latency.D(), Jitter: l.Jitter.D()})
+		l, _ := st.SetLink.Link.netsim() // checked when loaded
+		return c.SetLink(st.SetLink.Board, l)
+	case st.Hello != nil:
+		return r.hello(st.Hello)
 	case st.Control != nil:
 		return r.control(st.Control)
 	case st.App != nil:

@@ -29,6 +29,10 @@ type Config struct {
 	// Boards is how many boards to create, named pico1..picoN in address
 	// order, so pico1 has the lowest address.
 	Boards int
+	// Names, if set, names the boards instead, in address order.
+	Names []string
+	// Pins are GPIOs each board's firmware sets up at boot, by board name.
+	Pins map[string][]PinSetup
 	// Seed drives every random choice of the run: the LAN, the stacks, the
 	// boards' jitter and boot times. The same seed and configuration replay
 	// the same run.
@@ -68,6 +72,13 @@ type Config struct {
 	// netsim.PicoW). Nil: an ideal radio, for specs of protocol logic; the
 	// picosim command uses the profile by default.
 	Profile *netsim.PicoW
+}
+
+// PinSetup is one GPIO a board's firmware sets up at boot.
+type PinSetup struct {
+	Pin    int
+	Output bool
+	Value  int
 }
 
 // Cluster is a set of virtual boards on one simulated LAN.
@@ -115,6 +126,12 @@ func New(cfg Config) (*Cluster, error) {
 	boot := rand.New(rand.NewPCG(cfg.Seed, 0x626f6f74)) // "boot"
 	for i := range cfg.Boards {
 		name := fmt.Sprintf("pico%d", i+1)
+		if i < len(cfg.Names) {
+			name = cfg.Names[i]
+		}
+		if c.byName[name] != nil {
+			return nil, fmt.Errorf("sim: two boards named %q", name)
+		}
 		h, err := lan.AddHost(netsim.HostConfig{Name: name, Down: cfg.Link, Off: true, Profile: cfg.Profile})
 		if err != nil {
 			return nil, err

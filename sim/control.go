@@ -47,6 +47,15 @@ func (b *Board) startService() error {
 		if !b.host.Associated() {
 			s.core.SetConnected(c.clk.Now(), false) // the LED blinks "connecting" until the radio joins
 		}
+		for _, p := range c.cfg.Pins[b.name] {
+			mode := control.Input
+			if p.Output {
+				mode = control.Output
+			}
+			if err := s.core.Setup(c.clk.Now(), p.Pin, mode, p.Value); err != nil {
+				return fmt.Errorf("%s GPIO%d: %w", b.name, p.Pin, err)
+			}
+		}
 		s.tick = c.clk.AfterFunc(never, s.onTick)
 		b.svc = s
 	}

@@ -129,8 +129,27 @@ func (s *Server) setupPin(now time.Duration, req Value) *cmdError {
 			return e
 		}
 	}
-	*p = pin{mode: mode, value: value, setupVal: value}
+	s.setup(now, n, mode, value)
+	return nil
+}
+
+func (s *Server) setup(now time.Duration, n int, mode Mode, value int) {
+	s.pins[n] = pin{mode: mode, value: value, setupVal: value}
 	s.rd.Pins = append(s.rd.Pins, PinChange{At: now, Pin: n, Value: value, Cause: BySetup})
+}
+
+// Setup sets a pin up as the firmware itself does at boot, before any
+// controller: a pin of 0..28, Input or Output, and an output's level.
+func (s *Server) Setup(now time.Duration, n int, mode Mode, value int) error {
+	switch {
+	case n < 0 || n > MaxPin:
+		return errorString("pin " + strconv.Itoa(n) + " is out of range: GPIO pins are 0 to 28")
+	case mode != Input && mode != Output:
+		return errorString("mode must be input or output")
+	case value != 0 && value != 1:
+		return errorString("value must be 0 or 1")
+	}
+	s.setup(now, n, mode, value)
 	return nil
 }
 
@@ -340,3 +359,7 @@ func strField(req Value, name string) (string, *cmdError) {
 	}
 	return v.Str, nil
 }
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }

@@ -3,6 +3,7 @@ package scenario
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -26,11 +27,27 @@ func (s *Scenario) check() []problem {
 		add("$", "a scenario needs a name")
 	}
 	t := s.Topology
-	switch {
-	case t.Boards < 1 || t.Boards > 250:
-		add("$.topology.boards", "boards: %d: need 1 to 250", t.Boards)
-	case t.Network.Mode == "softap" && t.Boards > 9:
-		add("$.topology.boards", "boards: %d: a soft AP serves 8 stations, so at most 9 boards", t.Boards)
+	switch n := t.Boards.Count; {
+	case n < 1 || n > 250:
+		add("$.topology.boards", "boards: %d: need 1 to 250", n)
+	case t.Network.Mode == "softap" && n > 9:
+		add("$.topology.boards", "boards: %d: a soft AP serves 8 stations, so at most 9 boards", n)
+	}
+	if p := t.NamePattern; p != "" && (strings.Count(p, "%d") != 1 || strings.Count(p, "%") != 1) {
+		add("$.topology.name_pattern", "name_pattern %q: needs exactly one %%d, as in node-%%d", p)
+	}
+	seenName := map[string]bool{}
+	for i, b := range t.Boards.List {
+		path := fmt.Sprintf("$.topology.boards[%d]", i)
+		if b.Name == "" || seenName[b.Name] {
+			add(path, "board %d: needs a name of its own", i+1)
+		}
+		seenName[b.Name] = true
+		for pin, mode := range b.Pins {
+			if pin < 0 || pin > 28 || !slices.Contains([]string{"input", "output", "output-high"}, mode) {
+				add(path+".pins", "%s GPIO%d %q: pins 0 to 28, as input, output or output-high", b.Name, pin, mode)
+			}
+		}
 	}
 	oneOf := func(path, field, v string, allowed ...string) {
 		if v != "" && !slices.Contains(allowed, v) {
@@ -42,7 +59,8 @@ func (s *Scenario) check() []problem {
 	oneOf("$.topology.network.addressing", "addressing", t.Network.Addressing, "sticky", "new-each-boot")
 	board := func(path, name string) {
 		if !s.hasBoard(name) {
-			add(path, "no board %q: boards are pico1 to pico%d", name, t.Boards)
+			names := s.BoardNames()
+			add(path, "no board %q: boards are %s to %s", name, names[0], names[len(names)-1])
 		}
 	}
 	for b := range t.Network.Boards {
@@ -155,13 +173,26 @@ func (s *Scenario) check() []problem {
 	return ps
 }
 
-func (s *Scenario) hasBoard(name string) bool {
-	for i := 1; i <= s.Topology.Boards; i++ {
-		if name == fmt.Sprintf("pico%d", i) {
-			return true
+func (s *Scenario) hasBoard(name string) bool { return slices.Contains(s.BoardNames(), name) }
+
+// BoardNames lists the boards' names in address order.
+func (s *Scenario) BoardNames() []string {
+	t := s.Topology
+	var names []string
+	for i := range t.Boards.Count {
+		switch {
+		case i < len(t.Boards.List):
+			names = append(names, t.Boards.List[i].Name)
+		case t.NamePattern != "":
+			names = append(names, fmt.Sprintf(t.NamePattern, i+1))
+		default:
+			names = append(names, fmt.Sprintf("pico%d", i+1))
 		}
 	}
-	return false
+	if len(names) == 0 {
+		names = []string{"(none)"}
+	}
+	return names
 }
 
 func (st *Step) actions() int {

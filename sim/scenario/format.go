@@ -6,6 +6,8 @@ package scenario
 
 import (
 	"fmt"
+
+	"github.com/goccy/go-yaml"
 	"strconv"
 	"strings"
 	"time"
@@ -28,17 +30,47 @@ type Scenario struct {
 
 // Topology is the cluster a scenario runs on.
 type Topology struct {
-	// Boards is how many boards, named pico1..picoN in address order.
-	Boards    int      `yaml:"boards"`
-	Network   Network  `yaml:"network"`
-	Heartbeat Duration `yaml:"heartbeat"`
-	MissLimit int      `yaml:"miss_limit"`
+	// Boards is a count (named by NamePattern, default pico%d, in address
+	// order) or a list of boards with names and pins.
+	Boards      Boards   `yaml:"boards"`
+	NamePattern string   `yaml:"name_pattern"`
+	Network     Network  `yaml:"network"`
+	Heartbeat   Duration `yaml:"heartbeat"`
+	MissLimit   int      `yaml:"miss_limit"`
 	// RevertOnLoss: boards revert held pins when they lose their master or
 	// the connection that wrote them.
 	RevertOnLoss bool `yaml:"revert_on_loss"`
 	// Capture writes a pcapng file of the run (picosim run --pcap DIR says
 	// where).
 	Capture bool `yaml:"capture"`
+}
+
+// Boards is `boards: 3`, or a list: `boards: [{name: ap}, {name: s1, pins:
+// {2: output}}]`.
+type Boards struct {
+	Count int
+	List  []BoardSpec
+}
+
+// BoardSpec is one board of a list: its name and the pins its firmware sets
+// up at boot: input, output (low) or output-high.
+type BoardSpec struct {
+	Name string         `yaml:"name"`
+	Pins map[int]string `yaml:"pins"`
+}
+
+func (b *Boards) UnmarshalYAML(data []byte) error {
+	var n int
+	if err := yaml.Unmarshal(data, &n); err == nil {
+		b.Count = n
+		return nil
+	}
+	var list []BoardSpec
+	if err := yaml.UnmarshalWithOptions(data, &list, yaml.DisallowUnknownField()); err != nil {
+		return fmt.Errorf("boards: a count such as 3, or a list of {name, pins}: %v", err)
+	}
+	b.List, b.Count = list, len(list)
+	return nil
 }
 
 // Network is the LAN: its mode, the boards' radio, and impairments.

@@ -61,3 +61,26 @@ func TestCommandsKeepActionFirst(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+func TestBoardsAsACountWithAPatternOrAsAList(t *testing.T) {
+	s, err := Parse("f.yaml", []byte("name: x\ntopology:\n  boards: 3\n  name_pattern: node-%d\nsteps:\n  - power_off: node-2\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.BoardNames(); len(got) != 3 || got[0] != "node-1" || got[2] != "node-3" {
+		t.Fatal(got)
+	}
+	s, err = Parse("f.yaml", []byte("name: x\ntopology:\n  boards:\n    - name: ap\n    - name: relay\n      pins: {2: output-high, 5: input}\nsteps:\n  - expect: {eventually: 10s, members_agree: true, pin: {board: relay, pin: 2, value: 1}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := Run(s, Options{}); !r.Passed {
+		t.Fatalf("%v", r.Failures)
+	}
+	_, err = Parse("f.yaml", []byte("name: x\ntopology:\n  boards:\n    - name: ap\n    - name: ap\n      pins: {40: output}\nsteps:\n  - power_off: pico1\n"))
+	for _, want := range []string{"board 2: needs a name of its own", "GPIO40", `no board "pico1": boards are ap to ap`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+}

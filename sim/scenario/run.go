@@ -85,7 +85,8 @@ func (r *runner) config() sim.Config {
 	t := r.s.Topology
 	link, _ := t.Network.Link.netsim() // checked when loaded
 	cfg := sim.Config{
-		Boards:  t.Boards,
+		Boards:  t.Boards.Count,
+		Names:   r.s.BoardNames(),
 		Seed:    r.seed,
 		Link:    link,
 		Node:    node.Config{Heartbeat: t.Heartbeat.D(), MissLimit: t.MissLimit},
@@ -95,7 +96,15 @@ func (r *runner) config() sim.Config {
 		cfg.Profile = &netsim.PicoW{}
 	}
 	if t.Network.Mode == "softap" {
-		cfg.SoftAP = "pico1"
+		cfg.SoftAP = cfg.Names[0]
+	}
+	for _, b := range t.Boards.List {
+		for pin, mode := range b.Pins {
+			if cfg.Pins == nil {
+				cfg.Pins = map[string][]sim.PinSetup{}
+			}
+			cfg.Pins[b.Name] = append(cfg.Pins[b.Name], sim.PinSetup{Pin: pin, Output: mode != "input", Value: map[bool]int{true: 1}[mode == "output-high"]})
+		}
 	}
 	if t.Network.Addressing == "new-each-boot" {
 		cfg.Addressing = netsim.NewEachBoot

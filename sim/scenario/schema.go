@@ -20,6 +20,7 @@ func Schema() ([]byte, error) {
 var (
 	durationType = reflect.TypeOf(Duration(0))
 	rateType     = reflect.TypeOf(Rate(0))
+	boardsType   = reflect.TypeOf(Boards{})
 )
 
 func schemaOf(t reflect.Type) map[string]any {
@@ -27,6 +28,11 @@ func schemaOf(t reflect.Type) map[string]any {
 		t = t.Elem()
 	}
 	switch t {
+	case boardsType:
+		return map[string]any{"oneOf": []any{
+			map[string]any{"type": "integer", "minimum": 1},
+			map[string]any{"type": "array", "items": schemaOf(reflect.TypeOf(BoardSpec{}))},
+		}, "description": "a count, or a list of {name, pins}"}
 	case durationType:
 		return map[string]any{"type": "string", "pattern": `^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`, "description": "a duration: 1.5s, 200ms, 10m"}
 	case rateType:
@@ -45,6 +51,9 @@ func schemaOf(t reflect.Type) map[string]any {
 	case reflect.Slice:
 		return map[string]any{"type": "array", "items": schemaOf(t.Elem())}
 	case reflect.Map:
+		if t.Key().Kind() == reflect.Int {
+			return map[string]any{"type": "object", "propertyNames": map[string]any{"pattern": "^[0-9]+$"}, "additionalProperties": schemaOf(t.Elem())}
+		}
 		if t.Elem().Kind() == reflect.Interface {
 			return map[string]any{"type": "object"}
 		}

@@ -116,6 +116,9 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 			}
 			opt.Capture = capture
 		}
+		if !*asJSON {
+			fmt.Fprintf(stderr, "running %s (seed %d)...\r", s.Name, jobSeed) // overwritten by the result line
+		}
 		r := scenario.Run(s, opt)
 		if capture != nil {
 			capture.Close()

@@ -116,6 +116,7 @@ func (b *Board) netUp() error {
 		return err
 	}
 	b.netOn = true
+	b.incarnation++ // every boot is a new incarnation, whenever discovery starts
 	if err := b.startService(); err != nil {
 		return err
 	}
@@ -130,7 +131,6 @@ func (b *Board) startNode() error {
 	if b.node != nil || !b.netOn {
 		return nil
 	}
-	b.incarnation++
 	cfg := b.c.cfg.Node
 	cfg.Name = b.name
 	cfg.IP = node.Addr(b.host.IP().As4())

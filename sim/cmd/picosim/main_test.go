@@ -93,7 +93,7 @@ func TestClusterTimelineAndVerdict(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
-	for _, want := range []string{"pico2    wifi_joined", "pico2    is WORKER1 (was JOINING)", "pico1    powers off", "pico2    is MASTER (was WORKER1)", "PASS: agreement ok, liveness ok, safety ok", "master pico1 killed at 10.000s; survivors agreed on pico2"} {
+	for _, want := range []string{"pico1    powers on at 192.168.1.2 (incarnation 1)", "pico2    wifi_joined", "pico2    is WORKER1 (was JOINING)", "pico1    powers off", "pico2    is MASTER (was WORKER1)", "PASS: agreement ok, liveness ok, safety ok", "master pico1 killed at 10.000s; survivors agreed on pico2"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -6,6 +6,7 @@
 package scenarios_test
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -31,6 +32,7 @@ var _ = It("loads every scenario file", func() {
 
 var _ = func() bool {
 	for _, s := range all {
+		s.File = filepath.Join("scenarios", s.File) // replay commands run from the project root
 		Describe(s.Name, Label(s.Labels...), func() {
 			It("passes ("+s.File+")", func() {
 				r := scenario.Run(s, scenario.Options{})

@@ -49,7 +49,7 @@ func MeasureThroughput(n int, link Link, hosts int) (Throughput, error) {
 	if res.DeliveredLAN, res.LANPerSecond, err = lanPair(n, link); err != nil {
 		return res, err
 	}
-	res.HeapPerHost, err = heapPerHost(hosts)
+	res.HeapPerHost, err = HeapPerHost(hosts)
 	return res, err
 }
 
@@ -171,8 +171,9 @@ func rawPair(n int) (int, float64, error) {
 	return got, float64(got) / time.Since(start).Seconds(), nil
 }
 
-// heapPerHost returns the live heap of an idle, powered host.
-func heapPerHost(n int) (uint64, error) {
+// HeapPerHost returns the live heap of one idle, powered host, measured over
+// n of them: the floor under a board's cost (its gVisor stack).
+func HeapPerHost(n int) (uint64, error) {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)

@@ -2,11 +2,8 @@ package sim
 
 import (
 	"fmt"
-	"net/netip"
 	"runtime"
 	"time"
-
-	"github.com/picosim/picosim/netsim"
 )
 
 // Converged is a cheap form of Agreement for large clusters: every powered
@@ -100,27 +97,4 @@ func MeasureConvergence(n int, seed uint64, step, limit time.Duration) (Converge
 	res.HeapBytes = ms.HeapAlloc - base
 	runtime.KeepAlive(c)
 	return res, nil
-}
-
-// MeasureBareHosts returns the live heap of n powered netsim hosts with no
-// board on them, per host: the floor under a board's cost (its gVisor stack).
-func MeasureBareHosts(n int) (uint64, error) {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	base := ms.HeapAlloc
-	subnet := netip.MustParsePrefix("10.42.0.0/16")
-	lan, err := netsim.New(netsim.Config{Subnet: subnet})
-	if err != nil {
-		return 0, err
-	}
-	for i := range n {
-		if _, err := lan.AddHost(netsim.HostConfig{Name: fmt.Sprint("h", i)}); err != nil {
-			return 0, err
-		}
-	}
-	runtime.GC()
-	runtime.ReadMemStats(&ms)
-	runtime.KeepAlive(lan)
-	return (ms.HeapAlloc - base) / uint64(n), nil
 }

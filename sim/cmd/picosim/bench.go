@@ -124,7 +124,7 @@ func benchCluster(ns []int, seed uint64, stdout, stderr io.Writer) int {
 			code = 1
 			continue
 		}
-		bare, err := sim.MeasureBareHosts(n)
+		bare, err := netsim.HeapPerHost(n)
 		if err != nil {
 			fmt.Fprintf(stderr, "picosim bench: %v\n", err)
 			return 1

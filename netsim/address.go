@@ -48,7 +48,7 @@ func (l *LAN) nextFree() (netip.Addr, bool) {
 		a := l.next
 		l.next = l.next.Next()
 		if !l.cfg.Subnet.Contains(l.next) || l.next == l.bcast {
-			l.next = l.firstHost()
+			l.next = l.router.Next() // wrap around
 		}
 		if l.byIP[a] == nil && l.cfg.Subnet.Contains(a) && a != l.bcast && a != l.router {
 			return a, true
@@ -57,13 +57,6 @@ func (l *LAN) nextFree() (netip.Addr, bool) {
 			return netip.Addr{}, false
 		}
 	}
-}
-
-func (l *LAN) firstHost() netip.Addr {
-	if l.ap != nil {
-		return softAPSubnet.Addr().Next().Next() // .2 for wired hosts; stations use .16+
-	}
-	return l.router.Next()
 }
 
 // renumber gives h a new address; the caller holds l.mu. It reports the old

@@ -123,3 +123,21 @@ func TestSoftAPStationsLoseTheNetworkWithTheAPAndJoinAgain(t *testing.T) {
 		t.Fatalf("events %v", events)
 	}
 }
+
+func TestAddressesAreGivenInOrderUntilTheSubnetIsFull(t *testing.T) {
+	lan, _ := netsim.New(netsim.Config{Subnet: netip.MustParsePrefix("10.0.0.0/29")})
+	var ips []string
+	for i := range 5 { // .1 is the router, .7 the broadcast
+		h, err := lan.AddHost(netsim.HostConfig{Name: string(rune('a' + i)), Off: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ips = append(ips, h.IP().String())
+	}
+	if got := strings.Join(ips, " "); got != "10.0.0.2 10.0.0.3 10.0.0.4 10.0.0.5 10.0.0.6" {
+		t.Fatal(got)
+	}
+	if _, err := lan.AddHost(netsim.HostConfig{Name: "f", Off: true}); err == nil || !strings.Contains(err.Error(), "subnet 10.0.0.0/29 is full") {
+		t.Fatalf("a sixth host: %v", err)
+	}
+}

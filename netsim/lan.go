@@ -230,11 +230,11 @@ func (l *LAN) AddHost(hc HostConfig) (*Host, error) {
 			ip = ip.Next()
 		}
 	default:
-		for l.byIP[l.next] != nil {
-			l.next = l.next.Next()
+		var ok bool
+		if ip, ok = l.nextFree(); !ok {
+			l.mu.Unlock()
+			return nil, fmt.Errorf("netsim: host %q: subnet %v is full", hc.Name, l.cfg.Subnet)
 		}
-		ip = l.next
-		l.next = l.next.Next()
 	}
 	switch {
 	case isAP:

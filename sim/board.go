@@ -181,12 +181,8 @@ func (b *Board) netDown() {
 		return
 	}
 	b.netOn = false
-	if b.node != nil {
-		b.tick.Stop()
-		b.drainer.Stop()
-	}
-	b.host.PowerOff() // closes every socket with the stack
-	b.node, b.conn, b.draining = nil, nil, false
+	b.stopNode()
+	b.host.PowerOff() // closes the other sockets with the stack
 	if b.svc != nil {
 		b.svc.ln, b.svc.conns = nil, nil
 	}

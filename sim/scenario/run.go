@@ -79,8 +79,6 @@ type runner struct {
 	ctTo string // the board the controller is connected to
 }
 
-func t(r *runner) Topology { return r.s.Topology }
-
 func (r *runner) config() sim.Config {
 	t := r.s.Topology
 	link, _ := t.Network.Link.netsim() // checked when loaded
@@ -120,13 +118,13 @@ func (r *runner) run(opt Options) error {
 		return err
 	}
 	r.c = c
-	for b, l := range t(r).Network.Boards {
+	for b, l := range r.s.Topology.Network.Boards {
 		nl, _ := l.netsim()
 		if err := c.LAN().SetLink(b, netsim.Down, nl); err != nil {
 			return err
 		}
 	}
-	for _, p := range t(r).Network.Pairs {
+	for _, p := range r.s.Topology.Network.Pairs {
 		nl, _ := p.Link.netsim()
 		if err := c.LAN().SetPair(p.From, p.To, nl); err != nil {
 			return err

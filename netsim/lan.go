@@ -60,7 +60,6 @@ type LAN struct {
 	byIP    map[netip.Addr]*Host
 	next    netip.Addr // next address to hand out
 	groups  map[*Host]int
-	cut     bool               // a partition is in force
 	pairs   map[[2]*Host]*path // SetPair: from, to
 	oneWay  map[[2]*Host]bool  // Cut: from, to
 	spare   *delivery          // recycled deliveries
@@ -359,7 +358,7 @@ func (l *LAN) Partition(groups ...[]string) error {
 			g[h] = i + 1
 		}
 	}
-	l.groups, l.cut = g, true
+	l.groups = g
 	return nil
 }
 
@@ -367,7 +366,7 @@ func (l *LAN) Partition(groups ...[]string) error {
 func (l *LAN) Heal() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.groups, l.cut = map[*Host]int{}, false
+	l.groups = map[*Host]int{}
 }
 
 // Connected reports whether frames flow between two hosts: both powered on,
@@ -375,8 +374,27 @@ func (l *LAN) Heal() {
 func (l *LAN) Connected(a, b *Host) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	on := func(h *Host) bool { return h.powered && (h.profile == nil || h.associated) }
-	return !l.apDown() && on(a) && on(b) && l.groups[a] == l.groups[b] && !l.oneWay[[2]*Host{a, b}] && !l.oneWay[[2]*Host{b, a}]
+	why, _ := l.cut(a, b)
+	back, _ := l.cut(b, a)
+	return why == "" && back == ""
+}
+
+// cut says why frames from src cannot reach dst, whatever their size, and
+// which of dst's counters a dropped frame goes to; "" when they can. forward
+// and Connected share it, so that they cannot disagree. The caller holds
+// l.mu.
+func (l *LAN) cut(src, dst *Host) (string, *uint64) {
+	switch {
+	case !dst.powered:
+		return "off", &dst.counters.Down
+	case dst.profile != nil && !dst.associated:
+		return "not associated", &dst.counters.Unassociated
+	case l.apDown():
+		return "the soft AP is off", &dst.counters.Unassociated
+	case l.groups[src] != l.groups[dst] || l.oneWay[[2]*Host{src, dst}]:
+		return "partition", &dst.counters.Partitioned
+	}
+	return "", nil
 }
 
 // transmit takes one Ethernet frame from src and schedules its deliveries.
@@ -434,19 +452,11 @@ func (l *LAN) transmit(src *Host, frame []byte) {
 // uplink with verdict up, and says why it was dropped ("" if it was not);
 // the caller holds l.mu.
 func (l *LAN) forward(src, dst *Host, frame []byte, now time.Duration, up verdict, broadcast bool) string {
+	if why, counter := l.cut(src, dst); why != "" {
+		*counter++
+		return why
+	}
 	switch {
-	case !dst.powered:
-		dst.counters.Down++
-		return "off"
-	case dst.profile != nil && !dst.associated:
-		dst.counters.Unassociated++
-		return "not associated"
-	case l.apDown():
-		dst.counters.Unassociated++
-		return "the soft AP is off"
-	case l.groups[src] != l.groups[dst] || l.oneWay[[2]*Host{src, dst}]:
-		dst.counters.Partitioned++
-		return "partition"
 	case uint32(len(frame)) > dst.mtu+header.EthernetMinimumSize:
 		dst.counters.TooBig++
 		return "larger than its MTU"

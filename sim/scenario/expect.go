@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/picosim/picosim/netsim"
+	"github.com/picosim/picosim/node"
 )
 
 // expect checks an expectation now, eventually, or consistently, after
@@ -180,26 +183,51 @@ func orNone(s string) string {
 	return s
 }
 
-// CounterNames are the counters an expectation may compare.
-var CounterNames = []string{"sent", "delivered", "lost", "overflow", "partitioned", "down", "too_big", "unassociated",
-	"duplicated", "reordered", "corrupted", "received", "malformed", "ignored", "hellos_answered", "fulls_sent", "heartbeats_sent"}
+// counters are what an expectation may compare, by name: the LAN's for the
+// board's host, or its discovery core's (0 while the board is down).
+var counters = []struct {
+	name string
+	lan  func(netsim.Counters) uint64
+	node func(node.Stats) uint64
+}{
+	{name: "sent", lan: func(c netsim.Counters) uint64 { return c.Sent }},
+	{name: "delivered", lan: func(c netsim.Counters) uint64 { return c.Delivered }},
+	{name: "lost", lan: func(c netsim.Counters) uint64 { return c.Lost }},
+	{name: "overflow", lan: func(c netsim.Counters) uint64 { return c.Overflow }},
+	{name: "partitioned", lan: func(c netsim.Counters) uint64 { return c.Partitioned }},
+	{name: "down", lan: func(c netsim.Counters) uint64 { return c.Down }},
+	{name: "too_big", lan: func(c netsim.Counters) uint64 { return c.TooBig }},
+	{name: "unassociated", lan: func(c netsim.Counters) uint64 { return c.Unassociated }},
+	{name: "duplicated", lan: func(c netsim.Counters) uint64 { return c.Duplicated }},
+	{name: "reordered", lan: func(c netsim.Counters) uint64 { return c.Reordered }},
+	{name: "corrupted", lan: func(c netsim.Counters) uint64 { return c.Corrupted }},
+	{name: "received", node: func(s node.Stats) uint64 { return s.Received }},
+	{name: "malformed", node: func(s node.Stats) uint64 { return s.Malformed }},
+	{name: "ignored", node: func(s node.Stats) uint64 { return s.Ignored }},
+	{name: "hellos_answered", node: func(s node.Stats) uint64 { return s.HellosAnswered }},
+	{name: "fulls_sent", node: func(s node.Stats) uint64 { return s.FullsSent }},
+	{name: "heartbeats_sent", node: func(s node.Stats) uint64 { return s.HeartbeatsSent }},
+}
 
-// counter reads one: the LAN's for the board's host, or its discovery
-// core's (0 while the board is down).
+// CounterNames lists the counters an expectation may compare.
+var CounterNames = func() []string {
+	names := make([]string, len(counters))
+	for i, c := range counters {
+		names[i] = c.name
+	}
+	return names
+}()
+
 func (r *runner) counter(board, name string) uint64 {
 	b := r.c.Board(board)
-	h := b.Host().Counters()
-	lan := map[string]uint64{"sent": h.Sent, "delivered": h.Delivered, "lost": h.Lost, "overflow": h.Overflow,
-		"partitioned": h.Partitioned, "down": h.Down, "too_big": h.TooBig, "unassociated": h.Unassociated,
-		"duplicated": h.Duplicated, "reordered": h.Reordered, "corrupted": h.Corrupted}
-	if v, ok := lan[name]; ok {
-		return v
+	for _, c := range counters {
+		switch {
+		case c.name != name:
+		case c.lan != nil:
+			return c.lan(b.Host().Counters())
+		case b.Node() != nil:
+			return c.node(b.Node().Stats())
+		}
 	}
-	n := b.Node()
-	if n == nil {
-		return 0
-	}
-	st := n.Stats()
-	return map[string]uint64{"received": st.Received, "malformed": st.Malformed, "ignored": st.Ignored,
-		"hellos_answered": st.HellosAnswered, "fulls_sent": st.FullsSent, "heartbeats_sent": st.HeartbeatsSent}[name]
+	return 0
 }

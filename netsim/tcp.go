@@ -34,7 +34,7 @@ func (s *service) init(h *Host, mask waiter.EventMask, run func()) {
 	h.lan.mu.Lock()
 	s.host, s.gen = h, h.gen
 	h.lan.mu.Unlock()
-	s.timer = h.lan.clock.AfterFunc(never, func() {
+	s.timer = h.lan.clock.AfterFunc(clock.Never, func() {
 		s.armed.Store(false)
 		if s.alive() {
 			run()
@@ -60,8 +60,6 @@ func (s *service) stop() {
 	s.timer.Stop()
 }
 
-// never is a deadline that does not come: timers wait there until armed.
-const never = 1 << 62
 
 // TCPListener accepts connections on one port of a host.
 type TCPListener struct {

@@ -33,7 +33,7 @@ func (c *Cluster) StartApp(board string, app apps.App) error {
 	}
 	c.StopApp(board, app.Name())
 	r := &appRun{b: b, app: app, accepted: ^apps.ConnID(0), deadline: -1}
-	r.tick = c.clk.AfterFunc(never, r.onTick)
+	r.tick = c.clk.AfterFunc(clock.Never, r.onTick)
 	b.apps = append(b.apps, r)
 	if b.Up() {
 		if err := r.up(); err != nil {

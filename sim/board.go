@@ -147,9 +147,9 @@ func (b *Board) startNode() error {
 		return err
 	}
 	b.node, b.conn = n, conn
-	b.tick = b.c.clk.AfterFunc(never, b.onTick)
+	b.tick = b.c.clk.AfterFunc(clock.Never, b.onTick)
 	if b.drainer == nil {
-		b.drainer = b.c.clk.AfterFunc(never, b.drain)
+		b.drainer = b.c.clk.AfterFunc(clock.Never, b.drain)
 	}
 	b.deadline = -1
 	b.apply()
@@ -282,8 +282,6 @@ func (b *Board) drain() {
 	b.apply()
 }
 
-// never is a deadline that does not come: timers wait there until armed.
-const never = time.Duration(1 << 62)
 
 func (b *Board) onTick() {
 	if b.node == nil {

@@ -56,7 +56,7 @@ func (b *Board) startService() error {
 				return fmt.Errorf("%s GPIO%d: %w", b.name, p.Pin, err)
 			}
 		}
-		s.tick = c.clk.AfterFunc(never, s.onTick)
+		s.tick = c.clk.AfterFunc(clock.Never, s.onTick)
 		b.svc = s
 	}
 	s := b.svc

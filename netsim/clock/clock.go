@@ -59,6 +59,10 @@ func (v *Virtual) SetSettle(f func()) {
 	v.mu.Unlock()
 }
 
+// Never is a delay that does not come: a timer set to it waits there until
+// Reset arms it, so that it can be made once and armed many times.
+const Never = time.Duration(1 << 62)
+
 // Event is work scheduled with Post.
 type Event interface{ Fire() }
 

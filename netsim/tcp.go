@@ -60,7 +60,6 @@ func (s *service) stop() {
 	s.timer.Stop()
 }
 
-
 // TCPListener accepts connections on one port of a host.
 type TCPListener struct {
 	service

@@ -282,7 +282,6 @@ func (b *Board) drain() {
 	b.apply()
 }
 
-
 func (b *Board) onTick() {
 	if b.node == nil {
 		return

@@ -48,6 +48,7 @@ type Node struct {
 	out    []byte
 
 	stats Stats
+	views uint64 // bumped whenever the membership or a role may have changed
 }
 
 type dgram struct {
@@ -83,6 +84,11 @@ func (n *Node) Master() (Member, bool) { return n.master, !n.master.IP.IsZero() 
 
 // Len returns the number of live members, this board included.
 func (n *Node) Len() int { return len(n.members) }
+
+// Views counts the changes of this board's view: it grows whenever a member
+// joins or leaves, or a role or worker number changes. A driver that reports
+// the view compares it with the count it last reported.
+func (n *Node) Views() uint64 { return n.views }
 
 // Members returns the live members in address order, this board included.
 func (n *Node) Members() []Member {
@@ -333,6 +339,7 @@ func (n *Node) remove(now time.Duration, i int, why LeaveReason) {
 // update recomputes this board's role and its view of the master after the
 // membership changed, and claims a worker number when it needs one.
 func (n *Node) update(now time.Duration) {
+	n.views++
 	if !n.settled {
 		return
 	}

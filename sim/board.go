@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/picosim/picosim/firmware"
 	"github.com/picosim/picosim/netsim"
 	"github.com/picosim/picosim/netsim/clock"
 	"github.com/picosim/picosim/node"
@@ -223,7 +224,10 @@ func (b *Board) act(a control.Action) {
 			}
 		})
 	case control.ActUpdate:
-		b.flash.install(a.Files)
+		if err := firmware.Install(b.flash.mem, a.Files); err != nil {
+			c.record(Event{At: now, Board: b.name, Kind: "update_error", Detail: err.Error()})
+			return
+		}
 		c.record(Event{At: now, Board: b.name, Kind: EvUpdate, Detail: "version " + b.flash.Version()})
 		b.bootImage()
 	}
@@ -237,23 +241,27 @@ func (b *Board) bootImage() {
 	b.netDown()
 	b.stopService()
 	b.gpio.powerLoss(c.clk.Now())
-	if err := b.flash.healthy(); err != nil {
+	if err := firmware.Healthy(b.flash.mem); err != nil {
 		c.record(Event{At: c.clk.Now(), Board: b.name, Kind: EvBootFail, Detail: err.Error()})
 		gen := b.wakeGen
 		c.clk.AfterFunc(BootFailDelay, func() {
-			if b.wakeGen == gen && b.flash.rollback() {
+			if b.wakeGen != gen {
+				return // it lost power meanwhile
+			}
+			if ok, _ := firmware.Rollback(b.flash.mem); ok {
 				c.record(Event{At: c.clk.Now(), Board: b.name, Kind: EvRollback, Detail: "version " + b.flash.Version()})
 				b.bootImage()
 			}
 		})
 		return
 	}
+	firmware.Confirm(b.flash.mem)
 	b.netUp()
 }
 
 // BootFailDelay is how long a board with a crashing image stays down before
 // its boot loader rolls the image back (a watchdog's reset).
-const BootFailDelay = 2 * time.Second
+const BootFailDelay = firmware.BootFailDelay
 
 // readable runs inside the stack when a datagram is queued: drain it from the
 // event loop, at the same instant, not from inside the stack.

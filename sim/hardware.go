@@ -1,10 +1,9 @@
 package sim
 
 import (
-	"fmt"
-	"strings"
 	"time"
 
+	"github.com/picosim/picosim/firmware"
 	"github.com/picosim/picosim/node/control"
 )
 
@@ -112,65 +111,22 @@ func (g *GPIO) LEDPattern() string {
 	return ""
 }
 
-// Flash is a board's emulated flash: files, plus the previous image kept for
-// rollback after an update.
-type Flash struct {
-	files    map[string][]byte
-	previous map[string][]byte // the image before the last update
-}
+// Flash is a board's emulated flash: files in memory, with the image rules
+// of the firmware (install keeps the old image, a crashing one rolls back).
+type Flash struct{ mem firmware.MemFlash }
 
 func newFlash() *Flash {
-	return &Flash{files: map[string][]byte{
-		"config/config_wlan.json": []byte(`{"ssid": "picosim", "pwd": "picosim-lan", "port": 12345}`),
-		"main.py":                 []byte("# piconetcontrol server, emulated by picosim\n"),
-		"VERSION":                 []byte(control.Version),
-	}}
+	f := &Flash{mem: firmware.MemFlash{}}
+	firmware.Format(f.mem)
+	return f
 }
 
 // File returns a file's content.
-func (f *Flash) File(name string) ([]byte, bool) {
-	b, ok := f.files[name]
-	return b, ok
-}
+func (f *Flash) File(name string) ([]byte, bool) { return f.mem.ReadFile(name) }
 
 // Version is the version of the running image (its VERSION file).
-func (f *Flash) Version() string {
-	return strings.TrimSpace(string(f.files["VERSION"]))
-}
-
-// install writes an update over the current image, keeping the old one.
-func (f *Flash) install(files []control.File) {
-	f.previous = map[string][]byte{}
-	for k, v := range f.files {
-		f.previous[k] = v
-	}
-	for _, file := range files {
-		f.files[file.Name] = file.Content
-	}
-}
-
-// rollback restores the image before the last update.
-func (f *Flash) rollback() bool {
-	if f.previous == nil {
-		return false
-	}
-	f.files, f.previous = f.previous, nil
-	return true
-}
+func (f *Flash) Version() string { return firmware.Version(f.mem) }
 
 // CrashMarker in main.py makes the emulated firmware fail at boot, so that
 // tests can ship a bad image and watch the rollback.
-const CrashMarker = "# picosim: crash at boot"
-
-// healthy is the emulated boot's health check: main.py exists, is not
-// empty, and does not crash.
-func (f *Flash) healthy() error {
-	main, ok := f.files["main.py"]
-	switch {
-	case !ok || len(strings.TrimSpace(string(main))) == 0:
-		return fmt.Errorf("main.py is missing or empty")
-	case strings.Contains(string(main), CrashMarker):
-		return fmt.Errorf("main.py crashed at boot")
-	}
-	return nil
-}
+const CrashMarker = firmware.CrashMarker

@@ -86,16 +86,38 @@ func (s *Server) do(now time.Duration, c ConnID, req Value) (Value, *cmdError) {
 		for _, n := range Actions {
 			names = append(names, Str(n))
 		}
+		for _, x := range s.cfg.Extensions {
+			names = append(names, Str(x.Name))
+		}
 		resp.Set("actions", List(names...))
 	case "update":
 		e = s.update(now, req)
 	default:
-		return Value{}, valueError(`unknown action "%s", use "list_actions" to list available actions`, a.Str)
+		x := s.extension(a.Str)
+		if x == nil {
+			return Value{}, valueError(`unknown action "%s", use "list_actions" to list available actions`, a.Str)
+		}
+		fields, err := x.Do(now, req)
+		if err != nil {
+			return Value{}, &cmdError{"ValueError", err.Error()}
+		}
+		for _, f := range fields {
+			resp.Set(f.Key, f.Val)
+		}
 	}
 	if e != nil {
 		return Value{}, e
 	}
 	return resp, nil
+}
+
+func (s *Server) extension(name string) *Extension {
+	for i := range s.cfg.Extensions {
+		if s.cfg.Extensions[i].Name == name {
+			return &s.cfg.Extensions[i]
+		}
+	}
+	return nil
 }
 
 func (s *Server) setupPin(now time.Duration, req Value) *cmdError {

@@ -118,6 +118,17 @@ type Config struct {
 	// needs no compress/flate, which pulls fmt and os in. Nil: compressed
 	// updates are refused with an error reply.
 	Inflate func([]byte) ([]byte, error)
+	// Extensions are actions the firmware adds to the protocol's own, listed
+	// by list_actions after them (picosim's firmware adds get_state).
+	Extensions []Extension
+}
+
+// Extension is an action beyond the protocol's own. Do returns the fields
+// its reply adds to the echoed request; an error becomes an error reply
+// (ValueError).
+type Extension struct {
+	Name string
+	Do   func(now time.Duration, req Value) ([]Field, error)
 }
 
 type pin struct {
@@ -410,6 +421,9 @@ func (s *Server) reply(c ConnID, v Value) {
 	data := append(v.Append(nil), '\n')
 	s.rd.Writes = append(s.rd.Writes, Write{Conn: c, Data: data})
 }
+
+// Status returns what the LED shows: connecting, idle or active.
+func (s *Server) Status() Status { return s.status() }
 
 func (s *Server) status() Status {
 	if !s.connected {

@@ -5,6 +5,7 @@ import (
 	"compress/zlib"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -457,5 +458,31 @@ func TestLEDShowsConnectingUntilTheNetworkIsUp(t *testing.T) {
 	s.Tick(6500 * ms)
 	if p := s.Ready().Pins; len(p) != 1 || p[0].Value != 0 {
 		t.Fatalf("the LED does not blink the idle pattern after joining: %+v", p)
+	}
+}
+
+func TestExtensionActionsAnswerAndAreListed(t *testing.T) {
+	state := Extension{Name: "get_state", Do: func(now time.Duration, req Value) ([]Field, error) {
+		if v, ok := req.Get("fail"); ok && v.Bool {
+			return nil, errorString("no state yet")
+		}
+		return []Field{{"state", Obj(Field{"role", Str("MASTER")}, Field{"at_ms", Int(int64(now / time.Millisecond))})}}, nil
+	}}
+	b := newBoard(t, Config{Extensions: []Extension{state}})
+	b.open(1)
+	b.now = 1500 * ms
+	b.send(1, `{"action": "get_state"}`)
+	if got := b.raw[1][0]; got != `{"action": "get_state", "time_received": 1500000000, "state": {"role": "MASTER", "at_ms": 1500}}` {
+		t.Fatalf("reply %s", got)
+	}
+	if r := b.send(1, `{"action": "get_state", "fail": true}`); r["exception"] != "ValueError" || r["error"] != "no state yet" {
+		t.Fatalf("failing extension: %v", r)
+	}
+	acts, _ := b.send(1, `{"action": "list_actions"}`)["actions"].([]any)
+	if len(acts) != len(Actions)+1 || acts[len(acts)-1] != "get_state" {
+		t.Fatalf("actions %v", acts)
+	}
+	if r := b.send(1, `{"action": "get_stat"}`); !strings.Contains(fmt.Sprint(r["error"]), `unknown action "get_stat"`) {
+		t.Fatalf("unknown action: %v", r)
 	}
 }

@@ -1,0 +1,312 @@
+package firmware_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/picosim/picosim/firmware"
+	"github.com/picosim/picosim/node"
+	"github.com/picosim/picosim/node/control"
+)
+
+// lan carries datagrams between fake boards at once and keeps their time:
+// enough of a network to drive the program the way an adapter does.
+type lan struct {
+	t      *testing.T
+	now    time.Duration
+	boards []*fake
+	queue  []dgram
+}
+
+type dgram struct {
+	from, to node.Addr
+	payload  []byte
+}
+
+var bcast = node.Addr{10, 0, 0, 255}
+
+// fake is a Board: pins and console in memory, replies collected.
+type fake struct {
+	lan     *lan
+	ip      node.Addr
+	flash   firmware.MemFlash
+	p       *firmware.Program
+	pins    map[int]int
+	inputs  map[int]int
+	console []firmware.Line
+	replies map[control.ConnID][]string
+	closed  []control.ConnID
+}
+
+func (f *fake) SendUDP(to node.Addr, port uint16, payload []byte) error {
+	f.lan.queue = append(f.lan.queue, dgram{f.ip, to, append([]byte(nil), payload...)})
+	return nil
+}
+func (f *fake) Write(c control.ConnID, data []byte) error {
+	for _, l := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+		f.replies[c] = append(f.replies[c], l)
+	}
+	return nil
+}
+func (f *fake) Close(c control.ConnID) error { f.closed = append(f.closed, c); return nil }
+func (f *fake) SetPin(pin, value int)        { f.pins[pin] = value }
+func (f *fake) ReadPin(pin int) int          { return f.inputs[pin] }
+func (f *fake) Console(line []byte) {
+	var l firmware.Line
+	if err := json.Unmarshal(line, &l); err != nil {
+		f.lan.t.Fatalf("console line is not JSON: %s: %v", line, err)
+	}
+	f.console = append(f.console, l)
+}
+
+var _ firmware.Board = (*fake)(nil)
+
+func (l *lan) add(last byte, flash firmware.MemFlash) *fake {
+	l.t.Helper()
+	if flash == nil {
+		flash = firmware.MemFlash{}
+	}
+	f := &fake{lan: l, ip: node.Addr{10, 0, 0, last}, flash: flash, pins: map[int]int{}, inputs: map[int]int{}, replies: map[control.ConnID][]string{}}
+	l.boards = append(l.boards, f)
+	f.boot()
+	return f
+}
+
+func (f *fake) boot() {
+	f.lan.t.Helper()
+	p, err := firmware.Start(f, f.flash, firmware.Options{Name: "pico" + f.ip.String()[7:]},
+		func() time.Duration { return f.lan.now },
+		func(d time.Duration) { f.lan.now += d })
+	if err != nil {
+		f.lan.t.Fatalf("boot: %v", err)
+	}
+	f.p = p
+	if err := p.Joined(f.lan.now, f.ip, bcast); err != nil {
+		f.lan.t.Fatal(err)
+	}
+}
+
+// run delivers datagrams and ticks programs until d has passed.
+func (l *lan) run(d time.Duration) {
+	end := l.now + d
+	for {
+		for len(l.queue) > 0 {
+			q := l.queue[0]
+			l.queue = l.queue[1:]
+			for _, b := range l.boards {
+				if b.p != nil && b.ip != q.from && (q.to == bcast || q.to == b.ip) {
+					b.p.Datagram(l.now, q.from, node.Port, q.payload)
+				}
+			}
+		}
+		next := end
+		for _, b := range l.boards {
+			if b.p != nil {
+				next = min(next, b.p.Deadline())
+			}
+		}
+		if next > end || (next == end && len(l.queue) == 0 && l.now == end) {
+			l.now = end
+			return
+		}
+		l.now = max(l.now, next)
+		for _, b := range l.boards {
+			if b.p != nil && b.p.Deadline() <= l.now {
+				b.p.Tick(l.now)
+			}
+		}
+		if l.now == end && len(l.queue) == 0 {
+			return
+		}
+	}
+}
+
+// state is the board's last state line.
+func (f *fake) state() firmware.State {
+	for i := len(f.console) - 1; i >= 0; i-- {
+		if s := f.console[i].State; s != nil {
+			return *s
+		}
+	}
+	f.lan.t.Fatal("no state line")
+	return firmware.State{}
+}
+
+// do sends one command on connection c and returns its reply.
+func (f *fake) do(c control.ConnID, cmd string) map[string]any {
+	f.lan.t.Helper()
+	n := len(f.replies[c])
+	f.p.Received(f.lan.now, c, []byte(cmd+"\n"))
+	if len(f.replies[c]) == n {
+		f.lan.t.Fatalf("%s: no reply", cmd)
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(f.replies[c][n]), &m); err != nil {
+		f.lan.t.Fatal(err)
+	}
+	return m
+}
+
+func TestBoardsAgreeAndReportTheirStateOnTheConsoleAndOverControl(t *testing.T) {
+	l := &lan{t: t}
+	a, b, c := l.add(2, nil), l.add(3, nil), l.add(4, nil)
+	l.run(5 * time.Second)
+	for _, f := range []*fake{a, b, c} {
+		s := f.state()
+		if s.Master != "pico2" || len(s.Members) != 3 || !s.Joined || s.LED != "idle" || s.Incarnation != 1 {
+			t.Fatalf("%s: %+v", s.Name, s)
+		}
+		roles := map[string]string{}
+		for _, m := range s.Members {
+			roles[m.Name] = m.Role
+		}
+		if roles["pico2"] != "MASTER" || roles["pico3"] != "WORKER1" || roles["pico4"] != "WORKER2" {
+			t.Fatalf("%s sees roles %v", s.Name, roles)
+		}
+		if s.Stats["heartbeats_sent"] < 4 || s.HeartbeatMS != 1000 || s.MissLimit != 3 {
+			t.Fatalf("%s: stats %v, timings %v %v", s.Name, s.Stats, s.HeartbeatMS, s.MissLimit)
+		}
+	}
+	var sawRole bool
+	for _, line := range b.console {
+		sawRole = sawRole || (line.Event == "role" && line.Role == "WORKER1" && line.Old == "JOINING")
+	}
+	if !sawRole {
+		t.Fatalf("no role event on pico3's console: %+v", b.console)
+	}
+
+	b.p.Opened(l.now, 1)
+	r := b.do(1, `{"action": "get_state"}`)
+	raw, _ := json.Marshal(r["state"])
+	var s firmware.State
+	if err := json.Unmarshal(raw, &s); err != nil || s.Role != "WORKER1" || s.Master != "pico2" || s.LED != "active" {
+		t.Fatalf("get_state: %v %+v", err, s)
+	}
+	if acts := b.do(1, `{"action": "list_actions"}`)["actions"].([]any); acts[len(acts)-1] != "get_state" {
+		t.Fatalf("list_actions: %v", acts)
+	}
+
+	a.p = nil // the master loses power
+	l.run(5 * time.Second)
+	if s := c.state(); s.Master != "pico3" || len(s.Members) != 2 {
+		t.Fatalf("after the master died: %+v", s)
+	}
+}
+
+func TestAWrittenPinRevertsAndTheStateShowsWhy(t *testing.T) {
+	l := &lan{t: t}
+	f := l.add(2, nil)
+	f.p.Opened(l.now, 7)
+	f.do(7, `{"action": "setup_pin", "pin": 2, "mode": "output", "value": 0}`)
+	f.do(7, `{"action": "write_pin", "pin": 2, "value": 1, "timeout": 2}`)
+	if f.pins[2] != 1 {
+		t.Fatal("the pin was not driven")
+	}
+	f.p.Closed(l.now, 7) // the controller vanishes
+	l.run(2100 * time.Millisecond)
+	if f.pins[2] != 0 {
+		t.Fatal("the pin did not revert")
+	}
+	evs := f.state().PinEvents
+	last := evs[len(evs)-1]
+	if last.Cause != "revert" || last.Pin != 2 || last.Value != 0 || last.MS != 2000 {
+		t.Fatalf("pin events %+v", evs)
+	}
+	f.inputs[5] = 1
+	f.p.Opened(l.now, 8)
+	f.do(8, `{"action": "setup_pin", "pin": 5, "mode": "input"}`)
+	if r := f.do(8, `{"action": "read_pin", "pin": 5}`); r["value"] != 1.0 {
+		t.Fatalf("input pin: %v", r)
+	}
+}
+
+func TestACrashingUpdateRollsBackAndAGoodOneIsKept(t *testing.T) {
+	l := &lan{t: t}
+	f := l.add(2, nil)
+	f.p.Opened(l.now, 1)
+	f.do(1, `{"action": "update", "files": {"main.py": "`+firmware.CrashMarker+`", "VERSION": "2.0.0", "extra.txt": "new"}}`)
+	l.run(time.Second)
+	h, ok := f.p.Halted()
+	if !ok || h.Kind != control.ActUpdate || firmware.Version(f.flash) != "2.0.0" {
+		t.Fatalf("halt %+v %v, version %s", h, ok, firmware.Version(f.flash))
+	}
+	start := l.now
+	f.boot()
+	if got := firmware.Version(f.flash); got != control.Version {
+		t.Fatalf("version after the crash: %s", got)
+	}
+	if _, ok := f.flash.ReadFile("extra.txt"); ok {
+		t.Fatal("a file the failed update added survived the rollback")
+	}
+	if l.now-start != firmware.BootFailDelay || f.p.Incarnation() != 2 {
+		t.Fatalf("rolled back after %v, incarnation %d", l.now-start, f.p.Incarnation())
+	}
+	var events []string
+	for _, line := range f.console {
+		if line.Event != "" && line.Event != "pin" {
+			events = append(events, line.Event)
+		}
+	}
+	if got := strings.Join(events, " "); !strings.Contains(got, "update boot_fail rollback boot wifi_joined") {
+		t.Fatalf("console events: %s", got)
+	}
+
+	f.p.Opened(l.now, 1)
+	f.do(1, `{"action": "update", "files": {"main.py": "print('v2')", "VERSION": "2.1.0"}}`)
+	l.run(time.Second)
+	f.boot()
+	if got := f.state().Version; got != "2.1.0" {
+		t.Fatalf("version after a good update: %s", got)
+	}
+	if ok, _ := firmware.Rollback(f.flash); ok {
+		t.Fatal("a good image that booted can still be rolled back")
+	}
+}
+
+func TestSettingsInFlashNameTheBoardAndSetItsTimingsAndPins(t *testing.T) {
+	set := firmware.Settings{Name: "bench-a", Heartbeat: 250 * time.Millisecond, MissLimit: 4,
+		Pins: []firmware.PinSetup{{Pin: 3, Output: true, Value: 1}, {Pin: 6}}}
+	got, err := firmware.ParseSettings(set.JSON())
+	if err != nil || got.Name != set.Name || got.Heartbeat != set.Heartbeat || got.MissLimit != 4 || len(got.Pins) != 2 || got.Pins[0] != set.Pins[0] {
+		t.Fatalf("round trip: %v %+v", err, got)
+	}
+	flash := firmware.MemFlash{firmware.FileSettings: set.JSON()}
+	l := &lan{t: t}
+	f := l.add(9, flash)
+	s := f.state()
+	if s.Name != "bench-a" || s.HeartbeatMS != 250 || s.MissLimit != 4 || len(s.Pins) != 2 || f.pins[3] != 1 {
+		t.Fatalf("state %+v, pins %v", s, f.pins)
+	}
+	if _, err := firmware.ParseSettings([]byte(`{"pins": [{"pin": 2}]}`)); err == nil {
+		t.Fatal("a pin without a mode was accepted")
+	}
+	bad := l.add(10, firmware.MemFlash{firmware.FileSettings: []byte("{nope")})
+	if bad.state().Name != "pico10" {
+		t.Fatal("a board with a bad settings file did not boot with its default name")
+	}
+}
+
+func TestLightSleepLosesDatagramsAndAnswersCommandsOnWaking(t *testing.T) {
+	l := &lan{t: t}
+	f := l.add(2, nil)
+	l.run(3 * time.Second)
+	f.p.Opened(l.now, 1)
+	f.do(1, `{"action": "sleep", "time_ms": 2000, "deep": 0}`)
+	l.run(1500 * time.Millisecond) // the sleep starts a second after the reply
+	received := f.state().Stats["received"]
+	if !f.state().Asleep {
+		t.Fatal("not asleep")
+	}
+	f.p.Datagram(l.now, node.Addr{10, 0, 0, 3}, node.Port, []byte{1, 1, 'x'})
+	f.p.Received(l.now, 1, []byte(`{"action": "ping"}`+"\n"))
+	n := len(f.replies[1])
+	l.run(2 * time.Second)
+	if len(f.replies[1]) != n+1 {
+		t.Fatal("the command sent during the sleep was not answered on waking")
+	}
+	if s := f.state(); s.Asleep || s.Stats["received"] != received {
+		t.Fatalf("after waking: asleep %v, received %d (was %d)", s.Asleep, s.Stats["received"], received)
+	}
+}

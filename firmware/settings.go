@@ -1,0 +1,162 @@
+package firmware
+
+import (
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/picosim/picosim/node/control"
+)
+
+// Settings are a board's own, from config/config_node.json in its flash:
+//
+//	{"name": "pico1", "heartbeat_ms": 1000, "miss_limit": 3, "revert_on_loss": false,
+//	 "pins": [{"pin": 2, "mode": "output", "value": 0}]}
+//
+// The harness writes them: into an emulated board's flash before it starts,
+// and to a real board with the control protocol's update action, so that a
+// lab's boards take a scenario's names and timings without being flashed
+// again. Zero fields keep the defaults of node.Config and control.Config.
+type Settings struct {
+	Name         string
+	Heartbeat    time.Duration
+	MissLimit    int
+	RevertOnLoss bool
+	Pins         []PinSetup
+}
+
+// PinSetup is a GPIO the program sets up at boot, before any controller.
+type PinSetup struct {
+	Pin    int
+	Output bool
+	Value  int
+}
+
+// ReadSettings reads config/config_node.json; a board without one has zero
+// Settings.
+func ReadSettings(f Flash) (Settings, error) {
+	raw, ok := f.ReadFile(FileSettings)
+	if !ok {
+		return Settings{}, nil
+	}
+	return ParseSettings(raw)
+}
+
+// ParseSettings decodes config_node.json.
+func ParseSettings(raw []byte) (Settings, error) {
+	var s Settings
+	v, err := control.Parse(raw)
+	if err != nil || v.Kind != control.Object {
+		return s, errors.New(FileSettings + ": not a JSON object")
+	}
+	bad := func(field string) error { return errors.New(FileSettings + ": bad " + field) }
+	for _, f := range v.Fields {
+		switch f.Key {
+		case "name":
+			if f.Val.Kind != control.String {
+				return s, bad("name")
+			}
+			s.Name = f.Val.Str
+		case "heartbeat_ms":
+			if f.Val.Kind != control.Number || f.Val.Num < 0 {
+				return s, bad("heartbeat_ms")
+			}
+			s.Heartbeat = time.Duration(f.Val.Num * float64(time.Millisecond))
+		case "miss_limit":
+			if f.Val.Kind != control.Number || f.Val.Num < 0 {
+				return s, bad("miss_limit")
+			}
+			s.MissLimit = int(f.Val.Num)
+		case "revert_on_loss":
+			s.RevertOnLoss = f.Val.Kind == control.Bool && f.Val.Bool
+		case "pins":
+			if f.Val.Kind != control.Array {
+				return s, bad("pins")
+			}
+			for _, p := range f.Val.Items {
+				pin, ok1 := p.Get("pin")
+				mode, ok2 := p.Get("mode")
+				value, _ := p.Get("value")
+				if !ok1 || !ok2 || pin.Kind != control.Number || (mode.Str != "input" && mode.Str != "output") {
+					return s, bad("pins entry " + p.String())
+				}
+				s.Pins = append(s.Pins, PinSetup{Pin: int(pin.Num), Output: mode.Str == "output", Value: int(value.Num)})
+			}
+		}
+	}
+	return s, nil
+}
+
+// JSON encodes the settings as config_node.json.
+func (s Settings) JSON() []byte {
+	v := control.Obj()
+	if s.Name != "" {
+		v.Set("name", control.Str(s.Name))
+	}
+	if s.Heartbeat > 0 {
+		v.Set("heartbeat_ms", control.Float(float64(s.Heartbeat)/float64(time.Millisecond)))
+	}
+	if s.MissLimit > 0 {
+		v.Set("miss_limit", control.Int(int64(s.MissLimit)))
+	}
+	if s.RevertOnLoss {
+		v.Set("revert_on_loss", control.Boolean(true))
+	}
+	if len(s.Pins) > 0 {
+		var pins []control.Value
+		for _, p := range s.Pins {
+			mode := "input"
+			if p.Output {
+				mode = "output"
+			}
+			pins = append(pins, control.Obj(
+				control.Field{Key: "pin", Val: control.Int(int64(p.Pin))},
+				control.Field{Key: "mode", Val: control.Str(mode)},
+				control.Field{Key: "value", Val: control.Int(int64(p.Value))}))
+		}
+		v.Set("pins", control.List(pins...))
+	}
+	return v.Append(nil)
+}
+
+// WLAN is config/config_wlan.json, piconetcontrol's file: the network to
+// join and the control port ("pwd", as the real code spells it).
+type WLAN struct {
+	SSID, Password string
+	Port           uint16
+}
+
+// ReadWLAN reads config/config_wlan.json; the port defaults to 12345.
+func ReadWLAN(f Flash) (WLAN, error) {
+	w := WLAN{Port: control.Port}
+	raw, ok := f.ReadFile(FileWLAN)
+	if !ok {
+		return w, errors.New(FileWLAN + " is missing")
+	}
+	v, err := control.Parse(raw)
+	if err != nil || v.Kind != control.Object {
+		return w, errors.New(FileWLAN + ": not a JSON object")
+	}
+	if s, ok := v.Get("ssid"); ok {
+		w.SSID = s.Str
+	}
+	if s, ok := v.Get("pwd"); ok {
+		w.Password = s.Str
+	}
+	if p, ok := v.Get("port"); ok {
+		if p.Kind != control.Number || p.Num < 1 || p.Num > 65535 {
+			return w, errors.New(FileWLAN + ": bad port " + p.String())
+		}
+		w.Port = uint16(p.Num)
+	}
+	return w, nil
+}
+
+// nextBoot bumps the boot counter in flash and returns it: the incarnation,
+// which must grow with every boot.
+func nextBoot(f Flash) (uint32, error) {
+	raw, _ := f.ReadFile(FileBoots)
+	n, _ := strconv.ParseUint(string(raw), 10, 32)
+	n++
+	return uint32(n), f.WriteFile(FileBoots, []byte(strconv.FormatUint(n, 10)))
+}

@@ -1,13 +1,10 @@
 package sim
 
 import (
-	"bytes"
-	"compress/flate"
-	"compress/zlib"
 	"fmt"
-	"io"
 	"time"
 
+	"github.com/picosim/picosim/firmware/host"
 	"github.com/picosim/picosim/netsim"
 	"github.com/picosim/picosim/netsim/clock"
 	"github.com/picosim/picosim/node/control"
@@ -42,7 +39,7 @@ func (b *Board) startService() error {
 		cfg := c.cfg.Control
 		cfg.EpochNS = netsim.Epoch.UnixNano()
 		cfg.Version = b.flash.Version()
-		cfg.Inflate = inflate
+		cfg.Inflate = host.Inflate
 		s := &service{b: b, core: control.NewServer(cfg, c.clk.Now()), deadline: -1}
 		if !b.host.Associated() {
 			s.core.SetConnected(c.clk.Now(), false) // the LED blinks "connecting" until the radio joins
@@ -152,15 +149,4 @@ func (s *service) apply() {
 	for _, a := range acts {
 		b.act(a)
 	}
-}
-
-// inflate is the boards' decompressor for compressed updates: zlib, or raw
-// deflate.
-func inflate(b []byte) ([]byte, error) {
-	if r, err := zlib.NewReader(bytes.NewReader(b)); err == nil {
-		if out, err := io.ReadAll(r); err == nil {
-			return out, nil
-		}
-	}
-	return io.ReadAll(flate.NewReader(bytes.NewReader(b)))
 }

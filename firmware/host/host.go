@@ -1,0 +1,414 @@
+// Package host provides the Linux adapter of the firmware: the program of
+// package firmware over kernel sockets, with its pins and LED in memory and
+// its flash in a folder. It is an emulated Pico W: picosim's emulated target
+// runs one per board, each in a network namespace of its own whose TAP
+// device is on the simulated LAN, and reads its console (standard output).
+//
+// The adapter is the loop of firmware/doc.go: wait for an address (the
+// radio joining), then feed the program datagrams, control connections and
+// ticks from one goroutine; reader goroutines only hand what they read to it.
+package host
+
+import (
+	"bufio"
+	"bytes"
+	"compress/flate"
+	"compress/zlib"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/picosim/picosim/firmware"
+	"github.com/picosim/picosim/node"
+	"github.com/picosim/picosim/node/control"
+)
+
+// Config describes one emulated board.
+type Config struct {
+	// Flash is the folder that holds the board's flash; a new folder is a
+	// board fresh from the factory.
+	Flash string
+	// Name is the board's name when its settings (config/config_node.json)
+	// give none. Default: the host name.
+	Name string
+	// Iface is the network interface whose IPv4 address the board takes:
+	// the "radio". Default: the first interface that is up and has one.
+	Iface string
+	// Inputs are the levels of input pins, by GPIO number.
+	Inputs map[int]int
+	// Console receives the program's console lines. Default os.Stdout.
+	Console io.Writer
+	// AddrPoll is how often the address is looked at (joining, and noticing
+	// a change or loss). Default 100ms.
+	AddrPoll time.Duration
+}
+
+// Run runs the board until ctx ends, booting again after every reset,
+// update and deep sleep. When ctx ends it says LEAVE, as a clean shutdown;
+// killing the process instead is a power cut.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Flash == "" {
+		return errors.New("host: no flash folder")
+	}
+	if cfg.Name == "" {
+		cfg.Name, _ = os.Hostname()
+	}
+	if cfg.Console == nil {
+		cfg.Console = os.Stdout
+	}
+	if cfg.AddrPoll <= 0 {
+		cfg.AddrPoll = 100 * time.Millisecond
+	}
+	if err := os.MkdirAll(cfg.Flash, 0o755); err != nil {
+		return err
+	}
+	start := time.Now()
+	now := func() time.Duration { return time.Since(start) }
+	sleep := func(d time.Duration) {
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+		}
+	}
+	b := &board{cfg: cfg, now: now, console: &lockedWriter{w: cfg.Console}, pins: map[int]int{}}
+	flash := DirFlash(cfg.Flash)
+	opt := firmware.Options{Name: cfg.Name, Board: "picosim hostboard (emulated Raspberry Pi Pico W)",
+		EpochNS: start.UnixNano(), Inflate: Inflate}
+	for ctx.Err() == nil {
+		p, err := firmware.Start(b, flash, opt, now, sleep)
+		if err != nil {
+			return err
+		}
+		halt, err := b.run(ctx, p)
+		if err != nil {
+			return err
+		}
+		if halt.Kind == control.ActDeepSleep {
+			sleep(halt.For)
+		}
+	}
+	return nil
+}
+
+// board is the firmware.Board of one boot: its sockets die with it.
+type board struct {
+	cfg     Config
+	now     func() time.Duration
+	console *lockedWriter
+	pins    map[int]int // emulated GPIO levels, control.LED included
+
+	udp   *net.UDPConn
+	ln    net.Listener
+	conns map[control.ConnID]net.Conn
+	next  control.ConnID
+	inbox chan input
+	done  chan struct{} // closed when the boot ends: readers stop handing in
+}
+
+// input is what a reader goroutine hands the loop.
+type input struct {
+	kind    int // datagram, accepted, data, closed
+	from    netip.AddrPort
+	conn    net.Conn
+	id      control.ConnID
+	payload []byte
+}
+
+const (
+	datagram = iota
+	accepted
+	data
+	closed
+)
+
+var _ firmware.Board = (*board)(nil)
+
+func (b *board) SendUDP(to node.Addr, port uint16, payload []byte) error {
+	if b.udp == nil {
+		return errors.New("not on the network")
+	}
+	_, err := b.udp.WriteToUDPAddrPort(payload, netip.AddrPortFrom(netip.AddrFrom4(to), port))
+	return err
+}
+
+func (b *board) Write(c control.ConnID, p []byte) error {
+	conn := b.conns[c]
+	if conn == nil {
+		return net.ErrClosed
+	}
+	conn.SetWriteDeadline(time.Now().Add(2 * time.Second)) // a peer that reads nothing loses its replies
+	_, err := conn.Write(p)
+	return err
+}
+
+func (b *board) Close(c control.ConnID) error {
+	conn := b.conns[c]
+	if conn == nil {
+		return nil
+	}
+	delete(b.conns, c)
+	return conn.Close()
+}
+
+func (b *board) SetPin(pin, value int) { b.pins[pin] = value }
+func (b *board) ReadPin(pin int) int   { return b.cfg.Inputs[pin] }
+func (b *board) Console(line []byte)   { b.console.writeLine(line) }
+
+// run drives one boot of the program until it halts or ctx ends.
+func (b *board) run(ctx context.Context, p *firmware.Program) (firmware.Halt, error) {
+	b.conns, b.inbox, b.done = map[control.ConnID]net.Conn{}, make(chan input, 256), make(chan struct{})
+	defer b.shutdown()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	poll := time.NewTicker(b.cfg.AddrPoll)
+	defer poll.Stop()
+	var ip netip.Prefix
+	b.lookAtAddress(p, &ip)
+	for {
+		if h, ok := p.Halted(); ok {
+			return h, nil
+		}
+		wait := p.Deadline() - b.now()
+		timer.Reset(max(wait, 0))
+		select {
+		case <-ctx.Done():
+			p.Leave(b.now())
+			return firmware.Halt{}, nil
+		case <-poll.C:
+			b.lookAtAddress(p, &ip)
+		case <-timer.C:
+			p.Tick(b.now())
+		case in := <-b.inbox:
+			now := b.now()
+			switch in.kind {
+			case datagram:
+				if in.from.Addr().Is4() {
+					p.Datagram(now, node.Addr(in.from.Addr().As4()), in.from.Port(), in.payload)
+				}
+			case accepted:
+				b.next++
+				b.conns[b.next] = in.conn
+				go b.read(b.next, in.conn)
+				p.Opened(now, b.next)
+			case data:
+				if b.conns[in.id] != nil {
+					p.Received(now, in.id, in.payload)
+				}
+			case closed:
+				if b.conns[in.id] != nil {
+					delete(b.conns, in.id)
+					in.conn.Close()
+					p.Closed(now, in.id)
+				}
+			}
+		}
+	}
+}
+
+// lookAtAddress notices the radio joining (an address appears), losing the
+// network (it goes) or being given another address.
+func (b *board) lookAtAddress(p *firmware.Program, cur *netip.Prefix) {
+	got, err := address(b.cfg.Iface)
+	if err != nil || got == *cur {
+		return
+	}
+	now := b.now()
+	if cur.IsValid() {
+		p.Lost(now)
+		b.closeSockets()
+	}
+	*cur = got
+	if !got.IsValid() {
+		return
+	}
+	if err := b.listen(p.ControlPort()); err != nil {
+		b.Console([]byte(fmt.Sprintf(`{"event": "boot_error", "detail": %q}`, err.Error())))
+		*cur = netip.Prefix{} // try again at the next look
+		b.closeSockets()
+		return
+	}
+	p.Joined(now, node.Addr(got.Addr().As4()), node.Addr(broadcast(got).As4()))
+}
+
+// listen opens the discovery socket (every address, so that both the
+// subnet and the limited broadcast arrive; Go turns SO_BROADCAST on) and
+// the control port.
+func (b *board) listen(port uint16) error {
+	udp, err := net.ListenUDP("udp4", &net.UDPAddr{Port: node.Port})
+	if err != nil {
+		return fmt.Errorf("discovery port %d: %w", node.Port, err)
+	}
+	ln, err := net.Listen("tcp4", fmt.Sprintf(":%d", port))
+	if err != nil {
+		udp.Close()
+		return fmt.Errorf("control port %d: %w", port, err)
+	}
+	b.udp, b.ln = udp, ln
+	hand := b.hand()
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := udp.ReadFromUDPAddrPort(buf)
+			if err != nil || !hand(input{kind: datagram, from: netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), payload: append([]byte(nil), buf[:n]...)}) {
+				return
+			}
+		}
+	}()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if !hand(input{kind: accepted, conn: conn}) {
+				conn.Close()
+				return
+			}
+		}
+	}()
+	return nil
+}
+
+// hand returns how a reader goroutine hands input to this boot's loop; it
+// reports false once the boot is over.
+func (b *board) hand() func(input) bool {
+	inbox, done := b.inbox, b.done
+	return func(in input) bool {
+		select {
+		case inbox <- in:
+			return true
+		case <-done:
+			return false
+		}
+	}
+}
+
+func (b *board) read(id control.ConnID, conn net.Conn) {
+	hand := b.hand()
+	buf := make([]byte, 4096)
+	for {
+		n, err := conn.Read(buf)
+		if n > 0 && !hand(input{kind: data, id: id, payload: append([]byte(nil), buf[:n]...)}) {
+			return
+		}
+		if err != nil {
+			hand(input{kind: closed, id: id, conn: conn})
+			return
+		}
+	}
+}
+
+func (b *board) closeSockets() {
+	if b.udp != nil {
+		b.udp.Close()
+		b.ln.Close()
+		b.udp, b.ln = nil, nil
+	}
+	for id, c := range b.conns {
+		c.Close()
+		delete(b.conns, id)
+	}
+}
+
+// shutdown ends a boot: sockets close, and the readers stop.
+func (b *board) shutdown() {
+	b.closeSockets()
+	close(b.done)
+}
+
+// address returns the IPv4 address and prefix of iface, or of the first
+// interface that is up and has one; invalid when there is none yet.
+func address(iface string) (netip.Prefix, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	for _, ifc := range ifs {
+		if (iface != "" && ifc.Name != iface) || ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
+				ones, _ := ipn.Mask.Size()
+				return netip.PrefixFrom(netip.AddrFrom4([4]byte(ipn.IP.To4())), ones), nil
+			}
+		}
+	}
+	return netip.Prefix{}, nil
+}
+
+// broadcast is the subnet broadcast address of p: where heartbeats go, as
+// on a Pico W, whose stack sends 255.255.255.255 to the gateway's MAC.
+func broadcast(p netip.Prefix) netip.Addr {
+	a := p.Addr().As4()
+	host := uint32(1)<<(32-p.Bits()) - 1
+	for i := range 4 {
+		a[i] |= byte(host >> (24 - 8*i))
+	}
+	return netip.AddrFrom4(a)
+}
+
+// Inflate decompresses a compressed update: zlib, or raw deflate.
+func Inflate(b []byte) ([]byte, error) {
+	if r, err := zlib.NewReader(bytes.NewReader(b)); err == nil {
+		if out, err := io.ReadAll(r); err == nil {
+			return out, nil
+		}
+	}
+	return io.ReadAll(flate.NewReader(bytes.NewReader(b)))
+}
+
+// lockedWriter writes whole lines: the console may be shared.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) writeLine(p []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	bw := bufio.NewWriterSize(l.w, len(p)+1)
+	bw.Write(p)
+	bw.WriteByte('\n')
+	bw.Flush()
+}
+
+// DirFlash is a firmware.Flash in a folder: one file per flash file.
+type DirFlash string
+
+var _ firmware.Flash = DirFlash("")
+
+func (d DirFlash) ReadFile(name string) ([]byte, bool) {
+	b, err := os.ReadFile(filepath.Join(string(d), filepath.FromSlash(name)))
+	return b, err == nil
+}
+
+// WriteFile replaces a file at once (write, then rename), as a power cut
+// must not leave half a file.
+func (d DirFlash) WriteFile(name string, data []byte) error {
+	path := filepath.Join(string(d), filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func (d DirFlash) Remove(name string) error {
+	err := os.Remove(filepath.Join(string(d), filepath.FromSlash(name)))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}

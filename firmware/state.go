@@ -65,6 +65,16 @@ func statValues(s node.Stats) []uint64 {
 	return []uint64{s.Received, s.Malformed, s.Ignored, s.HellosAnswered, s.FullsSent, s.HeartbeatsSent, s.Claims}
 }
 
+// Stat returns the counter of s called name (one of StatNames).
+func Stat(s node.Stats, name string) (uint64, bool) {
+	for i, v := range statValues(s) {
+		if StatNames[i] == name {
+			return v, true
+		}
+	}
+	return 0, false
+}
+
 // Line is one console line as the harness decodes it: an event, or a state.
 type Line struct {
 	MS     int64  `json:"ms"`

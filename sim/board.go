@@ -334,10 +334,11 @@ func (b *Board) apply() {
 // View is what a board reports: the members it knows, in address order, with
 // the role it gives each, and the master it follows ("" before it settles).
 type View struct {
-	Board   string
-	Role    string
-	Master  string
-	Members []MemberView
+	Board       string
+	Incarnation uint32 // of the board's current boot
+	Role        string
+	Master      string
+	Members     []MemberView
 }
 
 // MemberView is one member as a board sees it.
@@ -368,7 +369,7 @@ func (v View) Names() []string {
 
 // View returns the board's current view; a board that is off sees nothing.
 func (b *Board) View() View {
-	v := View{Board: b.name}
+	v := View{Board: b.name, Incarnation: b.incarnation}
 	if b.node == nil {
 		return v
 	}

@@ -47,37 +47,48 @@ func (c *Cluster) Agreement() error {
 	if len(comps) == 0 {
 		return fmt.Errorf("no board is powered")
 	}
+	views := make([][]View, len(comps))
+	for i, comp := range comps {
+		for _, b := range comp {
+			views[i] = append(views[i], b.View())
+		}
+	}
+	return AgreementOf(views)
+}
+
+// AgreementOf is Agreement over what boards report, whatever runs them:
+// comps holds the views of the boards that hear each other, a group per
+// connected component, each in address order.
+func AgreementOf(comps [][]View) error {
 	for _, comp := range comps {
 		want := make([]string, len(comp))
-		for i, b := range comp {
-			want[i] = fmt.Sprintf("%s#%d", b.name, b.incarnation)
+		for i, v := range comp {
+			want[i] = fmt.Sprintf("%s#%d", v.Board, v.Incarnation)
 		}
 		var ref []string
 		var refBoard string
-		for _, b := range comp {
-			n := b.node
-			if _, ok := n.Master(); !ok {
-				return fmt.Errorf("%s has not settled yet", b.name)
+		for _, v := range comp {
+			if v.Master == "" {
+				return fmt.Errorf("%s has not settled yet", v.Board)
 			}
 			var got, roles []string
-			for _, m := range n.Members() {
-				got = append(got, fmt.Sprintf("%s#%d", c.nameOf(m.IP), m.Incarnation))
-				r, _ := n.RoleOf(m.IP)
-				if r == node.Joining {
-					return fmt.Errorf("%s sees %s without a role", b.name, c.nameOf(m.IP))
+			for _, m := range v.Members {
+				got = append(got, fmt.Sprintf("%s#%d", m.Name, m.Incarnation))
+				if m.Role == node.Joining.String() {
+					return fmt.Errorf("%s sees %s without a role", v.Board, m.Name)
 				}
-				roles = append(roles, c.nameOf(m.IP)+"="+r.String())
+				roles = append(roles, m.Name+"="+m.Role)
 			}
 			if !slices.Equal(got, want) {
-				return fmt.Errorf("%s sees members %v, but its component is %v", b.name, got, want)
+				return fmt.Errorf("%s sees members %v, but its component is %v", v.Board, got, want)
 			}
 			if ref == nil {
-				ref, refBoard = roles, b.name
+				ref, refBoard = roles, v.Board
 				if err := distinctRoles(roles); err != nil {
-					return fmt.Errorf("%s: %w", b.name, err)
+					return fmt.Errorf("%s: %w", v.Board, err)
 				}
 			} else if !slices.Equal(roles, ref) {
-				return fmt.Errorf("%s sees roles %v, %s sees %v", b.name, roles, refBoard, ref)
+				return fmt.Errorf("%s sees roles %v, %s sees %v", v.Board, roles, refBoard, ref)
 			}
 		}
 	}

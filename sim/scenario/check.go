@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/picosim/picosim/sim/target"
 )
 
 // problem is an Error found after decoding, with the YAML path it is about.
@@ -26,6 +28,7 @@ func (s *Scenario) check() []problem {
 	if s.Name == "" {
 		add("$", "a scenario needs a name")
 	}
+	s.checkTargets(add)
 	t := s.Topology
 	switch n := t.Boards.Count; {
 	case n < 1 || n > 250:
@@ -161,8 +164,8 @@ func (s *Scenario) check() []problem {
 			}
 			if c := e.Counter; c != nil {
 				board(p+".expect.counter.board", c.Board)
-				if !slices.Contains(CounterNames, c.Name) {
-					add(p+".expect.counter.name", "step %d: no counter %q: one of %v", i+1, c.Name, CounterNames)
+				if !slices.Contains(target.CounterNames, c.Name) {
+					add(p+".expect.counter.name", "step %d: no counter %q: one of %v", i+1, c.Name, target.CounterNames)
 				}
 			}
 			if e.AppRate != nil && (e.AppRate.AtLeast == nil) == (e.AppRate.Below == nil) {
@@ -212,5 +215,8 @@ func (s *Scenario) defaults() {
 	}
 	if s.Topology.Network.Radio == "" {
 		s.Topology.Network.Radio = "picow"
+	}
+	if len(s.Targets) == 0 {
+		s.Targets = Targets{"sim": {}}
 	}
 }

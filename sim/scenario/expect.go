@@ -5,23 +5,20 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/picosim/picosim/netsim"
-	"github.com/picosim/picosim/node"
 )
 
 // expect checks an expectation now, eventually, or consistently, after
-// every simulated event.
+// every event the target reports.
 func (r *runner) expect(e *Expect) error {
-	c := r.c
-	since := c.Now()
+	t := r.t
+	since := t.Now()
 	check := r.checker(e, since)
 	desc := describe(e)
 	switch {
 	case e.Eventually != nil:
 		var last error
 		d := e.Eventually.D()
-		if !c.RunUntil(since+d, func() bool { last = check(); return last == nil }) {
+		if !t.RunUntil(since+d, func() bool { last = check(); return last == nil }) {
 			if last = check(); last != nil {
 				return fmt.Errorf("expected %s within %v: %v", desc, d, last)
 			}
@@ -29,9 +26,9 @@ func (r *runner) expect(e *Expect) error {
 	case e.Consistently != nil:
 		var failed error
 		d := e.Consistently.D()
-		c.RunUntil(since+d, func() bool { failed = check(); return failed != nil })
+		t.RunUntil(since+d, func() bool { failed = check(); return failed != nil })
 		if failed != nil {
-			return fmt.Errorf("expected %s for %v, but at %.3fs: %v", desc, d, c.Now().Seconds(), failed)
+			return fmt.Errorf("expected %s for %v, but at %.3fs: %v", desc, d, t.Now().Seconds(), failed)
 		}
 	default:
 		if err := check(); err != nil {
@@ -43,41 +40,41 @@ func (r *runner) expect(e *Expect) error {
 
 // checker composes the expectation's conditions; all must hold.
 func (r *runner) checker(e *Expect, since time.Duration) func() error {
-	c := r.c
+	t := r.t
 	var checks []func() error
 	if e.OneMaster {
 		checks = append(checks, func() error {
-			if _, ok := c.AgreedMaster(); !ok {
+			if _, ok := t.AgreedMaster(); !ok {
 				return errors.New("the boards do not follow one master")
 			}
-			return c.Safety()
+			return t.Safety()
 		})
 	}
 	if e.MasterIs != "" {
 		checks = append(checks, func() error {
-			m, ok := c.AgreedMaster()
+			m, ok := t.AgreedMaster()
 			switch {
 			case !ok:
 				return errors.New("the boards do not follow one master")
-			case m.Name() != e.MasterIs:
-				return fmt.Errorf("the master is %s", m.Name())
+			case m != e.MasterIs:
+				return fmt.Errorf("the master is %s", m)
 			}
 			return nil
 		})
 	}
 	if e.MembersAgree {
 		checks = append(checks, func() error {
-			for _, b := range c.Boards() {
-				if b.Powered() && !b.Up() {
-					return fmt.Errorf("%s is on but not on the network yet", b.Name())
+			for _, b := range t.Boards() {
+				if t.Powered(b) && !t.Up(b) {
+					return fmt.Errorf("%s is on but not on the network yet", b)
 				}
 			}
-			return c.Agreement()
+			return t.Agreement()
 		})
 	}
 	for board, role := range e.Roles {
 		checks = append(checks, func() error {
-			if got := c.Board(board).View().Role; got != role {
+			if got := t.View(board).Role; got != role {
 				return fmt.Errorf("%s is %s, not %s", board, orNone(got), role)
 			}
 			return nil
@@ -85,19 +82,29 @@ func (r *runner) checker(e *Expect, since time.Duration) func() error {
 	}
 	if p := e.Pin; p != nil {
 		checks = append(checks, func() error {
-			if v := c.Board(p.Board).GPIO().Level(p.Pin); v != p.Value {
+			v, err := t.Pin(p.Board, p.Pin)
+			if err != nil {
+				return err
+			}
+			if v != p.Value {
 				return fmt.Errorf("%s GPIO%d is %d, not %d", p.Board, p.Pin, v, p.Value)
 			}
 			return nil
 		})
 	}
 	if e.NoRoleChange {
-		checks = append(checks, func() error { return c.Stability(since) })
+		checks = append(checks, func() error { return t.Stability(since) })
 	}
 	if a := e.AppRate; a != nil {
 		checks = append(checks, func() error {
-			st := c.AppStats(a.App)
-			rate := st.Rate()
+			st, err := t.AppStats(a.App)
+			if err != nil {
+				return err
+			}
+			rate := 0.0
+			if st.Attempts > 0 {
+				rate = float64(st.Successes) / float64(st.Attempts)
+			}
 			switch {
 			case st.Attempts == 0:
 				return fmt.Errorf("%s made no attempt", a.App)
@@ -111,8 +118,10 @@ func (r *runner) checker(e *Expect, since time.Duration) func() error {
 	}
 	if ct := e.Counter; ct != nil {
 		checks = append(checks, func() error {
-			v := r.counter(ct.Board, ct.Name)
+			v, err := t.Counter(ct.Board, ct.Name)
 			switch {
+			case err != nil:
+				return err
 			case ct.AtLeast != nil && v < *ct.AtLeast:
 				return fmt.Errorf("%s %s is %d, want at least %d", ct.Board, ct.Name, v, *ct.AtLeast)
 			case ct.AtMost != nil && v > *ct.AtMost:
@@ -123,7 +132,11 @@ func (r *runner) checker(e *Expect, since time.Duration) func() error {
 	}
 	if rv := e.Reverted; rv != nil {
 		checks = append(checks, func() error {
-			for _, ev := range c.Board(rv.Board).GPIO().PinHistory(rv.Pin) {
+			evs, err := t.PinEvents(rv.Board, rv.Pin)
+			if err != nil {
+				return err
+			}
+			for _, ev := range evs {
 				if ev.Cause == "revert" && ev.At <= rv.By.D() {
 					return nil
 				}
@@ -181,53 +194,4 @@ func orNone(s string) string {
 		return "off"
 	}
 	return s
-}
-
-// counters are what an expectation may compare, by name: the LAN's for the
-// board's host, or its discovery core's (0 while the board is down).
-var counters = []struct {
-	name string
-	lan  func(netsim.Counters) uint64
-	node func(node.Stats) uint64
-}{
-	{name: "sent", lan: func(c netsim.Counters) uint64 { return c.Sent }},
-	{name: "delivered", lan: func(c netsim.Counters) uint64 { return c.Delivered }},
-	{name: "lost", lan: func(c netsim.Counters) uint64 { return c.Lost }},
-	{name: "overflow", lan: func(c netsim.Counters) uint64 { return c.Overflow }},
-	{name: "partitioned", lan: func(c netsim.Counters) uint64 { return c.Partitioned }},
-	{name: "down", lan: func(c netsim.Counters) uint64 { return c.Down }},
-	{name: "too_big", lan: func(c netsim.Counters) uint64 { return c.TooBig }},
-	{name: "unassociated", lan: func(c netsim.Counters) uint64 { return c.Unassociated }},
-	{name: "duplicated", lan: func(c netsim.Counters) uint64 { return c.Duplicated }},
-	{name: "reordered", lan: func(c netsim.Counters) uint64 { return c.Reordered }},
-	{name: "corrupted", lan: func(c netsim.Counters) uint64 { return c.Corrupted }},
-	{name: "received", node: func(s node.Stats) uint64 { return s.Received }},
-	{name: "malformed", node: func(s node.Stats) uint64 { return s.Malformed }},
-	{name: "ignored", node: func(s node.Stats) uint64 { return s.Ignored }},
-	{name: "hellos_answered", node: func(s node.Stats) uint64 { return s.HellosAnswered }},
-	{name: "fulls_sent", node: func(s node.Stats) uint64 { return s.FullsSent }},
-	{name: "heartbeats_sent", node: func(s node.Stats) uint64 { return s.HeartbeatsSent }},
-}
-
-// CounterNames lists the counters an expectation may compare.
-var CounterNames = func() []string {
-	names := make([]string, len(counters))
-	for i, c := range counters {
-		names[i] = c.name
-	}
-	return names
-}()
-
-func (r *runner) counter(board, name string) uint64 {
-	b := r.c.Board(board)
-	for _, c := range counters {
-		switch {
-		case c.name != name:
-		case c.lan != nil:
-			return c.lan(b.Host().Counters())
-		case b.Node() != nil:
-			return c.node(b.Node().Stats())
-		}
-	}
-	return 0
 }

@@ -20,12 +20,46 @@ type Scenario struct {
 	Labels      []string `yaml:"labels"`
 	// Seed drives every random choice; `picosim run --seed` overrides it.
 	Seed uint64 `yaml:"seed"`
-	// Timeout bounds the scenario's simulated time. Default 10m.
-	Timeout  Duration `yaml:"timeout"`
+	// Timeout bounds the scenario's time (simulated on sim, wall-clock on
+	// emulated and real boards). Default 10m.
+	Timeout Duration `yaml:"timeout"`
+	// Targets are where the scenario can run, each with the node timings
+	// it runs with there: `targets: [sim, emulated]`, or
+	// `targets: {sim: {}, emulated: {heartbeat: 250ms}}`. Default: sim.
+	Targets  Targets  `yaml:"targets"`
 	Topology Topology `yaml:"topology"`
 	Steps    []Step   `yaml:"steps"`
 
 	File string `yaml:"-"` // where it was loaded from
+}
+
+// Targets maps each target a scenario supports (sim, emulated, hw) to the
+// settings it runs with there.
+type Targets map[string]TargetSettings
+
+// TargetSettings override the topology's node timings on one target:
+// emulated and real boards live in wall-clock time, so a faster heartbeat
+// makes a failover take a second there rather than five.
+type TargetSettings struct {
+	Heartbeat Duration `yaml:"heartbeat"`
+	MissLimit int      `yaml:"miss_limit"`
+}
+
+func (t *Targets) UnmarshalYAML(data []byte) error {
+	var list []string
+	if err := yaml.Unmarshal(data, &list); err == nil {
+		*t = Targets{}
+		for _, k := range list {
+			(*t)[k] = TargetSettings{}
+		}
+		return nil
+	}
+	var m map[string]TargetSettings
+	if err := yaml.UnmarshalWithOptions(data, &m, yaml.DisallowUnknownField()); err != nil {
+		return fmt.Errorf("targets: a list such as [sim, emulated], or a map such as {emulated: {heartbeat: 250ms}}: %v", err)
+	}
+	*t = m
+	return nil
 }
 
 // Topology is the cluster a scenario runs on.

@@ -5,16 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/picosim/picosim/netsim"
-	"github.com/picosim/picosim/node"
-	"github.com/picosim/picosim/node/apps"
-	"github.com/picosim/picosim/node/control"
 	"github.com/picosim/picosim/sim"
+	"github.com/picosim/picosim/sim/target"
 )
 
 // Options change how a scenario runs.
@@ -25,20 +21,30 @@ type Options struct {
 	Capture io.Writer
 	// OnEvent, if set, sees every timeline event.
 	OnEvent func(sim.Event)
+	// Target is the kind of target, "sim" (the default), "emulated" or
+	// "hw"; Open opens one for the scenario's cluster (default: the
+	// simulator).
+	Target string
+	Open   func(target.Spec) (target.Target, error)
 }
 
 // Result is how a run went.
 type Result struct {
 	Scenario string   `json:"scenario"`
 	File     string   `json:"file"`
+	Target   string   `json:"target"`
 	Passed   bool     `json:"passed"`
 	Seed     uint64   `json:"seed"`
-	SimS     float64  `json:"sim_s"`
+	SimS     float64  `json:"sim_s"` // the run's time: simulated on sim, wall-clock on the others
 	WallS    float64  `json:"wall_s"`
 	Failures []string `json:"failures"`
+	// Skipped, when set, says why the scenario did not run on this target.
+	Skipped string `json:"skipped,omitempty"`
+	// SkippedSteps are steps the target could not carry out, with why.
+	SkippedSteps []string `json:"skipped_steps,omitempty"`
 	// Replay is the command that runs the scenario again, same seed.
 	Replay string `json:"replay"`
-	// FailedAt is the simulated time of the failure, in seconds.
+	// FailedAt is the time of the failure, in seconds.
 	FailedAt *float64     `json:"failed_at_s,omitempty"`
 	Timeline sim.Timeline `json:"-"`
 }
@@ -51,91 +57,68 @@ func Run(s *Scenario, opt Options) Result {
 	if opt.Seed != nil {
 		seed = *opt.Seed
 	}
-	res := Result{Scenario: s.Name, File: s.File, Seed: seed, Failures: []string{},
-		Replay: fmt.Sprintf("picosim run --seed %d %s", seed, s.File)}
-	r := &runner{s: s, seed: seed}
+	kind := opt.Target
+	if kind == "" {
+		kind = "sim"
+	}
+	res := Result{Scenario: s.Name, File: s.File, Target: kind, Seed: seed, Failures: []string{},
+		Replay: replay(kind, seed, s.File)}
+	if why := s.Unsupported(kind); why != "" {
+		res.Skipped, res.Passed = why, true
+		return res
+	}
+	r := &runner{s: s, seed: seed, kind: kind}
 	err := r.run(opt)
-	if r.c != nil {
-		res.SimS = r.c.Now().Seconds()
-		res.Timeline = r.c.Timeline()
+	if r.t != nil {
+		res.SimS = r.t.Now().Seconds()
+		res.Timeline = r.t.Timeline()
+		if cerr := r.t.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("closing the %s target: %w", kind, cerr)
+		}
 	}
 	if err != nil {
 		res.Failures = append(res.Failures, err.Error())
-		if r.c != nil {
-			at := r.c.Now().Seconds()
+		if r.t != nil {
+			at := res.SimS
 			res.FailedAt = &at
 		}
 	}
+	res.SkippedSteps = r.skipped
 	res.Passed = err == nil
 	res.WallS = time.Since(wall).Seconds()
 	return res
 }
 
-type runner struct {
-	s    *Scenario
-	seed uint64
-	c    *sim.Cluster
-	ct   *sim.Controller
-	ctTo string // the board the controller is connected to
+// replay is the command that runs a scenario again with the same seed.
+func replay(kind string, seed uint64, file string) string {
+	if kind == "sim" {
+		return fmt.Sprintf("picosim run --seed %d %s", seed, file)
+	}
+	return fmt.Sprintf("picosim run --target %s --seed %d %s", kind, seed, file)
 }
 
-func (r *runner) config() sim.Config {
-	t := r.s.Topology
-	link, _ := t.Network.Link.netsim() // checked when loaded
-	cfg := sim.Config{
-		Boards:  t.Boards.Count,
-		Names:   r.s.BoardNames(),
-		Seed:    r.seed,
-		Link:    link,
-		Node:    node.Config{Heartbeat: t.Heartbeat.D(), MissLimit: t.MissLimit},
-		Control: control.Config{RevertOnLoss: t.RevertOnLoss},
-	}
-	if t.Network.Radio != "ideal" {
-		cfg.Profile = &netsim.PicoW{}
-	}
-	if t.Network.Mode == "softap" {
-		cfg.SoftAP = cfg.Names[0]
-	}
-	for _, b := range t.Boards.List {
-		for pin, mode := range b.Pins {
-			if cfg.Pins == nil {
-				cfg.Pins = map[string][]sim.PinSetup{}
-			}
-			cfg.Pins[b.Name] = append(cfg.Pins[b.Name], sim.PinSetup{Pin: pin, Output: mode != "input", Value: map[bool]int{true: 1}[mode == "output-high"]})
-		}
-	}
-	if t.Network.Addressing == "new-each-boot" {
-		cfg.Addressing = netsim.NewEachBoot
-	}
-	return cfg
+type runner struct {
+	s       *Scenario
+	seed    uint64
+	kind    string
+	t       target.Target
+	ct      target.Conn
+	ctTo    string   // the board the controller is connected to
+	skipped []string // steps the target could not carry out
 }
 
 func (r *runner) run(opt Options) error {
-	cfg := r.config()
-	cfg.OnEvent = opt.OnEvent
-	c, err := sim.New(cfg)
+	spec := r.s.Spec(r.kind, r.seed)
+	spec.Capture, spec.OnEvent = opt.Capture, opt.OnEvent
+	open := opt.Open
+	if open == nil {
+		open = func(spec target.Spec) (target.Target, error) { return target.NewSim(spec) }
+	}
+	t, err := open(spec)
 	if err != nil {
 		return err
 	}
-	r.c = c
-	for b, l := range r.s.Topology.Network.Boards {
-		nl, _ := l.netsim()
-		if err := c.LAN().SetLink(b, netsim.Down, nl); err != nil {
-			return err
-		}
-	}
-	for _, p := range r.s.Topology.Network.Pairs {
-		nl, _ := p.Link.netsim()
-		if err := c.LAN().SetPair(p.From, p.To, nl); err != nil {
-			return err
-		}
-	}
-	if opt.Capture != nil {
-		if err := c.StartCapture(opt.Capture); err != nil {
-			return err
-		}
-		defer c.StopCapture()
-	}
+	r.t = t
 	var at time.Duration
 	for i, st := range r.s.Steps {
 		switch {
@@ -147,13 +130,17 @@ func (r *runner) run(opt Options) error {
 		if at > r.s.Timeout.D() {
 			return r.fail(i, fmt.Errorf("the scenario's timeout %v ends before this step at %v", r.s.Timeout, at))
 		}
-		if at > c.Now() {
-			c.Run(at - c.Now())
+		if at > t.Now() {
+			t.RunUntil(at, nil)
 		}
 		if err := r.step(st); err != nil {
+			if u, ok := target.IsUnsupported(err); ok {
+				r.skipped = append(r.skipped, fmt.Sprintf("step %d (%s): %s", i+1, u.Action, u.Why))
+				continue
+			}
 			return r.fail(i, err)
 		}
-		at = c.Now() // expectations and waits take time
+		at = t.Now() // expectations and waits take time
 	}
 	return nil
 }
@@ -162,61 +149,85 @@ func (r *runner) run(opt Options) error {
 // replay it.
 func (r *runner) fail(i int, err error) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "step %d at %.3fs: %v\n  last events:\n", i+1, r.c.Now().Seconds(), err)
-	for _, e := range r.c.Timeline().Last(10) {
+	fmt.Fprintf(&b, "step %d at %.3fs: %v\n  last events:\n", i+1, r.t.Now().Seconds(), err)
+	for _, e := range r.t.Timeline().Last(10) {
 		fmt.Fprintf(&b, "  %s\n", e)
 	}
-	fmt.Fprintf(&b, "  replay: picosim run --seed %d %s", r.seed, r.s.File)
+	fmt.Fprintf(&b, "  replay: %s", replay(r.kind, r.seed, r.s.File))
 	return errors.New(b.String())
 }
 
 func (r *runner) step(st Step) error {
-	c := r.c
+	t := r.t
 	switch {
 	case st.PowerOff != "":
-		return c.PowerOff(st.PowerOff)
+		return t.PowerOff(st.PowerOff)
 	case st.PowerOn != "":
-		return c.PowerOn(st.PowerOn)
+		return t.PowerOn(st.PowerOn)
 	case st.Reboot != "":
-		if err := c.PowerOff(st.Reboot); err != nil {
+		if err := t.PowerOff(st.Reboot); err != nil {
 			return err
 		}
-		return c.PowerOn(st.Reboot)
+		return t.PowerOn(st.Reboot)
 	case st.Partition != nil:
-		return c.Partition(st.Partition...)
+		return t.Partition(st.Partition...)
 	case st.Heal:
-		c.Heal()
+		return t.Heal()
 	case st.SetLink != nil:
 		l, _ := st.SetLink.Link.netsim() // checked when loaded
-		return c.SetLink(st.SetLink.Board, l)
+		return t.SetLink(st.SetLink.Board, l)
 	case st.Hello != nil:
 		return r.hello(st.Hello)
 	case st.Control != nil:
 		return r.control(st.Control)
 	case st.App != nil:
-		return r.app(st.App)
+		if st.App.Stop != "" {
+			return t.StopApp(st.App.Board, st.App.Stop)
+		}
+		return t.StartApp(target.App{Board: st.App.Board, Name: st.App.Start, Server: st.App.Server, Interval: st.App.Interval.D()})
 	case st.Wait != nil:
-		c.Run(st.Wait.D())
+		t.RunUntil(t.Now()+st.Wait.D(), nil)
 	case st.Expect != nil:
 		return r.expect(st.Expect)
 	}
 	return nil
 }
 
-func (r *runner) control(ctl *Control) error {
-	c := r.c
-	if r.ct == nil {
-		ct, err := c.NewController("laptop")
-		if err != nil {
-			return err
-		}
-		r.ct = ct
+// hello broadcasts HELLO as a desktop client and checks the FULL that
+// answers: by default it lists every board that is up.
+func (r *runner) hello(h *Hello) error {
+	within := h.Within.D()
+	if within == 0 {
+		within = 2 * time.Second
 	}
-	if r.ctTo != ctl.Board || r.ct.Closed() {
-		if err := r.ct.Connect(ctl.Board); err != nil {
+	full, err := r.t.Hello(within)
+	if err != nil {
+		return fmt.Errorf("hello: %w", err)
+	}
+	want := h.Members
+	if want == 0 {
+		for _, b := range r.t.Boards() {
+			if r.t.Up(b) {
+				want++
+			}
+		}
+	}
+	if full.Members != want {
+		return fmt.Errorf("hello: FULL from %s lists %d members, want %d", full.From, full.Members, want)
+	}
+	return nil
+}
+
+func (r *runner) control(ctl *Control) error {
+	if r.ct == nil || r.ctTo != ctl.Board || r.ct.Closed() {
+		if r.ct != nil {
+			r.ct.Close()
+		}
+		ct, err := r.t.Controller(ctl.Board)
+		if err != nil {
 			return fmt.Errorf("control %s: %w", ctl.Board, err)
 		}
-		r.ctTo = ctl.Board
+		r.ct, r.ctTo = ct, ctl.Board
 	}
 	for _, cmd := range ctl.Commands {
 		line := commandJSON(cmd.Send)
@@ -241,7 +252,7 @@ func (r *runner) control(ctl *Control) error {
 	}
 	if ctl.Disconnect {
 		r.ct.Close()
-		r.ctTo = ""
+		r.ct, r.ctTo = nil, ""
 	}
 	return nil
 }
@@ -275,39 +286,4 @@ func sameJSON(a, b any) bool {
 	json.Unmarshal(ab, &x)
 	json.Unmarshal(bb, &y)
 	return fmt.Sprint(x) == fmt.Sprint(y)
-}
-
-func (r *runner) app(a *App) error {
-	c := r.c
-	if a.Stop != "" {
-		c.StopApp(a.Board, a.Stop)
-		return nil
-	}
-	now := c.Now()
-	server := func() node.Addr {
-		if b := c.Board(a.Server); b != nil {
-			return node.Addr(b.IP().As4())
-		}
-		return node.Addr{}
-	}
-	interval := a.Interval.D()
-	var app apps.App
-	switch a.Start {
-	case "bus":
-		app = apps.NewBus(interval, now)
-	case "rgb-server":
-		app = apps.NewRGBServer(rand.NewPCG(r.seed, uint64(len(a.Board))))
-	case "rgb-client-naive", "rgb-client-robust":
-		cl := apps.NewRGBClient(a.Start == "rgb-client-robust", now)
-		cl.Server, cl.ServerName = server(), a.Server
-		if interval > 0 {
-			cl.Interval = interval
-		}
-		app = cl
-	case "echo-server":
-		app = apps.NewEchoServer()
-	case "echo-client":
-		app = apps.NewEchoClient(server(), interval, now)
-	}
-	return c.StartApp(a.Board, app)
 }

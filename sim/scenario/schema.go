@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"reflect"
 	"strings"
+
+	"github.com/picosim/picosim/sim/target"
 )
 
 // Schema returns the JSON Schema of the scenario format, generated from the
@@ -21,6 +23,7 @@ var (
 	durationType = reflect.TypeOf(Duration(0))
 	rateType     = reflect.TypeOf(Rate(0))
 	boardsType   = reflect.TypeOf(Boards{})
+	targetsType  = reflect.TypeOf(Targets{})
 )
 
 func schemaOf(t reflect.Type) map[string]any {
@@ -33,6 +36,12 @@ func schemaOf(t reflect.Type) map[string]any {
 			map[string]any{"type": "integer", "minimum": 1},
 			map[string]any{"type": "array", "items": schemaOf(reflect.TypeOf(BoardSpec{}))},
 		}, "description": "a count, or a list of {name, pins}"}
+	case targetsType:
+		kinds := map[string]any{"enum": target.Kinds}
+		return map[string]any{"oneOf": []any{
+			map[string]any{"type": "array", "items": kinds},
+			map[string]any{"type": "object", "propertyNames": kinds, "additionalProperties": schemaOf(reflect.TypeOf(TargetSettings{}))},
+		}, "description": "where the scenario runs: [sim, emulated, hw], or a map of each to its timings"}
 	case durationType:
 		return map[string]any{"type": "string", "pattern": `^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`, "description": "a duration: 1.5s, 200ms, 10m"}
 	case rateType:

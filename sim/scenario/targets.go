@@ -1,0 +1,97 @@
+package scenario
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/picosim/picosim/netsim"
+	"github.com/picosim/picosim/sim"
+	"github.com/picosim/picosim/sim/target"
+)
+
+// Unsupported says why the scenario does not run on a target, or "".
+func (s *Scenario) Unsupported(kind string) string {
+	if _, ok := s.Targets[kind]; ok {
+		return ""
+	}
+	return fmt.Sprintf("the scenario runs on %s only (add %s to its targets to run it there)", strings.Join(s.TargetNames(), ", "), kind)
+}
+
+// TargetNames lists the targets the scenario supports, in the order of
+// target.Kinds.
+func (s *Scenario) TargetNames() []string {
+	var out []string
+	for _, k := range target.Kinds {
+		if _, ok := s.Targets[k]; ok {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// Spec is the cluster the scenario asks of a target, with that target's
+// timings.
+func (s *Scenario) Spec(kind string, seed uint64) target.Spec {
+	t := s.Topology
+	link, _ := t.Network.Link.netsim() // checked when loaded
+	spec := target.Spec{
+		Seed:         seed,
+		Heartbeat:    t.Heartbeat.D(),
+		MissLimit:    t.MissLimit,
+		RevertOnLoss: t.RevertOnLoss,
+		SoftAP:       t.Network.Mode == "softap",
+		PicoRadio:    t.Network.Radio != "ideal",
+		Link:         link,
+	}
+	if o := s.Targets[kind]; o.Heartbeat > 0 || o.MissLimit > 0 {
+		if o.Heartbeat > 0 {
+			spec.Heartbeat = o.Heartbeat.D()
+		}
+		if o.MissLimit > 0 {
+			spec.MissLimit = o.MissLimit
+		}
+	}
+	if t.Network.Addressing == "new-each-boot" {
+		spec.Addressing = netsim.NewEachBoot
+	}
+	pins := map[string]map[int]string{}
+	for _, b := range t.Boards.List {
+		pins[b.Name] = b.Pins
+	}
+	for _, name := range s.BoardNames() {
+		b := target.BoardSpec{Name: name}
+		nums := make([]int, 0, len(pins[name]))
+		for n := range pins[name] {
+			nums = append(nums, n)
+		}
+		sort.Ints(nums)
+		for _, n := range nums {
+			mode := pins[name][n]
+			b.Pins = append(b.Pins, sim.PinSetup{Pin: n, Output: mode != "input", Value: map[bool]int{true: 1}[mode == "output-high"]})
+		}
+		spec.Boards = append(spec.Boards, b)
+	}
+	for b, l := range t.Network.Boards {
+		nl, _ := l.netsim()
+		if spec.Links == nil {
+			spec.Links = map[string]netsim.Link{}
+		}
+		spec.Links[b] = nl
+	}
+	for _, p := range t.Network.Pairs {
+		nl, _ := p.Link.netsim()
+		spec.Pairs = append(spec.Pairs, target.Pair{From: p.From, To: p.To, Link: nl})
+	}
+	return spec
+}
+
+// checkTargets is check's part for the targets field.
+func (s *Scenario) checkTargets(add func(path, format string, args ...any)) {
+	for k := range s.Targets {
+		if !slices.Contains(target.Kinds, k) {
+			add("$.targets", "targets: no target %q: one of %v", k, target.Kinds)
+		}
+	}
+}

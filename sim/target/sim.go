@@ -1,0 +1,295 @@
+package target
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"time"
+
+	"github.com/picosim/picosim/firmware"
+	"github.com/picosim/picosim/netsim"
+	"github.com/picosim/picosim/node"
+	"github.com/picosim/picosim/node/apps"
+	"github.com/picosim/picosim/node/control"
+	"github.com/picosim/picosim/sim"
+)
+
+// Sim is the simulator: virtual boards of package sim on a simulated LAN,
+// in simulated time, replayable from the seed.
+type Sim struct {
+	c    *sim.Cluster
+	seed uint64
+	ct   *sim.Controller
+}
+
+var _ Target = (*Sim)(nil)
+
+// NewSim builds the cluster of spec; its boards power on at time 0.
+func NewSim(spec Spec) (*Sim, error) {
+	cfg := sim.Config{
+		Boards:     len(spec.Boards),
+		Names:      spec.Names(),
+		Seed:       spec.Seed,
+		Link:       spec.Link,
+		Node:       node.Config{Heartbeat: spec.Heartbeat, MissLimit: spec.MissLimit},
+		Control:    control.Config{RevertOnLoss: spec.RevertOnLoss},
+		Addressing: spec.Addressing,
+		OnEvent:    spec.OnEvent,
+	}
+	if spec.PicoRadio {
+		cfg.Profile = &netsim.PicoW{}
+	}
+	if spec.SoftAP {
+		cfg.SoftAP = cfg.Names[0]
+	}
+	for _, b := range spec.Boards {
+		if len(b.Pins) > 0 {
+			if cfg.Pins == nil {
+				cfg.Pins = map[string][]sim.PinSetup{}
+			}
+			cfg.Pins[b.Name] = b.Pins
+		}
+	}
+	c, err := sim.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	t := &Sim{c: c, seed: spec.Seed}
+	if err := setLinks(c.LAN(), spec); err != nil {
+		return nil, err
+	}
+	if spec.Capture != nil {
+		if err := c.StartCapture(spec.Capture); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// setLinks applies a spec's per-board and per-pair links to a LAN.
+func setLinks(lan *netsim.LAN, spec Spec) error {
+	for b, l := range spec.Links {
+		if err := lan.SetLink(b, netsim.Down, l); err != nil {
+			return err
+		}
+	}
+	for _, p := range spec.Pairs {
+		if err := lan.SetPair(p.From, p.To, p.Link); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Cluster returns the simulated cluster.
+func (t *Sim) Cluster() *sim.Cluster { return t.c }
+
+func (t *Sim) Kind() string            { return "sim" }
+func (t *Sim) Now() time.Duration      { return t.c.Now() }
+func (t *Sim) Timeline() sim.Timeline  { return t.c.Timeline() }
+func (t *Sim) Close() error            { return t.c.StopCapture() }
+func (t *Sim) PowerOff(b string) error { return t.c.PowerOff(b) }
+func (t *Sim) PowerOn(b string) error  { return t.c.PowerOn(b) }
+func (t *Sim) Heal() error             { t.c.Heal(); return nil }
+func (t *Sim) Agreement() error        { return t.c.Agreement() }
+func (t *Sim) Safety() error           { return t.c.Safety() }
+
+func (t *Sim) RunUntil(deadline time.Duration, done func() bool) bool {
+	if done == nil {
+		if deadline > t.c.Now() {
+			t.c.Run(deadline - t.c.Now())
+		}
+		return false
+	}
+	return t.c.RunUntil(deadline, done)
+}
+
+func (t *Sim) Partition(groups ...[]string) error { return t.c.Partition(groups...) }
+
+func (t *Sim) SetLink(b string, l netsim.Link) error { return t.c.SetLink(b, l) }
+
+func (t *Sim) Boards() []string {
+	var names []string
+	for _, b := range t.c.Boards() {
+		names = append(names, b.Name())
+	}
+	return names
+}
+
+func (t *Sim) Up(b string) bool      { return t.c.Board(b) != nil && t.c.Board(b).Up() }
+func (t *Sim) Powered(b string) bool { return t.c.Board(b) != nil && t.c.Board(b).Powered() }
+
+func (t *Sim) View(b string) sim.View {
+	if bd := t.c.Board(b); bd != nil {
+		return bd.View()
+	}
+	return sim.View{Board: b}
+}
+
+func (t *Sim) AgreedMaster() (string, bool) {
+	m, ok := t.c.AgreedMaster()
+	if !ok {
+		return "", false
+	}
+	return m.Name(), true
+}
+
+func (t *Sim) Stability(since time.Duration) error { return t.c.Stability(since) }
+
+func (t *Sim) board(name string) (*sim.Board, error) {
+	if b := t.c.Board(name); b != nil {
+		return b, nil
+	}
+	return nil, fmt.Errorf("no board %q", name)
+}
+
+func (t *Sim) Pin(board string, pin int) (int, error) {
+	b, err := t.board(board)
+	if err != nil {
+		return 0, err
+	}
+	return b.GPIO().Level(pin), nil
+}
+
+func (t *Sim) PinEvents(board string, pin int) ([]sim.PinEvent, error) {
+	b, err := t.board(board)
+	if err != nil {
+		return nil, err
+	}
+	return b.GPIO().PinHistory(pin), nil
+}
+
+func (t *Sim) Counter(board, name string) (uint64, error) {
+	b, err := t.board(board)
+	if err != nil {
+		return 0, err
+	}
+	if v, ok := lanCounter(b.Host().Counters(), name); ok {
+		return v, nil
+	}
+	if b.Node() == nil {
+		return 0, nil // a board that is down counts nothing
+	}
+	if v, ok := firmware.Stat(b.Node().Stats(), name); ok {
+		return v, nil
+	}
+	return 0, fmt.Errorf("no counter %q", name)
+}
+
+func (t *Sim) AppStats(name string) (Rate, error) {
+	st := t.c.AppStats(name)
+	return Rate{Attempts: st.Attempts, Successes: st.Successes}, nil
+}
+
+// Controller connects the cluster's one controller, a host named laptop on
+// the LAN, to a board; its earlier connection closes.
+func (t *Sim) Controller(board string) (Conn, error) {
+	if t.ct == nil {
+		ct, err := t.c.NewController("laptop")
+		if err != nil {
+			return nil, err
+		}
+		t.ct = ct
+	}
+	if err := t.ct.Connect(board); err != nil {
+		return nil, err
+	}
+	return simConn{t.ct}, nil
+}
+
+type simConn struct{ ct *sim.Controller }
+
+func (c simConn) Do(line string) (Reply, error) {
+	r, err := c.ct.Do(line)
+	return Reply{Raw: r.Raw, Fields: r.Fields}, err
+}
+func (c simConn) Closed() bool { return c.ct.Closed() }
+func (c simConn) Close()       { c.ct.Close() }
+
+// Hello plays the desktop client of shared/seeds/003 from a host named
+// desktop: broadcast HELLO on UDP 37020, wait for FULL. It is written from
+// the wire format alone, as a user's script would be.
+func (t *Sim) Hello(within time.Duration) (Full, error) {
+	c := t.c
+	host := c.LAN().Host("desktop")
+	if host == nil {
+		var err error
+		if host, err = c.LAN().AddHost(netsim.HostConfig{Name: "desktop"}); err != nil {
+			return Full{}, err
+		}
+	}
+	full := Full{Members: -1}
+	var conn *netsim.UDPConn
+	conn, err := host.ListenUDP(node.Port, func() {
+		c.Clock().AfterFunc(0, func() {
+			for {
+				p, src, ok := conn.ReadFrom()
+				if !ok {
+					return
+				}
+				if f, ok := decodeFull(p); ok && full.Members < 0 {
+					full = Full{From: src.Addr().String(), Members: f}
+				}
+			}
+		})
+	})
+	if err != nil {
+		return Full{}, err
+	}
+	defer conn.Close()
+	if err := conn.WriteTo(helloFrame, netip.MustParseAddrPort("255.255.255.255:37020")); err != nil {
+		return Full{}, err
+	}
+	c.RunUntil(c.Now()+within, func() bool { return full.Members >= 0 })
+	if full.Members < 0 {
+		return full, fmt.Errorf("no FULL from the registry within %v", within)
+	}
+	return full, nil
+}
+
+// helloFrame is HELLO [1, name_len, name] from the desktop client.
+var helloFrame = append([]byte{1, byte(len("DesktopClient"))}, "DesktopClient"...)
+
+// decodeFull returns the member count of a FULL frame [2, count, ...].
+func decodeFull(p []byte) (int, bool) {
+	if len(p) >= 2 && p[0] == 2 {
+		return int(p[1]), true
+	}
+	return 0, false
+}
+
+// StartApp runs an app of node/apps on a board.
+func (t *Sim) StartApp(a App) error {
+	c := t.c
+	now := c.Now()
+	var server node.Addr
+	if b := c.Board(a.Server); b != nil {
+		server = node.Addr(b.IP().As4())
+	}
+	var app apps.App
+	switch a.Name {
+	case "bus":
+		app = apps.NewBus(a.Interval, now)
+	case "rgb-server":
+		app = apps.NewRGBServer(rand.NewPCG(t.seed, uint64(len(a.Board))))
+	case "rgb-client-naive", "rgb-client-robust":
+		cl := apps.NewRGBClient(a.Name == "rgb-client-robust", now)
+		cl.Server, cl.ServerName = server, a.Server
+		if a.Interval > 0 {
+			cl.Interval = a.Interval
+		}
+		app = cl
+	case "echo-server":
+		app = apps.NewEchoServer()
+	case "echo-client":
+		app = apps.NewEchoClient(server, a.Interval, now)
+	default:
+		return fmt.Errorf("no app %q", a.Name)
+	}
+	return c.StartApp(a.Board, app)
+}
+
+func (t *Sim) StopApp(board, name string) error {
+	t.c.StopApp(board, name)
+	return nil
+}

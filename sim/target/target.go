@@ -1,0 +1,194 @@
+// Package target provides the boards a scenario runs on, behind one
+// interface: simulated boards in simulated time (Sim), emulated boards —
+// the firmware built for Linux, one process per board, each in a network
+// namespace on the simulated LAN — in wall-clock time (Emulated), and real
+// Pico W boards from an inventory (HW). The scenario runner talks to boards
+// only through Target, so one YAML scenario runs unchanged on all three.
+//
+// A target that cannot do something (partition real WiFi, start a
+// simulator app on a process) returns an *Unsupported error saying why; the
+// runner shows the step as skipped with that reason, never as passed.
+package target
+
+import (
+	"errors"
+	"io"
+	"time"
+
+	"github.com/picosim/picosim/netsim"
+	"github.com/picosim/picosim/sim"
+)
+
+// Kinds are the targets' names, as `picosim run --target` takes them.
+var Kinds = []string{"sim", "emulated", "hw"}
+
+// Target is a cluster of boards and the network between them.
+type Target interface {
+	// Kind is "sim", "emulated" or "hw".
+	Kind() string
+	// Now is the time since the run began: simulated on sim, wall-clock
+	// time on the others.
+	Now() time.Duration
+	// RunUntil lets time pass until done returns true or until the absolute
+	// time deadline, and reports whether done did. done is checked after
+	// every event (sim) or whenever a board reports a change, and at least
+	// every PollEvery (the others); a nil done waits out the deadline.
+	RunUntil(deadline time.Duration, done func() bool) bool
+	// Timeline is what happened so far: what the boards reported and the
+	// faults the harness injected.
+	Timeline() sim.Timeline
+	// Close stops everything and removes what the target made (processes,
+	// namespaces, devices); it is safe to call twice.
+	Close() error
+
+	Faults
+	Observer
+
+	// Controller opens a control-protocol connection to a board, from a
+	// controller on the boards' network.
+	Controller(board string) (Conn, error)
+	// Hello broadcasts HELLO as the desktop client of shared/seeds/003 and
+	// returns the first FULL that answers within the time given.
+	Hello(within time.Duration) (Full, error)
+	// Apps starts and stops the programs of node/apps; only the simulator
+	// runs them.
+	StartApp(a App) error
+	StopApp(board, name string) error
+}
+
+// Faults come in pairs that take board names.
+type Faults interface {
+	PowerOff(board string) error
+	PowerOn(board string) error
+	Partition(groups ...[]string) error
+	Heal() error
+	// SetLink changes what a board receives through.
+	SetLink(board string, l netsim.Link) error
+}
+
+// Observer is what the checks read. Each returns what holds now.
+type Observer interface {
+	// Boards lists the boards in address order.
+	Boards() []string
+	// Up reports whether a board is on the network with discovery running;
+	// Powered whether it has power at all (it may be joining WiFi).
+	Up(board string) bool
+	Powered(board string) bool
+	// View is what a board reports: its role, master and members.
+	View(board string) sim.View
+	// Agreement, Safety and AgreedMaster are the checkers of package sim.
+	Agreement() error
+	Safety() error
+	AgreedMaster() (string, bool)
+	// Stability holds when no board changed role or master since t.
+	Stability(since time.Duration) error
+	// Pin is a GPIO's level; PinEvents its changes with their causes.
+	Pin(board string, pin int) (int, error)
+	PinEvents(board string, pin int) ([]sim.PinEvent, error)
+	// Counter is one of CounterNames for a board.
+	Counter(board, name string) (uint64, error)
+	// AppStats sums an app's counters over the boards that run it.
+	AppStats(name string) (Rate, error)
+}
+
+// Spec is the cluster a scenario asks for, whatever runs it.
+type Spec struct {
+	Boards []BoardSpec // in address order
+	Seed   uint64
+	// Node timings; zero keeps the defaults (1s, 3).
+	Heartbeat    time.Duration
+	MissLimit    int
+	RevertOnLoss bool
+	// Network: the LAN's shape and impairments (sim and emulated).
+	SoftAP     bool // the first board is the soft AP
+	PicoRadio  bool // the Pico W radio profile (join delay, power saving)
+	Addressing netsim.Addressing
+	Link       netsim.Link            // of every frame a board receives
+	Links      map[string]netsim.Link // per board, instead of Link
+	Pairs      []Pair
+	// Capture, if set, receives a pcapng capture of the LAN.
+	Capture io.Writer
+	// OnEvent, if set, sees every timeline event as it happens.
+	OnEvent func(sim.Event)
+}
+
+// BoardSpec is one board: its name and the pins its firmware sets up.
+type BoardSpec struct {
+	Name string
+	Pins []sim.PinSetup
+}
+
+// Pair is the link of frames from one board to another.
+type Pair struct {
+	From, To string
+	Link     netsim.Link
+}
+
+// Names lists the boards' names.
+func (s Spec) Names() []string {
+	names := make([]string, len(s.Boards))
+	for i, b := range s.Boards {
+		names[i] = b.Name
+	}
+	return names
+}
+
+// App is an app of node/apps to start on a board.
+type App struct {
+	Board    string
+	Name     string // bus, rgb-server, rgb-client-naive, rgb-client-robust, echo-server, echo-client
+	Server   string // the board a client talks to
+	Interval time.Duration
+}
+
+// Rate is an app's attempts and successes.
+type Rate struct{ Attempts, Successes uint64 }
+
+// Conn is one control-protocol connection.
+type Conn interface {
+	// Do sends one command (a JSON object, without "\n") and returns its
+	// reply.
+	Do(line string) (Reply, error)
+	// Closed reports whether the board closed the connection.
+	Closed() bool
+	// Close ends it, as a controller that goes away.
+	Close()
+}
+
+// Reply is one reply line.
+type Reply struct {
+	Raw    string
+	Fields map[string]any
+}
+
+// Err returns the reply's error message, "" if it is not an error reply.
+func (r Reply) Err() string {
+	s, _ := r.Fields["error"].(string)
+	return s
+}
+
+// Full is a FULL frame's answer to HELLO: who sent it, how many members.
+type Full struct {
+	From    string
+	Members int
+}
+
+// Unsupported is the error of an action a target cannot carry out.
+type Unsupported struct {
+	Target, Action, Why string
+}
+
+func (u *Unsupported) Error() string {
+	return u.Action + " is not possible on the " + u.Target + " target: " + u.Why
+}
+
+// IsUnsupported reports whether err says that the target cannot do it.
+func IsUnsupported(err error) (*Unsupported, bool) {
+	var u *Unsupported
+	ok := errors.As(err, &u)
+	return u, ok
+}
+
+// PollEvery bounds how long a target on wall-clock time waits between two
+// looks at its boards.
+const PollEvery = 50 * time.Millisecond

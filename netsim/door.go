@@ -26,10 +26,16 @@ type DoorConfig struct {
 	Name string
 	// Device is the TAP interface's name. Default "picosim0".
 	Device string
+	// Inner, if set, renames the device once it is inside the namespace
+	// (every emulated board calls its interface wlan0).
+	Inner string
 	// IP is the namespace's address; default the next free one.
 	IP netip.Addr
 	// Up and Down are the door host's links, as any host's.
 	Up, Down Link
+	// Profile gives the door host a Pico W radio, as any host's: frames
+	// wait for power-save beacons, and none pass until it has joined.
+	Profile *PicoW
 }
 
 // Door is an open door; Close removes the device and the namespace.
@@ -56,7 +62,7 @@ func (l *LAN) OpenDoor(cfg DoorConfig) (*Door, error) {
 	if cfg.Device == "" {
 		cfg.Device = "picosim0"
 	}
-	h, err := l.AddHost(HostConfig{Name: cfg.Name, IP: cfg.IP, Up: cfg.Up, Down: cfg.Down, Off: true})
+	h, err := l.AddHost(HostConfig{Name: cfg.Name, IP: cfg.IP, Up: cfg.Up, Down: cfg.Down, Off: true, Profile: cfg.Profile})
 	if err != nil {
 		return nil, err
 	}
@@ -115,6 +121,11 @@ func (d *Door) open() error {
 	if err != nil {
 		return err
 	}
+	if d.cfg.Inner != "" {
+		if err := nh.LinkSetName(in, d.cfg.Inner); err != nil {
+			return fmt.Errorf("rename %s to %s: %w", d.cfg.Device, d.cfg.Inner, err)
+		}
+	}
 	l := d.lan
 	prefix := netip.PrefixFrom(d.host.ip, l.cfg.Subnet.Bits())
 	addr, err := netlink.ParseAddr(prefix.String())
@@ -142,9 +153,95 @@ func (d *Door) open() error {
 	d.host.mac = tcpip.LinkAddress(mac)
 	l.byMAC[d.host.mac] = d.host
 	d.host.door = d
-	d.host.powered = true
 	l.mu.Unlock()
-	return nil
+	return d.host.PowerOn()
+}
+
+// PowerOff takes the door's host off the LAN, as a board that loses power:
+// frames to it are lost, and so is whatever its namespace still sends (a
+// killed process's sockets would say goodbye; a board without power says
+// nothing).
+func (d *Door) PowerOff() { d.host.PowerOff() }
+
+// PowerOn puts the door's host back on the LAN, with the namespace's
+// neighbour (ARP) cache emptied, as a board that boots knows no one. With a
+// Pico W radio it joins the network again first.
+func (d *Door) PowerOn() error {
+	err := d.inNetns(func(h *netlink.Handle) error {
+		link, err := h.LinkByName(d.device())
+		if err != nil {
+			return err
+		}
+		neigh, err := h.NeighList(link.Attrs().Index, netlink.FAMILY_V4)
+		if err != nil {
+			return err
+		}
+		for _, n := range neigh {
+			h.NeighDel(&n)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("netsim: door %s: flush neighbours: %w", d.cfg.Netns, err)
+	}
+	return d.host.PowerOn()
+}
+
+func (d *Door) device() string {
+	if d.cfg.Inner != "" {
+		return d.cfg.Inner
+	}
+	return d.cfg.Device
+}
+
+// inNetns calls f with a netlink handle inside the door's namespace.
+func (d *Door) inNetns(f func(*netlink.Handle) error) error {
+	ns, err := netns.GetFromName(d.cfg.Netns)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	return f(h)
+}
+
+// Run calls f on a thread inside the door's namespace: the sockets f opens
+// and the processes it starts live there, on the LAN.
+func (d *Door) Run(f func() error) error { return InNetns(d.cfg.Netns, f) }
+
+// InNetns calls f on a thread inside the named network namespace: sockets
+// f opens and processes it starts live there (a socket keeps its namespace
+// wherever it is used afterwards; a process is born in its parent thread's).
+func InNetns(name string, f func() error) error {
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
+	defer orig.Close()
+	ns, err := netns.GetFromName(name)
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("netsim: namespace %s: %w", name, err)
+	}
+	defer ns.Close()
+	if err := netns.Set(ns); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("netsim: enter %s: %w", name, err)
+	}
+	ferr := f()
+	if err := netns.Set(orig); err != nil {
+		// The thread stays in the namespace: keep it locked, and Go ends
+		// it with this goroutine rather than reuse it.
+		return fmt.Errorf("netsim: leave %s: %w", name, err)
+	}
+	runtime.UnlockOSThread()
+	return ferr
 }
 
 // read carries frames from the namespace onto the LAN.
@@ -156,7 +253,9 @@ func (d *Door) read() {
 		if err != nil {
 			return // closed
 		}
-		d.lan.transmit(d.host, append([]byte(nil), buf[:n]...))
+		if d.host.Powered() {
+			d.lan.transmit(d.host, append([]byte(nil), buf[:n]...))
+		}
 	}
 }
 

@@ -107,6 +107,12 @@ func (h *Host) PowerOn() error {
 	h.boots++
 	gen := h.gen
 	seed := h.lan.cfg.Seed ^ uint64(h.index)<<32 ^ h.boots
+	if h.door != nil {
+		// A door's host has no stack: the namespace behind it is the
+		// machine, with the address the door gave it.
+		h.powerUp(nil, nil)
+		return nil
+	}
 	var renumbered netip.Addr
 	if h.boots > 1 && !h.static && h.lan.cfg.Addressing == NewEachBoot {
 		if old, ok := h.lan.renumber(h); ok {
@@ -148,6 +154,13 @@ func (h *Host) PowerOn() error {
 	})
 
 	h.lan.mu.Lock()
+	h.powerUp(s, p)
+	return nil
+}
+
+// powerUp finishes a power-on with the host's new stack; the caller holds
+// l.mu, which it releases.
+func (h *Host) powerUp(s *stack.Stack, p *port) {
 	h.stack, h.port, h.powered = s, p, true
 	if h.profile != nil {
 		h.join()
@@ -161,7 +174,6 @@ func (h *Host) PowerOn() error {
 	for _, n := range notes {
 		n()
 	}
-	return nil
 }
 
 // deliver injects a frame scheduled for generation gen of the host.

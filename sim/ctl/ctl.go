@@ -114,6 +114,9 @@ type Options struct {
 	// Timeout bounds each connect and each reply. Default 3s, as the
 	// protocol's own client.
 	Timeout time.Duration
+	// Dial, if set, opens the connection instead of net.Dialer (picosim
+	// dials from inside a network namespace with it).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 func (o *Options) defaults() {
@@ -152,9 +155,15 @@ func Dial(ctx context.Context, addr string, opt Options) (*Client, error) {
 			}
 			backoff *= 2
 		}
-		d := net.Dialer{Timeout: opt.Timeout}
+		dial := opt.Dial
+		if dial == nil {
+			dial = (&net.Dialer{}).DialContext
+		}
 		var conn net.Conn
-		if conn, err = d.DialContext(ctx, "tcp", addr); err == nil {
+		dctx, cancel := context.WithTimeout(ctx, opt.Timeout)
+		conn, err = dial(dctx, "tcp", addr)
+		cancel()
+		if err == nil {
 			return &Client{conn: conn, r: bufio.NewReaderSize(conn, 16<<10), opt: opt}, nil
 		}
 	}
@@ -190,6 +199,19 @@ func (c *Client) DoRaw(ctx context.Context, line string) (Reply, error) {
 		return r, fmt.Errorf("reply is not JSON: %q", r.Raw)
 	}
 	return r, nil
+}
+
+// Closed reports whether the board has closed the connection (after a
+// reset, say), without waiting: a reply still unread does not count.
+func (c *Client) Closed() bool {
+	if c.r.Buffered() > 0 {
+		return false
+	}
+	c.conn.SetReadDeadline(time.Now().Add(time.Millisecond))
+	_, err := c.r.Peek(1)
+	c.conn.SetReadDeadline(time.Time{})
+	var ne net.Error
+	return err != nil && !(errors.As(err, &ne) && ne.Timeout())
 }
 
 // Close ends the connection, sending the protocol's end-of-commands blank

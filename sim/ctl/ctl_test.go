@@ -58,3 +58,40 @@ func TestDialRetriesUntilTheBoardListens(t *testing.T) {
 		t.Fatalf("%v %v %v", r, err, r.Err())
 	}
 }
+
+func TestClosedTellsABoardThatHungUpFromOneThatIsQuiet(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	hangUp := make(chan struct{})
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		<-hangUp
+		c.Close() // a board resetting drops its connections
+	}()
+	dialed := 0
+	c, err := Dial(context.Background(), ln.Addr().String(), Options{Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dialed++
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}})
+	if err != nil || dialed != 1 {
+		t.Fatalf("dial: %v, the Dial option was used %d times", err, dialed)
+	}
+	defer c.Close()
+	if c.Closed() {
+		t.Fatal("a quiet connection counts as closed")
+	}
+	close(hangUp)
+	deadline := time.Now().Add(2 * time.Second)
+	for !c.Closed() {
+		if time.Now().After(deadline) {
+			t.Fatal("the board hung up, but Closed does not say so")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

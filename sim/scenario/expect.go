@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/picosim/picosim/sim/target"
 )
 
 // expect checks an expectation now, eventually, or consistently, after
@@ -14,6 +16,9 @@ func (r *runner) expect(e *Expect) error {
 	since := t.Now()
 	check := r.checker(e, since)
 	desc := describe(e)
+	if _, ok := target.IsUnsupported(check()); ok {
+		return check() // the target cannot observe it: the step is skipped
+	}
 	switch {
 	case e.Eventually != nil:
 		var last error

@@ -69,6 +69,11 @@ func Run(s *Scenario, opt Options) Result {
 	}
 	r := &runner{s: s, seed: seed, kind: kind}
 	err := r.run(opt)
+	if u, ok := target.IsUnsupported(err); ok && r.t == nil {
+		res.Skipped, res.Passed = u.Error(), true // the target cannot build this cluster
+		res.WallS = time.Since(wall).Seconds()
+		return res
+	}
 	if r.t != nil {
 		res.SimS = r.t.Now().Seconds()
 		res.Timeline = r.t.Timeline()
@@ -119,6 +124,9 @@ func (r *runner) run(opt Options) error {
 		return err
 	}
 	r.t = t
+	if s, ok := t.(interface{ Skipped() []string }); ok {
+		r.skipped = append(r.skipped, s.Skipped()...)
+	}
 	var at time.Duration
 	for i, st := range r.s.Steps {
 		switch {

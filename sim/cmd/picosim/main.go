@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/picosim/picosim/firmware/host"
 	"github.com/picosim/picosim/sim/scenario"
 )
 
@@ -21,6 +22,7 @@ Usage:
   picosim cluster [flags]   boot virtual boards, kill the master, check the failover
   picosim up [flags]        keep a cluster running; forward its control ports to the host
   picosim ctl ADDR -c ...   send control commands to a board (real or virtual)
+  picosim hostboard [flags] run the firmware built for Linux: one emulated board
   picosim bench [flags]     measure simulation speed and scale, print a table
   picosim help [command]    show help
 
@@ -57,6 +59,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return upCmd(args[1:], stdout, stderr)
 	case "ctl":
 		return ctlCmd(args[1:], stdout, stderr)
+	case "hostboard":
+		return host.Main(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		if len(args) > 1 {
 			return run([]string{args[1], "--help"}, stdout, stderr)

@@ -8,24 +8,38 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 
 	"github.com/picosim/picosim/sim"
 	"github.com/picosim/picosim/sim/scenario"
+	"github.com/picosim/picosim/sim/target"
 )
 
-const runHelp = `Usage: picosim run [--seed N] [--repeat N] [--until-fail] [--json] [--junit FILE] [--report DIR] [--pcap DIR] [--verbose] PATH...
+const runHelp = `Usage: picosim run [--target sim|emulated|hw] [--inventory FILE] [--seed N] [--repeat N] [--until-fail] [--json] [--junit FILE] [--report DIR] [--pcap DIR] [--verbose] PATH...
 
-Runs YAML scenarios (files, or folders of *.yaml) on simulated clusters, in
-simulated time. A line per scenario as it finishes, then a table. A failed
-scenario prints the step and expectation that failed, the events before it
-and the command that replays it. Nothing runs when any file is invalid.
-Exit status: 0 all passed, 1 a scenario failed, 2 invalid input.
+Runs YAML scenarios (files, or folders of *.yaml). A line per scenario as it
+finishes, then a table. A failed scenario prints the step and expectation
+that failed, the events before it and the command that replays it. Nothing
+runs when any file is invalid.
+
+Targets: sim (the default) runs virtual boards in simulated time, thousands
+of times faster than real time. emulated runs the firmware built for Linux,
+one process per board, each in a network namespace on the simulated LAN, in
+wall-clock time (needs root). hw runs real boards listed in an inventory
+file (see hack/lab-inventory.example.yaml). A scenario runs only on the
+targets its "targets:" field names; the others are skipped with the reason,
+and so is a step a target cannot carry out (set_link on real WiFi, say).
+
+Exit status: 0 all passed or skipped, 1 a scenario failed, 2 invalid input.
 
 Examples:
   picosim run scenarios/
+  sudo picosim run --target emulated scenarios/
+  picosim run --target hw --inventory lab.yaml --junit hil.xml scenarios/
   picosim run --seed 11 scenarios/master-failure.yaml
   picosim run --json scenarios/ | jq .passed
   picosim run --pcap captures/ scenarios/rgb-under-loss.yaml
@@ -48,6 +62,8 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	untilFail := fs.Bool("until-fail", false, "stop at the first failure (with --repeat: hunt a failing seed)")
 	junit := fs.String("junit", "", "also write a JUnit XML report to this file")
 	report := fs.String("report", "", "write each run's timeline.jsonl and timeline.svg (open it in a browser) into this folder")
+	kind := fs.String("target", "sim", "where the boards are: sim, emulated (needs root) or hw (needs --inventory)")
+	inventory := fs.String("inventory", "", "with --target hw: the inventory file of the lab's boards")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -62,6 +78,24 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
 		return 2
+	}
+	open, err := opener(*kind, *inventory)
+	if err != nil {
+		fmt.Fprintf(stderr, "picosim run: %v\n", err)
+		return 2
+	}
+	if *kind != "sim" {
+		// Ctrl-C must not leave processes or namespaces behind.
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+		defer signal.Stop(sigs)
+		go func() {
+			if _, ok := <-sigs; ok {
+				fmt.Fprintln(stderr, "\npicosim run: interrupted; cleaning up")
+				target.CloseAll()
+				os.Exit(130)
+			}
+		}()
 	}
 	if *pcap != "" {
 		if err := os.MkdirAll(*pcap, 0o755); err != nil {
@@ -95,7 +129,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	for _, j := range jobs {
 		s := j.s
 		jobSeed := j.seed
-		opt := scenario.Options{Seed: &jobSeed}
+		opt := scenario.Options{Seed: &jobSeed, Target: *kind, Open: open}
 		if code != 0 && *untilFail {
 			break
 		}
@@ -117,7 +151,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 			opt.Capture = capture
 		}
 		if !*asJSON {
-			fmt.Fprintf(stderr, "running %s (seed %d)...\r", s.Name, jobSeed) // overwritten by the result line
+			fmt.Fprintf(stderr, "running %s (seed %d, %s)...\r", s.Name, jobSeed, *kind) // overwritten by the result line
 		}
 		r := scenario.Run(s, opt)
 		if capture != nil {
@@ -142,10 +176,21 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		verdict := "ok  "
-		if !r.Passed {
+		switch {
+		case !r.Passed:
 			verdict = "FAIL"
+		case r.Skipped != "":
+			fmt.Fprintf(stdout, "skip %-40s %s\n", s.Name, r.Skipped)
+			continue
 		}
-		fmt.Fprintf(stdout, "%s %-40s %8.1fs simulated in %.2fs  (seed %d)\n", verdict, s.Name, r.SimS, r.WallS, r.Seed)
+		clock := "simulated"
+		if *kind != "sim" {
+			clock = "of real time"
+		}
+		fmt.Fprintf(stdout, "%s %-40s %8.1fs %s in %.2fs  (seed %d)\n", verdict, s.Name, r.SimS, clock, r.WallS, r.Seed)
+		for _, sk := range r.SkippedSteps {
+			fmt.Fprintf(stdout, "     skipped %s\n", sk)
+		}
 		for _, f := range r.Failures {
 			fmt.Fprintf(stdout, "     %s\n", strings.ReplaceAll(f, "\n", "\n     "))
 		}
@@ -163,19 +208,59 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintln(stdout)
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "scenario\tverdict\tsimulated s\twall s\tseed")
-		passed := 0
+		timeCol := "simulated s"
+		if *kind != "sim" {
+			timeCol = "run s"
+		}
+		fmt.Fprintf(tw, "scenario\tverdict\t%s\twall s\tseed\n", timeCol)
+		passed, failed, skipped := 0, 0, 0
 		for _, r := range results {
 			v := "FAILED"
-			if r.Passed {
+			switch {
+			case r.Skipped != "":
+				v, skipped = "skipped", skipped+1
+			case r.Passed:
 				v, passed = "passed", passed+1
+			default:
+				failed++
+			}
+			if len(r.SkippedSteps) > 0 && r.Passed {
+				v += fmt.Sprintf(" (%d steps skipped)", len(r.SkippedSteps))
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.2f\t%d\n", r.Scenario, v, r.SimS, r.WallS, r.Seed)
 		}
 		tw.Flush()
-		fmt.Fprintf(stdout, "\n%d passed, %d failed\n", passed, len(results)-passed)
+		fmt.Fprintf(stdout, "\n%d passed, %d failed, %d skipped\n", passed, failed, skipped)
 	}
 	return code
+}
+
+// opener returns how to open the boards of a target kind.
+func opener(kind, inventory string) (func(target.Spec) (target.Target, error), error) {
+	switch kind {
+	case "sim":
+		if inventory != "" {
+			return nil, fmt.Errorf("--inventory goes with --target hw")
+		}
+		return nil, nil
+	case "emulated":
+		if err := target.CanEmulate(); err != nil {
+			return nil, fmt.Errorf("--target emulated: %v", err)
+		}
+		return func(spec target.Spec) (target.Target, error) {
+			return target.NewEmulated(spec, target.EmulatedConfig{})
+		}, nil
+	case "hw":
+		if inventory == "" {
+			return nil, fmt.Errorf("--target hw needs --inventory FILE (see hack/lab-inventory.example.yaml)")
+		}
+		inv, err := target.LoadInventory(inventory)
+		if err != nil {
+			return nil, err
+		}
+		return func(spec target.Spec) (target.Target, error) { return target.NewHW(spec, inv) }, nil
+	}
+	return nil, fmt.Errorf("--target %q: one of sim, emulated, hw", kind)
 }
 
 // writeJUnit writes the results as a JUnit XML report, one testcase per run.
@@ -184,22 +269,31 @@ func writeJUnit(path string, results []scenario.Result) error {
 		Message string `xml:"message,attr"`
 		Text    string `xml:",chardata"`
 	}
+	type skipped struct {
+		Message string `xml:"message,attr"`
+	}
 	type testcase struct {
 		Name      string   `xml:"name,attr"`
 		Classname string   `xml:"classname,attr"`
 		Time      float64  `xml:"time,attr"`
 		Failure   *failure `xml:"failure,omitempty"`
+		Skipped   *skipped `xml:"skipped,omitempty"`
 	}
 	type suite struct {
 		XMLName  xml.Name   `xml:"testsuite"`
 		Name     string     `xml:"name,attr"`
 		Tests    int        `xml:"tests,attr"`
 		Failures int        `xml:"failures,attr"`
+		Skipped  int        `xml:"skipped,attr"`
 		Cases    []testcase `xml:"testcase"`
 	}
 	st := suite{Name: "picosim scenarios", Tests: len(results)}
 	for _, r := range results {
-		tc := testcase{Name: fmt.Sprintf("%s (seed %d)", r.Scenario, r.Seed), Classname: r.File, Time: r.WallS}
+		tc := testcase{Name: fmt.Sprintf("%s (seed %d, %s)", r.Scenario, r.Seed, r.Target), Classname: r.File, Time: r.WallS}
+		if r.Skipped != "" {
+			st.Skipped++
+			tc.Skipped = &skipped{Message: r.Skipped}
+		}
 		if !r.Passed {
 			st.Failures++
 			tc.Failure = &failure{Message: "replay: " + r.Replay, Text: strings.Join(r.Failures, "\n")}

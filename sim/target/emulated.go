@@ -1,0 +1,523 @@
+package target
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/picosim/picosim/firmware"
+	"github.com/picosim/picosim/netsim"
+	"github.com/picosim/picosim/netsim/clock"
+	"github.com/picosim/picosim/node/control"
+	"github.com/picosim/picosim/sim"
+	"github.com/picosim/picosim/sim/ctl"
+)
+
+// EmulatedConfig says how to run emulated boards.
+type EmulatedConfig struct {
+	// Command starts one board's firmware built for Linux; --flash, --name
+	// and --iface are added. Default: this program's own hostboard
+	// command, [os.Executable(), "hostboard"] (call Reexec first thing in
+	// main or TestMain).
+	Command []string
+	// Dir holds the boards' flash folders. Default: a new temporary
+	// folder, removed by Close.
+	Dir string
+	// Log, if set, receives the boards' standard error, each line prefixed
+	// with the board's name.
+	Log io.Writer
+}
+
+// Emulated runs each board as a process of the firmware built for Linux
+// (firmware/host), each in a network namespace of its own whose TAP device
+// is a host of a simulated LAN, so every impairment of netsim applies to
+// real kernel sockets. The LAN runs paced to the wall clock. Powering a
+// board off kills its process (SIGKILL: it says nothing) and takes its host
+// off the LAN; powering it on starts a new process on the same flash. The
+// harness reads each board's console, and talks to the boards from a
+// namespace of its own on the LAN, "laptop".
+type Emulated struct {
+	*fleet
+	cfg    EmulatedConfig
+	lan    *netsim.LAN
+	cancel context.CancelFunc
+	paced  chan struct{}
+	prefix string // of this target's namespaces
+	doors  map[string]*netsim.Door
+	laptop *netsim.Door
+	procs  map[string]*proc
+	tmpDir bool
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ Target = (*Emulated)(nil)
+
+// proc is one board's running firmware.
+type proc struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+	killed atomic.Bool
+	stderr *tail
+}
+
+// NamespacePrefix starts the name of every network namespace picosim makes.
+const NamespacePrefix = "picosim-"
+
+var (
+	targets    atomic.Int64 // numbers this process's targets
+	devices    atomic.Int64 // numbers their TAP devices
+	openMu     sync.Mutex
+	openClosed = map[*Emulated]bool{} // open targets, for CloseAll
+)
+
+// NewEmulated starts the spec's boards, each in its namespace on a new LAN.
+// It needs root (CAP_NET_ADMIN) and /dev/net/tun: CanEmulate says whether
+// this machine has them.
+func NewEmulated(spec Spec, cfg EmulatedConfig) (t *Emulated, err error) {
+	switch {
+	case spec.SoftAP:
+		return nil, &Unsupported{Target: "emulated", Action: "network mode softap", Why: "emulated boards join the simulated router's LAN; a board as the access point is simulated only"}
+	case spec.Addressing != netsim.Sticky:
+		return nil, &Unsupported{Target: "emulated", Action: "addressing " + spec.Addressing.String(), Why: "an emulated board keeps the address its namespace was given"}
+	}
+	if len(cfg.Command) == 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Command = []string{exe, "hostboard"}
+	}
+	SweepNamespaces()
+	t = &Emulated{cfg: cfg, doors: map[string]*netsim.Door{}, procs: map[string]*proc{}, paced: make(chan struct{}),
+		prefix: fmt.Sprintf("%s%d-%d-", NamespacePrefix, os.Getpid(), targets.Add(1))}
+	t.fleet = newFleet("emulated", spec.Names(), spec.OnEvent)
+	t.fleet.connected = func(a, b string) bool { return t.lan.Connected(t.lan.Host(a), t.lan.Host(b)) }
+	if t.cfg.Dir == "" {
+		if t.cfg.Dir, err = os.MkdirTemp("", "picosim-emulated-"); err != nil {
+			return nil, err
+		}
+		t.tmpDir = true
+	}
+	openMu.Lock()
+	openClosed[t] = false
+	openMu.Unlock()
+	defer func() {
+		if err != nil {
+			t.Close()
+		}
+	}()
+	clk := clock.NewVirtual()
+	if t.lan, err = netsim.New(netsim.Config{Seed: spec.Seed, Clock: clk}); err != nil {
+		return nil, err
+	}
+	var profile *netsim.PicoW
+	if spec.PicoRadio {
+		profile = &netsim.PicoW{}
+	}
+	for _, b := range spec.Boards {
+		door, err := t.lan.OpenDoor(netsim.DoorConfig{Netns: t.prefix + b.Name, Name: b.Name, Device: device(), Inner: "wlan0",
+			Down: spec.Link, Profile: profile})
+		if err != nil {
+			return nil, err
+		}
+		t.doors[b.Name] = door
+		door.PowerOff() // on when its process starts
+		settings := firmware.Settings{Name: b.Name, Heartbeat: spec.Heartbeat, MissLimit: spec.MissLimit, RevertOnLoss: spec.RevertOnLoss}
+		for _, p := range b.Pins {
+			settings.Pins = append(settings.Pins, firmware.PinSetup{Pin: p.Pin, Output: p.Output, Value: p.Value})
+		}
+		if err := writeSettings(t.flash(b.Name), settings); err != nil {
+			return nil, err
+		}
+	}
+	if t.laptop, err = t.lan.OpenDoor(netsim.DoorConfig{Netns: t.prefix + "laptop", Name: "laptop", Device: device(), Inner: "eth0"}); err != nil {
+		return nil, err
+	}
+	if err := setLinks(t.lan, spec); err != nil {
+		return nil, err
+	}
+	if spec.Capture != nil {
+		if _, err := t.lan.StartCapture(spec.Capture); err != nil {
+			return nil, err
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.cancel = cancel
+	go func() { clk.RunPaced(ctx, 1); close(t.paced) }()
+	for _, b := range spec.Boards {
+		if err := t.PowerOn(b.Name); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// device names a TAP device uniquely on this machine, within the 15
+// characters Linux allows; inside its namespace it is renamed.
+func device() string {
+	return fmt.Sprintf("psim%d.%d", os.Getpid()%100000, devices.Add(1))
+}
+
+func (t *Emulated) flash(board string) string { return filepath.Join(t.cfg.Dir, board) }
+
+// writeSettings puts config/config_node.json into a board's flash folder,
+// as the factory would.
+func writeSettings(dir string, s firmware.Settings) error {
+	path := filepath.Join(dir, filepath.FromSlash(firmware.FileSettings))
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, s.JSON(), 0o644)
+}
+
+// LAN returns the simulated LAN the boards are on.
+func (t *Emulated) LAN() *netsim.LAN { return t.lan }
+
+// Netns returns the namespace a board's process runs in; "laptop" is the
+// harness's own.
+func (t *Emulated) Netns(board string) string { return t.prefix + board }
+
+// PID returns the process of a board's firmware, 0 while it is off.
+func (t *Emulated) PID(board string) int {
+	openMu.Lock()
+	defer openMu.Unlock()
+	if p := t.procs[board]; p != nil {
+		return p.cmd.Process.Pid
+	}
+	return 0
+}
+
+// PowerOn starts a board's firmware process in its namespace.
+func (t *Emulated) PowerOn(board string) error {
+	door := t.doors[board]
+	if door == nil {
+		return fmt.Errorf("no board %q", board)
+	}
+	if t.Powered(board) {
+		return nil
+	}
+	if err := door.PowerOn(); err != nil {
+		return err
+	}
+	args := append(append([]string(nil), t.cfg.Command[1:]...), "--flash", t.flash(board), "--name", board, "--iface", "wlan0")
+	cmd := exec.Command(t.cfg.Command[0], args...)
+	// The firmware dies with the harness, whatever ends it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	p := &proc{cmd: cmd, exited: make(chan struct{}), stderr: &tail{board: board, log: t.cfg.Log}}
+	cmd.Stderr = p.stderr
+	t.setPowered(board, true)
+	if err := door.Run(cmd.Start); err != nil {
+		t.setPowered(board, false)
+		door.PowerOff()
+		return fmt.Errorf("start %s: %w", board, err)
+	}
+	openMu.Lock()
+	t.procs[board] = p
+	openMu.Unlock()
+	t.record(sim.Event{Board: board, Kind: sim.EvPowerOn, IP: door.Host().IP().String(),
+		Detail: fmt.Sprintf("at %s (process %d in %s)", door.Host().IP(), cmd.Process.Pid, t.Netns(board))})
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 64<<10), 4<<20)
+		for sc.Scan() {
+			var l firmware.Line
+			if json.Unmarshal(sc.Bytes(), &l) == nil {
+				t.line(board, l, t.Now())
+			}
+		}
+	}()
+	go func() {
+		<-read
+		err := cmd.Wait()
+		if !p.killed.Load() {
+			t.down(board, sim.Event{Kind: "exit", Detail: fmt.Sprintf("the firmware process ended: %v; %s", err, p.stderr.String())})
+		}
+		close(p.exited)
+	}()
+	return nil
+}
+
+// PowerOff cuts a board's power: its host leaves the LAN at once, then its
+// process is killed.
+func (t *Emulated) PowerOff(board string) error {
+	door := t.doors[board]
+	if door == nil {
+		return fmt.Errorf("no board %q", board)
+	}
+	if !t.Powered(board) {
+		return nil
+	}
+	door.PowerOff()
+	t.setPowered(board, false)
+	openMu.Lock()
+	p := t.procs[board]
+	delete(t.procs, board)
+	openMu.Unlock()
+	if p != nil {
+		p.killed.Store(true)
+		p.cmd.Process.Kill()
+		<-p.exited
+	}
+	t.record(sim.Event{Board: board, Kind: sim.EvPowerOff, Detail: "(process killed)"})
+	return nil
+}
+
+func (t *Emulated) Partition(groups ...[]string) error {
+	if err := t.lan.Partition(groups...); err != nil {
+		return err
+	}
+	t.record(sim.Event{Kind: sim.EvPartition, Detail: fmt.Sprint(groups)})
+	return nil
+}
+
+func (t *Emulated) Heal() error {
+	t.lan.Heal()
+	t.record(sim.Event{Kind: sim.EvHeal})
+	return nil
+}
+
+func (t *Emulated) SetLink(board string, l netsim.Link) error {
+	if t.doors[board] == nil {
+		return fmt.Errorf("no board %q", board)
+	}
+	if err := t.lan.SetLink(board, netsim.Down, l); err != nil {
+		return err
+	}
+	t.record(sim.Event{Board: board, Kind: sim.EvLink, Detail: fmt.Sprintf("loss %g latency %v jitter %v", l.Loss, l.Latency, l.Jitter)})
+	return nil
+}
+
+// Counter reads the LAN's counters of a board's host, or its firmware's.
+func (t *Emulated) Counter(board, name string) (uint64, error) {
+	if h := t.lan.Host(board); h != nil {
+		if v, ok := lanCounter(h.Counters(), name); ok {
+			return v, nil
+		}
+	}
+	return t.nodeCounter(board, name)
+}
+
+// Controller connects from the laptop namespace, with the retries the
+// boards' flaky connects call for.
+func (t *Emulated) Controller(board string) (Conn, error) {
+	door := t.doors[board]
+	if door == nil {
+		return nil, fmt.Errorf("no board %q", board)
+	}
+	return dialBoard(netip.AddrPortFrom(door.Host().IP(), control.Port), t.laptop.Run, 3, 10*time.Second)
+}
+
+// Hello broadcasts HELLO from the laptop namespace.
+func (t *Emulated) Hello(within time.Duration) (Full, error) {
+	return hello(within, netip.AddrFrom4([4]byte{255, 255, 255, 255}), t.laptop.Run)
+}
+
+// Close kills every board, removes the namespaces and devices, and the
+// flash folders if they were temporary. It is safe to call twice.
+func (t *Emulated) Close() error {
+	t.closeOnce.Do(func() {
+		var errs []error
+		for board := range t.doors {
+			if err := t.PowerOff(board); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if t.lan != nil {
+			if err := t.lan.StopCapture(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if t.cancel != nil {
+			t.cancel()
+			<-t.paced
+		}
+		for _, d := range t.doors {
+			if err := d.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if t.laptop != nil {
+			if err := t.laptop.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if t.tmpDir {
+			os.RemoveAll(t.cfg.Dir)
+		}
+		openMu.Lock()
+		delete(openClosed, t)
+		openMu.Unlock()
+		t.closeErr = errors.Join(errs...)
+	})
+	return t.closeErr
+}
+
+// CloseAll closes every emulated target still open in this process: call it
+// when interrupted, so that no process or namespace is left behind.
+func CloseAll() {
+	openMu.Lock()
+	var open []*Emulated
+	for t := range openClosed {
+		open = append(open, t)
+	}
+	openMu.Unlock()
+	for _, t := range open {
+		t.Close()
+	}
+}
+
+// SweepNamespaces removes the namespaces of picosim processes that are no
+// longer running (killed before they could clean up), and reports which.
+func SweepNamespaces() []string {
+	entries, _ := os.ReadDir("/var/run/netns")
+	var removed []string
+	for _, e := range entries {
+		name := e.Name()
+		rest, ok := strings.CutPrefix(name, NamespacePrefix)
+		if !ok {
+			continue
+		}
+		var pid int
+		if _, err := fmt.Sscanf(rest, "%d-", &pid); err != nil || pid <= 0 || alive(pid) {
+			continue
+		}
+		if err := deleteNamespace(name); err == nil {
+			removed = append(removed, name)
+		}
+	}
+	return removed
+}
+
+func alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// CanEmulate says why this machine cannot run emulated boards, or nil: it
+// needs root's CAP_NET_ADMIN for namespaces and /dev/net/tun for the TAP
+// devices.
+func CanEmulate() error {
+	if os.Geteuid() != 0 {
+		return errors.New("emulated boards need root (network namespaces and TAP devices need CAP_NET_ADMIN)")
+	}
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		return fmt.Errorf("emulated boards need /dev/net/tun: %v", err)
+	}
+	name := fmt.Sprintf("%s%d-probe", NamespacePrefix, os.Getpid())
+	if err := createNamespace(name); err != nil {
+		return fmt.Errorf("cannot create a network namespace here: %v", err)
+	}
+	deleteNamespace(name)
+	return nil
+}
+
+// tail keeps the last lines a board wrote on standard error, to show when
+// it dies, and copies them to a log.
+type tail struct {
+	board string
+	log   io.Writer
+	mu    sync.Mutex
+	buf   []byte
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > 2048 {
+		t.buf = t.buf[len(t.buf)-2048:]
+	}
+	if t.log != nil {
+		for _, line := range strings.SplitAfter(string(p), "\n") {
+			if line != "" {
+				fmt.Fprintf(t.log, "%s: %s", t.board, line)
+			}
+		}
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := strings.TrimSpace(string(t.buf))
+	if s == "" {
+		return "it wrote nothing on standard error"
+	}
+	return "its last words: " + s
+}
+
+type remoteConn struct{ c *ctl.Client }
+
+func (r remoteConn) Do(line string) (Reply, error) {
+	rep, err := r.c.DoRaw(context.Background(), line)
+	return Reply{Raw: rep.Raw, Fields: rep.Fields}, err
+}
+func (r remoteConn) Closed() bool { return r.c.Closed() }
+func (r remoteConn) Close()       { r.c.Close() }
+
+// hello plays the desktop client of shared/seeds/003 over kernel sockets:
+// HELLO to UDP 37020 at bcast every half second, until a FULL answers.
+func hello(within time.Duration, bcast netip.Addr, in func(func() error) error) (Full, error) {
+	var pc *net.UDPConn
+	listen := func() (err error) {
+		pc, err = net.ListenUDP("udp4", &net.UDPAddr{Port: 37020})
+		return err
+	}
+	var err error
+	if in != nil {
+		if rerr := in(func() error { err = listen(); return nil }); rerr != nil {
+			return Full{}, rerr
+		}
+	} else {
+		err = listen()
+	}
+	if err != nil {
+		return Full{}, fmt.Errorf("desktop client: %w", err)
+	}
+	defer pc.Close()
+	deadline := time.Now().Add(within)
+	to := net.UDPAddrFromAddrPort(netip.AddrPortFrom(bcast, 37020))
+	buf := make([]byte, 2048)
+	for time.Now().Before(deadline) {
+		if _, err := pc.WriteToUDP(helloFrame, to); err != nil {
+			return Full{}, fmt.Errorf("desktop client: %w", err)
+		}
+		next := time.Now().Add(500 * time.Millisecond)
+		if deadline.Before(next) {
+			next = deadline
+		}
+		pc.SetReadDeadline(next)
+		for {
+			n, from, err := pc.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				break
+			}
+			if members, ok := decodeFull(buf[:n]); ok {
+				return Full{From: from.Addr().Unmap().String(), Members: members}, nil
+			}
+		}
+	}
+	return Full{}, fmt.Errorf("no FULL from the registry within %v", within)
+}

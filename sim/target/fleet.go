@@ -1,0 +1,439 @@
+package target
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/picosim/picosim/firmware"
+	"github.com/picosim/picosim/node"
+	"github.com/picosim/picosim/sim"
+)
+
+// fleet is what the targets on wall-clock time share: boards that report
+// their firmware.State (on their console, or to get_state), a timeline in
+// wall-clock time since the run began, and the checks over what they
+// reported. Board processes and pollers feed it from their goroutines.
+type fleet struct {
+	kind    string
+	start   time.Time
+	onEvent func(sim.Event)
+	// connected says whether two boards hear each other; nil: all do.
+	connected func(a, b string) bool
+
+	mu       sync.Mutex
+	boards   []*remote // in address order
+	byName   map[string]*remote
+	timeline sim.Timeline
+	changed  chan struct{} // poked whenever something is reported
+}
+
+// remote is one board as the harness knows it from its reports.
+type remote struct {
+	name    string
+	powered bool
+	state   *firmware.State // the last report of the current boot; nil while down
+	bootAt  time.Duration   // run time of the current boot's uptime 0
+	inc     uint32          // incarnation of the last report
+	pinSeq  uint64          // last pin event seen in that incarnation
+	pins    []sim.PinEvent  // every pin change seen
+}
+
+func newFleet(kind string, names []string, onEvent func(sim.Event)) *fleet {
+	f := &fleet{kind: kind, start: time.Now(), onEvent: onEvent, byName: map[string]*remote{}, changed: make(chan struct{}, 1)}
+	for _, n := range names {
+		r := &remote{name: n}
+		f.boards = append(f.boards, r)
+		f.byName[n] = r
+	}
+	return f
+}
+
+func (f *fleet) Kind() string       { return f.kind }
+func (f *fleet) Now() time.Duration { return time.Since(f.start) }
+
+func (f *fleet) Timeline() sim.Timeline {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append(sim.Timeline(nil), f.timeline...)
+}
+
+// RunUntil waits, looking at the boards whenever one reports and at least
+// every PollEvery.
+func (f *fleet) RunUntil(deadline time.Duration, done func() bool) bool {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		if done != nil && done() {
+			return true
+		}
+		now := f.Now()
+		if now >= deadline {
+			return false
+		}
+		wait := deadline - now
+		if done != nil {
+			wait = min(wait, PollEvery)
+		}
+		timer.Reset(wait)
+		select {
+		case <-f.changed:
+		case <-timer.C:
+		}
+	}
+}
+
+func (f *fleet) poke() {
+	select {
+	case f.changed <- struct{}{}:
+	default:
+	}
+}
+
+// record adds an event of the harness's own (a fault it injected) now.
+func (f *fleet) record(e sim.Event) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e.At = f.Now()
+	f.add(e)
+}
+
+// add puts an event on the timeline in time order (boards report a little
+// after the fact, each on its own clock); the caller holds f.mu.
+func (f *fleet) add(e sim.Event) {
+	i := len(f.timeline)
+	for i > 0 && f.timeline[i-1].At > e.At {
+		i--
+	}
+	f.timeline = slices.Insert(f.timeline, i, e)
+	if f.onEvent != nil {
+		f.onEvent(e)
+	}
+}
+
+// setPowered notes a board's power; one that loses it reports nothing more.
+func (f *fleet) setPowered(board string, on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if r := f.byName[board]; r != nil {
+		r.powered = on
+		if !on {
+			r.state = nil
+		}
+	}
+	f.poke()
+}
+
+// down forgets a board's state: it stopped reporting (its process died,
+// or it no longer answers).
+func (f *fleet) down(board string, e sim.Event) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if r := f.byName[board]; r != nil {
+		r.state = nil
+	}
+	e.At, e.Board = f.Now(), board
+	f.add(e)
+	f.poke()
+}
+
+// line takes one console line of a board, read at run time at. Events go on
+// the timeline at the board's own time; states replace the last one.
+func (f *fleet) line(board string, l firmware.Line, at time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.byName[board]
+	if r == nil || !r.powered {
+		return
+	}
+	if l.Event == "boot" {
+		r.bootAt = at - time.Duration(l.MS)*time.Millisecond
+	}
+	if l.State != nil {
+		f.observe(r, l.State, at, false)
+		return
+	}
+	if l.Event == "" {
+		return
+	}
+	f.add(sim.Event{At: r.bootAt + time.Duration(l.MS)*time.Millisecond, Board: board, Kind: l.Event,
+		Member: l.Member, IP: l.IP, Role: l.Role, Old: l.Old, Reason: l.Reason, Detail: l.Detail})
+	f.poke()
+}
+
+// report takes a state polled over the network (get_state) at run time at;
+// with no console to read, the timeline's events are told from the
+// difference with the last state.
+func (f *fleet) report(board string, s *firmware.State, at time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if r := f.byName[board]; r != nil && r.powered {
+		f.observe(r, s, at, true)
+	}
+}
+
+// observe takes a board's new state; the caller holds f.mu.
+func (f *fleet) observe(r *remote, s *firmware.State, at time.Duration, tell bool) {
+	prev := r.state
+	if s.Incarnation != r.inc {
+		r.inc, r.pinSeq = s.Incarnation, 0
+		r.bootAt = at - time.Duration(s.UptimeMS)*time.Millisecond
+		if tell {
+			f.add(sim.Event{At: r.bootAt, Board: r.name, Kind: "boot", Detail: fmt.Sprintf("incarnation %d, version %s", s.Incarnation, s.Version)})
+		}
+		prev = nil
+	}
+	for _, pe := range s.PinEvents {
+		if pe.Seq <= r.pinSeq {
+			continue
+		}
+		r.pinSeq = pe.Seq
+		e := sim.PinEvent{At: r.bootAt + time.Duration(pe.MS)*time.Millisecond, Pin: pe.Pin, Value: pe.Value, Cause: pe.Cause}
+		r.pins = append(r.pins, e)
+		if tell {
+			f.add(sim.Event{At: e.At, Board: r.name, Kind: sim.EvPin, Detail: fmt.Sprintf("GPIO%d = %d (%s)", pe.Pin, pe.Value, pe.Cause)})
+		}
+	}
+	if tell {
+		f.tellDifference(r.name, prev, s, at)
+	}
+	r.state = s
+	f.poke()
+}
+
+// tellDifference puts on the timeline what changed between two states of a
+// board; the caller holds f.mu.
+func (f *fleet) tellDifference(board string, prev, s *firmware.State, at time.Duration) {
+	if prev == nil {
+		prev = &firmware.State{Role: node.Joining.String()}
+	}
+	ips := func(st *firmware.State) map[string]firmware.MemberState {
+		m := map[string]firmware.MemberState{}
+		for _, x := range st.Members {
+			if x.Name != board {
+				m[x.IP+"#"+fmt.Sprint(x.Incarnation)] = x
+			}
+		}
+		return m
+	}
+	before, after := ips(prev), ips(s)
+	for k, m := range after {
+		if _, ok := before[k]; !ok {
+			f.add(sim.Event{At: at, Board: board, Kind: sim.EvJoined, Member: m.Name, IP: m.IP})
+		}
+	}
+	for k, m := range before {
+		if _, ok := after[k]; !ok {
+			f.add(sim.Event{At: at, Board: board, Kind: sim.EvLeft, Member: m.Name, IP: m.IP, Reason: "gone"})
+		}
+	}
+	if s.Master != prev.Master {
+		f.add(sim.Event{At: at, Board: board, Kind: sim.EvMaster, Member: s.Master})
+	}
+	if s.Role != prev.Role {
+		f.add(sim.Event{At: at, Board: board, Kind: sim.EvRole, Role: s.Role, Old: prev.Role})
+	}
+}
+
+// The Observer, over the last reports.
+
+func (f *fleet) Boards() []string {
+	names := make([]string, len(f.boards))
+	for i, r := range f.boards {
+		names[i] = r.name
+	}
+	return names
+}
+
+func (f *fleet) get(board string) (*remote, error) {
+	if r := f.byName[board]; r != nil {
+		return r, nil
+	}
+	return nil, fmt.Errorf("no board %q", board)
+}
+
+func (f *fleet) Powered(board string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.byName[board]
+	return r != nil && r.powered
+}
+
+func (f *fleet) Up(board string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.byName[board]
+	return r != nil && r.up()
+}
+
+func (r *remote) up() bool { return r.powered && r.state != nil && r.state.Joined }
+
+func (f *fleet) View(board string) sim.View {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if r := f.byName[board]; r != nil {
+		return r.view()
+	}
+	return sim.View{Board: board}
+}
+
+func (r *remote) view() sim.View {
+	v := sim.View{Board: r.name}
+	if !r.up() {
+		return v
+	}
+	s := r.state
+	v.Incarnation, v.Role, v.Master = s.Incarnation, s.Role, s.Master
+	for _, m := range s.Members {
+		v.Members = append(v.Members, sim.MemberView{Name: m.Name, IP: m.IP, Incarnation: m.Incarnation, Role: m.Role})
+	}
+	return v
+}
+
+// components groups the boards that are up by who hears whom, each group
+// in address order; the caller holds f.mu.
+func (f *fleet) components() [][]*remote {
+	var comps [][]*remote
+	for _, r := range f.boards {
+		if !r.up() {
+			continue
+		}
+		placed := false
+		for i, comp := range comps {
+			if f.connected == nil || f.connected(comp[0].name, r.name) {
+				comps[i] = append(comp, r)
+				placed = true
+				break
+			}
+		}
+		if !placed {
+			comps = append(comps, []*remote{r})
+		}
+	}
+	return comps
+}
+
+func (f *fleet) Agreement() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	comps := f.components()
+	if len(comps) == 0 {
+		return fmt.Errorf("no board is up")
+	}
+	views := make([][]sim.View, len(comps))
+	for i, comp := range comps {
+		for _, r := range comp {
+			views[i] = append(views[i], r.view())
+		}
+	}
+	return sim.AgreementOf(views)
+}
+
+func (f *fleet) Safety() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, comp := range f.components() {
+		var masters []string
+		for _, r := range comp {
+			if r.state.Role == node.Master.String() {
+				masters = append(masters, r.name)
+			}
+		}
+		if len(masters) > 1 {
+			return fmt.Errorf("%d masters in one component: %v", len(masters), masters)
+		}
+	}
+	return nil
+}
+
+func (f *fleet) AgreedMaster() (string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	master := ""
+	for _, r := range f.boards {
+		if !r.up() {
+			continue
+		}
+		if r.state.Master == "" || (master != "" && r.state.Master != master) {
+			return "", false
+		}
+		master = r.state.Master
+	}
+	m := f.byName[master]
+	if m == nil || !m.up() {
+		return "", false
+	}
+	return master, len(f.components()) == 1
+}
+
+func (f *fleet) Stability(since time.Duration) error {
+	changes := f.Timeline().Since(since).Of(sim.EvRole, sim.EvMaster)
+	if len(changes) > 0 {
+		return fmt.Errorf("%d role changes since %.3fs, the first: %s", len(changes), since.Seconds(), strings.TrimSpace(changes[0].String()))
+	}
+	return nil
+}
+
+func (f *fleet) Pin(board string, pin int) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r, err := f.get(board)
+	if err != nil || r.state == nil {
+		return 0, err // a board without power holds every pin low
+	}
+	for _, p := range r.state.Pins {
+		if p.Pin == pin {
+			return p.Value, nil
+		}
+	}
+	return 0, nil
+}
+
+func (f *fleet) PinEvents(board string, pin int) ([]sim.PinEvent, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r, err := f.get(board)
+	if err != nil {
+		return nil, err
+	}
+	var out []sim.PinEvent
+	for _, e := range r.pins {
+		if e.Pin == pin {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// nodeCounter is a counter of a board's discovery core, as last reported.
+func (f *fleet) nodeCounter(board, name string) (uint64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r, err := f.get(board)
+	if err != nil {
+		return 0, err
+	}
+	if !slices.Contains(firmware.StatNames, name) {
+		return 0, fmt.Errorf("no counter %q", name)
+	}
+	if r.state == nil {
+		return 0, nil // a board that is down counts nothing
+	}
+	return r.state.Stats[name], nil
+}
+
+func (f *fleet) AppStats(name string) (Rate, error) {
+	return Rate{}, &Unsupported{Target: f.kind, Action: "app_rate", Why: appsWhy}
+}
+
+func (f *fleet) StartApp(a App) error {
+	return &Unsupported{Target: f.kind, Action: "app", Why: appsWhy}
+}
+
+func (f *fleet) StopApp(board, name string) error {
+	return &Unsupported{Target: f.kind, Action: "app", Why: appsWhy}
+}
+
+const appsWhy = "the apps of node/apps run in the simulator only; the firmware runs discovery and the control server"

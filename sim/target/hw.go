@@ -280,7 +280,7 @@ func (h *HW) poll(ctx context.Context, board string, addr netip.AddrPort) {
 		}
 	}()
 	lastOK := time.Now()
-	lost := false
+	lost, seen := false, false // seen: it answered since it was last powered on
 	tick := time.NewTicker(PollStateEvery)
 	defer tick.Stop()
 	for {
@@ -294,7 +294,7 @@ func (h *HW) poll(ctx context.Context, board string, addr netip.AddrPort) {
 				c.Close()
 				c = nil
 			}
-			lastOK, lost = time.Now(), false
+			lastOK, lost, seen = time.Now(), false, false
 			continue
 		}
 		var s *firmware.State
@@ -309,13 +309,13 @@ func (h *HW) poll(ctx context.Context, board string, addr netip.AddrPort) {
 			}
 		}
 		if err != nil {
-			if !lost && time.Since(lastOK) > time.Second {
+			if seen && !lost && time.Since(lastOK) > time.Second && h.Powered(board) {
 				lost = true
 				h.down(board, sim.Event{Kind: "unreachable", Detail: err.Error()})
 			}
 			continue
 		}
-		lastOK, lost = time.Now(), false
+		lastOK, lost, seen = time.Now(), false, true
 		h.report(board, s, h.Now())
 	}
 }

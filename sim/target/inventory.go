@@ -15,10 +15,10 @@ import (
 type Inventory struct {
 	// Netns, if set, is the network namespace the harness reaches the
 	// boards from (picosim lab puts its emulated boards behind one).
-	Netns string `yaml:"netns"`
+	Netns string `yaml:"netns,omitempty"`
 	// Broadcast is where the desktop client's HELLO goes. Default
 	// 255.255.255.255.
-	Broadcast string           `yaml:"broadcast"`
+	Broadcast string           `yaml:"broadcast,omitempty"`
 	Boards    []InventoryBoard `yaml:"boards"`
 
 	File string `yaml:"-"`
@@ -30,18 +30,18 @@ type InventoryBoard struct {
 	// Address is the board's IPv4 address; or give its MAC and picosim
 	// finds the address from the board's heartbeats and the ARP table.
 	Address string `yaml:"address"`
-	MAC     string `yaml:"mac"`
+	MAC     string `yaml:"mac,omitempty"`
 	// ControlPort is its piconetcontrol port. Default 12345.
 	ControlPort uint16 `yaml:"control_port"`
 	// PowerOff and PowerOn are shell commands that cut and restore the
 	// board's power (uhubctl, a relay); without them power steps are
 	// skipped. PICOSIM_BOARD and PICOSIM_ADDRESS are set for them.
-	PowerOff string `yaml:"power_off"`
-	PowerOn  string `yaml:"power_on"`
+	PowerOff string `yaml:"power_off,omitempty"`
+	PowerOn  string `yaml:"power_on,omitempty"`
 	// Flash is the shell command that writes the firmware to the board
 	// (picotool load -x, or a copy to its BOOTSEL drive); hack/flash.sh
 	// runs it. PICOSIM_UF2 names the image.
-	Flash string `yaml:"flash"`
+	Flash string `yaml:"flash,omitempty"`
 }
 
 // LoadInventory reads and checks an inventory file.

@@ -13,7 +13,7 @@ import (
 	"github.com/picosim/picosim/sim/scenario"
 )
 
-const usage = `picosim tests Raspberry Pi Pico W clusters in simulation.
+const usage = `picosim tests Raspberry Pi Pico W clusters: simulated, emulated, and on real boards.
 
 Usage:
   picosim run PATH...       run YAML scenarios (files or folders) and print a verdict table
@@ -23,6 +23,7 @@ Usage:
   picosim up [flags]        keep a cluster running; forward its control ports to the host
   picosim ctl ADDR -c ...   send control commands to a board (real or virtual)
   picosim hostboard [flags] run the firmware built for Linux: one emulated board
+  picosim lab [flags]       keep emulated boards running as a lab for the hw target
   picosim bench [flags]     measure simulation speed and scale, print a table
   picosim help [command]    show help
 
@@ -61,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return ctlCmd(args[1:], stdout, stderr)
 	case "hostboard":
 		return host.Main(args[1:], stdout, stderr)
+	case "lab":
+		return labCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		if len(args) > 1 {
 			return run([]string{args[1], "--help"}, stdout, stderr)

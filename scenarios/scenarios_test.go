@@ -3,10 +3,20 @@
 // on them:
 //
 //	go tool ginkgo --label-filter=failover ./scenarios
+//	go tool ginkgo --label-filter='!emulated && !hw' ./scenarios    # the simulator only
+//
+// Each scenario passes in the simulator; one whose targets name emulated
+// also runs on emulated boards (label "emulated"), and one that names hw
+// runs through the hw target against a lab of emulated boards (label "hw"),
+// as the nightly run does against real ones. Those two need root and
+// network namespaces; elsewhere they are skipped with the reason.
 package scenarios_test
 
 import (
+	"fmt"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,7 +24,15 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/picosim/picosim/sim/scenario"
+	"github.com/picosim/picosim/sim/target"
 )
+
+// TestMain lets this test binary be the emulated boards' firmware and the
+// lab's power command, which the targets start as processes of their own.
+func TestMain(m *testing.M) {
+	target.Reexec()
+	os.Exit(m.Run())
+}
 
 func TestScenarios(t *testing.T) {
 	RegisterFailHandler(Fail)
@@ -30,16 +48,74 @@ var _ = It("loads every scenario file", func() {
 	Expect(all).NotTo(BeEmpty())
 })
 
+// needNamespaces skips a spec, saying why, where emulated boards cannot run.
+func needNamespaces() {
+	GinkgoHelper()
+	if err := target.CanEmulate(); err != nil {
+		Skip("emulated boards cannot run here: " + err.Error())
+	}
+}
+
+// passes runs a scenario and fails the spec with the scenario's own report.
+func passes(s *scenario.Scenario, opt scenario.Options) {
+	GinkgoHelper()
+	r := scenario.Run(s, opt)
+	AddReportEntry("seed", r.Seed)
+	if len(r.SkippedSteps) > 0 {
+		AddReportEntry("skipped steps", strings.Join(r.SkippedSteps, "\n"))
+	}
+	Expect(r.Skipped).To(BeEmpty(), "the %s target skipped the scenario", r.Target)
+	Expect(r.Passed).To(BeTrue(), "%s target, seed %d\n%s", r.Target, r.Seed, strings.Join(r.Failures, "\n"))
+}
+
 var _ = func() bool {
 	for _, s := range all {
 		s.File = filepath.Join("scenarios", s.File) // replay commands run from the project root
+		targets := s.TargetNames()
 		Describe(s.Name, Label(s.Labels...), func() {
-			It("passes ("+s.File+")", func() {
-				r := scenario.Run(s, scenario.Options{})
-				AddReportEntry("seed", r.Seed)
-				Expect(r.Passed).To(BeTrue(), "seed %d\n%s", r.Seed, strings.Join(r.Failures, "\n"))
+			It("passes in the simulator ("+s.File+")", func() {
+				passes(s, scenario.Options{})
 			})
+			if slices.Contains(targets, "emulated") {
+				It("passes on emulated boards, each a process in its own network namespace", Label("emulated"), func() {
+					needNamespaces()
+					passes(s, scenario.Options{Target: "emulated", Open: func(spec target.Spec) (target.Target, error) {
+						t, err := target.NewEmulated(spec, target.EmulatedConfig{Log: GinkgoWriter})
+						if t != nil {
+							DeferCleanup(t.Close) // also when the spec is interrupted
+						}
+						return t, err
+					}})
+				})
+			}
+			if slices.Contains(targets, "hw") {
+				It("passes through the hw target on a lab of emulated boards", Label("hw"), func() {
+					needNamespaces()
+					inv := startLab(s)
+					passes(s, scenario.Options{Target: "hw", Open: func(spec target.Spec) (target.Target, error) {
+						return target.NewHW(spec, inv)
+					}})
+				})
+			}
 		})
 	}
 	return true
 }()
+
+// startLab runs the scenario's boards as a lab and returns its inventory.
+func startLab(s *scenario.Scenario) *target.Inventory {
+	GinkgoHelper()
+	dir := GinkgoT().TempDir()
+	socket := filepath.Join(dir, "power.sock")
+	lab, err := target.NewLab(s.Spec("hw", s.Seed), target.EmulatedConfig{Log: GinkgoWriter}, socket)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(lab.Close)
+	power, err := target.PowerCommand(socket)
+	Expect(err).NotTo(HaveOccurred())
+	inv := lab.Inventory(power)
+	inv.File = filepath.Join(dir, "lab.yaml")
+	Expect(inv.Write(inv.File)).To(Succeed())
+	_, err = target.LoadInventory(inv.File) // what the lab writes, the hw target reads
+	Expect(err).NotTo(HaveOccurred(), fmt.Sprintf("the lab's inventory %s", inv.File))
+	return inv
+}

@@ -107,6 +107,7 @@ func NewEmulated(spec Spec, cfg EmulatedConfig) (t *Emulated, err error) {
 		prefix: fmt.Sprintf("%s%d-%d-", NamespacePrefix, os.Getpid(), targets.Add(1))}
 	t.fleet = newFleet("emulated", spec.Names(), spec.OnEvent)
 	t.fleet.connected = func(a, b string) bool { return t.lan.Connected(t.lan.Host(a), t.lan.Host(b)) }
+	t.fleet.onNet = func(b string) bool { return t.lan.Host(b).Associated() }
 	if t.cfg.Dir == "" {
 		if t.cfg.Dir, err = os.MkdirTemp("", "picosim-emulated-"); err != nil {
 			return nil, err

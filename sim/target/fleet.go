@@ -22,6 +22,10 @@ type fleet struct {
 	onEvent func(sim.Event)
 	// connected says whether two boards hear each other; nil: all do.
 	connected func(a, b string) bool
+	// onNet says whether a board's radio is on the network; nil: it is
+	// once it reports so. (An emulated board sees its interface at once;
+	// the LAN decides when its radio has joined.)
+	onNet func(board string) bool
 
 	mu       sync.Mutex
 	boards   []*remote // in address order
@@ -265,23 +269,27 @@ func (f *fleet) Up(board string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	r := f.byName[board]
-	return r != nil && r.up()
+	return r != nil && f.up(r)
 }
 
-func (r *remote) up() bool { return r.powered && r.state != nil && r.state.Joined }
+// up: on the network with discovery running; the caller holds f.mu.
+func (f *fleet) up(r *remote) bool {
+	return r.powered && r.state != nil && r.state.Joined && (f.onNet == nil || f.onNet(r.name))
+}
 
 func (f *fleet) View(board string) sim.View {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if r := f.byName[board]; r != nil {
-		return r.view()
+		return f.view(r)
 	}
 	return sim.View{Board: board}
 }
 
-func (r *remote) view() sim.View {
+// view is what a board reports; the caller holds f.mu.
+func (f *fleet) view(r *remote) sim.View {
 	v := sim.View{Board: r.name}
-	if !r.up() {
+	if !f.up(r) {
 		return v
 	}
 	s := r.state
@@ -297,7 +305,7 @@ func (r *remote) view() sim.View {
 func (f *fleet) components() [][]*remote {
 	var comps [][]*remote
 	for _, r := range f.boards {
-		if !r.up() {
+		if !f.up(r) {
 			continue
 		}
 		placed := false
@@ -325,7 +333,7 @@ func (f *fleet) Agreement() error {
 	views := make([][]sim.View, len(comps))
 	for i, comp := range comps {
 		for _, r := range comp {
-			views[i] = append(views[i], r.view())
+			views[i] = append(views[i], f.view(r))
 		}
 	}
 	return sim.AgreementOf(views)
@@ -353,7 +361,7 @@ func (f *fleet) AgreedMaster() (string, bool) {
 	defer f.mu.Unlock()
 	master := ""
 	for _, r := range f.boards {
-		if !r.up() {
+		if !f.up(r) {
 			continue
 		}
 		if r.state.Master == "" || (master != "" && r.state.Master != master) {
@@ -362,7 +370,7 @@ func (f *fleet) AgreedMaster() (string, bool) {
 		master = r.state.Master
 	}
 	m := f.byName[master]
-	if m == nil || !m.up() {
+	if m == nil || !f.up(m) {
 		return "", false
 	}
 	return master, len(f.components()) == 1

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/picosim/picosim/sim/target"
+)
+
+func TestRunSaysWhyAScenarioOrAStepIsSkipped(t *testing.T) {
+	dir := t.TempDir()
+	only := filepath.Join(dir, "only-emulated.yaml")
+	os.WriteFile(only, []byte("name: only emulated\ntargets: [emulated]\ntopology:\n  boards: 2\nsteps:\n  - expect: {eventually: 10s, members_agree: true}\n"), 0o644)
+	code, out, _ := picosim(t, "run", "--junit", filepath.Join(dir, "r.xml"), only)
+	if code != 0 || !strings.Contains(out, "skip only emulated") || !strings.Contains(out, "runs on emulated only (add sim to its targets") ||
+		!strings.Contains(out, "0 passed, 0 failed, 1 skipped") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if xml, _ := os.ReadFile(filepath.Join(dir, "r.xml")); !strings.Contains(string(xml), `<skipped message="the scenario runs on emulated only`) {
+		t.Fatalf("junit:\n%s", xml)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "--target", "hw", only}, "--target hw needs --inventory FILE"},
+		{[]string{"run", "--target", "board", only}, `--target "board": one of sim, emulated, hw`},
+		{[]string{"run", "--inventory", "lab.yaml", only}, "--inventory goes with --target hw"},
+		{[]string{"run", "--target", "hw", "--inventory", filepath.Join(dir, "none.yaml"), only}, "no such file"},
+	} {
+		if code, _, errOut := picosim(t, c.args...); code != 2 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v: exit %d, want 2 and %q:\n%s", c.args, code, c.want, errOut)
+		}
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("name: bad\ntargets: [sim, board]\ntopology:\n  boards: 2\n"), 0o644)
+	if code, _, errOut := picosim(t, "validate", bad); code != 2 || !strings.Contains(errOut, `no target "board": one of [sim emulated hw]`) {
+		t.Fatalf("validate: exit %d\n%s", code, errOut)
+	}
+}
+
+// TestInterruptedEmulatedRunLeavesNothingBehind interrupts picosim in the
+// middle of an emulated scenario, as Ctrl-C does: it must exit 130 and take
+// its board processes and network namespaces with it.
+func TestInterruptedEmulatedRunLeavesNothingBehind(t *testing.T) {
+	if err := target.CanEmulate(); err != nil {
+		t.Skip("emulated boards cannot run here: " + err.Error())
+	}
+	exe := filepath.Join(t.TempDir(), "picosim")
+	if out, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(exe, "run", "--target", "emulated", "../../../scenarios/master-failure.yaml")
+	out := &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	prefix := fmt.Sprintf("%s%d-", target.NamespacePrefix, cmd.Process.Pid)
+	var spaces []string
+	var boards []int
+	for deadline := time.Now().Add(20 * time.Second); len(boards) < 5; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("no emulated boards after 20s (namespaces %v, processes %v)\n%s", spaces, boards, out)
+		}
+		spaces, boards = namespacesAndProcesses(prefix)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+		t.Fatalf("exit: %v, want 130\n%s", err, out)
+	}
+	if left, procs := namespacesAndProcesses(prefix); len(left) > 0 || len(procs) > 0 {
+		t.Fatalf("left behind: namespaces %v, processes %v", left, procs)
+	}
+	for _, pid := range boards {
+		if syscall.Kill(pid, 0) == nil {
+			t.Errorf("board process %d is still running", pid)
+		}
+	}
+}
+
+// namespacesAndProcesses lists the named namespaces that start with prefix,
+// and the processes that run in them.
+func namespacesAndProcesses(prefix string) ([]string, []int) {
+	entries, _ := os.ReadDir("/var/run/netns")
+	inodes := map[uint64]bool{}
+	var names []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), prefix) {
+			names = append(names, e.Name())
+			if info, err := os.Stat("/var/run/netns/" + e.Name()); err == nil {
+				inodes[info.Sys().(*syscall.Stat_t).Ino] = true
+			}
+		}
+	}
+	var pids []int
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		if info, err := os.Stat(fmt.Sprintf("/proc/%d/ns/net", pid)); err == nil && inodes[info.Sys().(*syscall.Stat_t).Ino] {
+			pids = append(pids, pid)
+		}
+	}
+	return names, pids
+}

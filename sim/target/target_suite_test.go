@@ -1,0 +1,36 @@
+package target
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+)
+
+// TestMain lets this test binary be the emulated boards' firmware.
+func TestMain(m *testing.M) {
+	Reexec()
+	os.Exit(m.Run())
+}
+
+func TestTarget(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "target")
+}
+
+var _ = BeforeSuite(func() {
+	// Emulated boards live in wall-clock time: a 250ms heartbeat settles
+	// a cluster in a few seconds.
+	SetDefaultEventuallyTimeout(20 * time.Second)
+	SetDefaultEventuallyPollingInterval(20 * time.Millisecond)
+})
+
+// needNamespaces skips a spec, saying why, where emulated boards cannot run.
+func needNamespaces() {
+	GinkgoHelper()
+	if err := CanEmulate(); err != nil {
+		Skip("emulated boards cannot run here: " + err.Error())
+	}
+}

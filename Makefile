@@ -21,7 +21,7 @@ demo:
 # Ends with the line "N passed, N failed" (hack/testsum); exits non-zero on
 # any failure, including a package that does not build.
 test: tools vet
-	set -o pipefail; $(GO) test -count=1 -json ./... | $(GO) run ./hack/testsum
+	set -o pipefail; $(GO) test -count=1 -timeout 30m -json ./... | $(GO) run ./hack/testsum
 
 vet:
 	$(GO) vet ./...

@@ -39,6 +39,9 @@ func TestScenarios(t *testing.T) {
 	RunSpecs(t, "scenarios")
 }
 
+// The reasons specs were skipped go in one line that `make test` shows.
+var _ = ReportAfterSuite("skipped specs", func(r Report) { target.NoteSkipped(r) })
+
 // Loaded while the tree is built: a file that does not load fails the suite
 // with its file:line:column.
 var all, loadErr = scenario.LoadAll(".")

@@ -1,7 +1,9 @@
 // Command testsum reads `go test -json` on stdin, prints what a reader of
 // plain `go test` would see (package verdicts, and the full output of every
 // failing test), and ends with one line "N passed, N failed" that CI reads.
-// It exits 1 when a test or a package failed.
+// It exits 1 when a test or a package failed. What a passing test prints
+// from "NOTE: " to the end of the line is shown too: suites say that way which specs
+// they skipped and why (no namespaces for emulated boards, say).
 //
 //	go test -json ./... | go run ./hack/testsum
 package main
@@ -54,6 +56,11 @@ func main() {
 				switch e.Action {
 				case "pass":
 					passed++
+					for _, line := range output[key] {
+						if i := strings.Index(line, "NOTE: "); i >= 0 { // after Ginkgo's progress dots, maybe
+							fmt.Printf("    %s\n", strings.TrimSpace(line[i:]))
+						}
+					}
 				case "skip":
 					skipped++
 				case "fail":

@@ -84,7 +84,7 @@ var _ = Describe("emulated boards", Label("emulated"), func() {
 		Expect(t.PID("pico1")).To(BeZero())
 		killed := t.Now()
 		Eventually(func() string { m, _ := t.AgreedMaster(); return m }).Should(Equal("pico2"))
-		Expect(t.Now() - killed).To(BeNumerically("<", 5*(250*time.Millisecond)+time.Second), "within k+2 heartbeats, and the polling")
+		Expect(t.Now()-killed).To(BeNumerically("<", 5*(250*time.Millisecond)+time.Second), "within k+2 heartbeats, and the polling")
 
 		Expect(t.PowerOn("pico1")).To(Succeed())
 		Expect(t.PID("pico1")).NotTo(Equal(pid))

@@ -24,6 +24,7 @@ Usage:
   picosim ctl ADDR -c ...   send control commands to a board (real or virtual)
   picosim hostboard [flags] run the firmware built for Linux: one emulated board
   picosim lab [flags]       keep emulated boards running as a lab for the hw target
+  picosim inventory FILE    check a lab inventory; run its boards' flash and power commands
   picosim bench [flags]     measure simulation speed and scale, print a table
   picosim help [command]    show help
 
@@ -64,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return host.Main(args[1:], stdout, stderr)
 	case "lab":
 		return labCmd(args[1:], stdout, stderr)
+	case "inventory":
+		return inventoryCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		if len(args) > 1 {
 			return run([]string{args[1], "--help"}, stdout, stderr)

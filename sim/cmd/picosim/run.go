@@ -97,6 +97,10 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 			}
 		}()
 	}
+	if *pcap != "" && *kind == "hw" {
+		fmt.Fprintln(stderr, "picosim run: --pcap: picosim captures its simulated LAN; capture real WiFi with tshark (the nightly workflow does)")
+		*pcap = ""
+	}
 	if *pcap != "" {
 		if err := os.MkdirAll(*pcap, 0o755); err != nil {
 			fmt.Fprintf(stderr, "picosim run: --pcap: %v\n", err)
@@ -138,7 +142,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 			opt.OnEvent = func(e sim.Event) { fmt.Fprintln(stdout, e) }
 		}
 		var capture *os.File
-		if *pcap != "" || s.Topology.Capture {
+		if *pcap != "" || (s.Topology.Capture && *kind != "hw") {
 			dir := *pcap
 			if dir == "" {
 				dir = "."

@@ -8,7 +8,7 @@ GO      ?= go
 GINKGO  := $(GO) tool ginkgo
 PICOSIM := $(GO) run ./sim/cmd/picosim
 
-.PHONY: run demo test tools vet ginkgo soak bench fuzz build
+.PHONY: run demo test tools vet ginkgo soak bench fuzz build emulated firmware
 
 # Every bundled scenario (scenarios/*.yaml), a verdict table at the end.
 run:
@@ -52,6 +52,16 @@ soak:
 bench:
 	$(PICOSIM) bench --sizes 100,1000
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./netsim ./sim ./node
+
+# The scenarios on emulated boards and through the hw target on a lab of
+# emulated boards, and the targets' own specs (root; about four minutes).
+# make test runs them too; this is them alone, through the Ginkgo CLI.
+emulated:
+	$(GINKGO) --label-filter='emulated || hw' ./scenarios ./sim/target
+
+# The Pico W firmware image (TinyGo on the PATH): build/picosim-pico-w.uf2.
+firmware:
+	hack/tinygo-build.sh
 
 # Fuzz the frame decoder beyond its committed corpus.
 fuzz:

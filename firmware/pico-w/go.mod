@@ -6,7 +6,7 @@
 // runners, not on every machine).
 module github.com/picosim/picosim/firmware/pico-w
 
-go 1.24
+go 1.26.3
 
 require (
 	github.com/picosim/picosim v0.0.0

@@ -261,7 +261,9 @@ func (t *Emulated) PowerOn(board string) error {
 
 // PowerOff cuts a board's power: its host leaves the LAN at once, then its
 // process is killed.
-func (t *Emulated) PowerOff(board string) error {
+func (t *Emulated) PowerOff(board string) error { return t.kill(board, "(process killed)") }
+
+func (t *Emulated) kill(board, why string) error {
 	door := t.doors[board]
 	if door == nil {
 		return fmt.Errorf("no board %q", board)
@@ -280,7 +282,7 @@ func (t *Emulated) PowerOff(board string) error {
 		p.cmd.Process.Kill()
 		<-p.exited
 	}
-	t.record(sim.Event{Board: board, Kind: sim.EvPowerOff, Detail: "(process killed)"})
+	t.record(sim.Event{Board: board, Kind: sim.EvPowerOff, Detail: why})
 	return nil
 }
 
@@ -340,7 +342,7 @@ func (t *Emulated) Close() error {
 	t.closeOnce.Do(func() {
 		var errs []error
 		for board := range t.doors {
-			if err := t.PowerOff(board); err != nil {
+			if err := t.kill(board, "(the run is over)"); err != nil {
 				errs = append(errs, err)
 			}
 		}

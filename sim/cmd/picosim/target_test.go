@@ -115,3 +115,58 @@ func namespacesAndProcesses(prefix string) ([]string, []int) {
 	}
 	return names, pids
 }
+
+func TestInventoryRunsALabsPowerAndFlashCommands(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "log")
+	uf2 := filepath.Join(dir, "fw.uf2")
+	os.WriteFile(uf2, []byte("UF2"), 0o644)
+	inv := filepath.Join(dir, "lab.yaml")
+	os.WriteFile(inv, []byte(`boards:
+  - name: pico1
+    address: 10.0.0.2
+    power_off: echo "$PICOSIM_BOARD off" >> `+log+`
+    power_on: echo "$PICOSIM_BOARD on at $PICOSIM_ADDRESS" >> `+log+`
+    flash: echo "$PICOSIM_BOARD flash $(cat $PICOSIM_UF2)" >> `+log+`
+  - name: pico2
+    address: 10.0.0.3
+    power_off: "false"
+    power_on: "true"
+`), 0o644)
+	if code, out, _ := picosim(t, "inventory", inv); code != 0 || !strings.Contains(out, "pico1    10.0.0.2") {
+		t.Fatalf("list: exit %d\n%s", code, out)
+	}
+	if code, _, errOut := picosim(t, "inventory", "--run", "power_cycle", "--board", "pico1", inv); code != 0 {
+		t.Fatalf("power_cycle: exit %d\n%s", code, errOut)
+	}
+	if code, _, errOut := picosim(t, "inventory", "--run", "flash", "--uf2", uf2, "--board", "pico1", inv); code != 0 {
+		t.Fatalf("flash: exit %d\n%s", code, errOut)
+	}
+	got, _ := os.ReadFile(log)
+	if string(got) != "pico1 off\npico1 on at 10.0.0.2\npico1 flash UF2\n" {
+		t.Fatalf("commands ran as:\n%s", got)
+	}
+	if code, _, errOut := picosim(t, "inventory", "--run", "power_off", inv); code != 1 || !strings.Contains(errOut, "pico2: false") {
+		t.Fatalf("a failing command: exit %d\n%s", code, errOut)
+	}
+	if code, _, errOut := picosim(t, "inventory", "--run", "flash", inv); code != 2 || !strings.Contains(errOut, "needs --uf2") {
+		t.Fatalf("flash without an image: exit %d\n%s", code, errOut)
+	}
+	if code, _, errOut := picosim(t, "inventory", "--run", "power_on", "--board", "pico9", inv); code != 2 || !strings.Contains(errOut, `no board "pico9"`) {
+		t.Fatalf("an unknown board: exit %d\n%s", code, errOut)
+	}
+}
+
+func TestHackScriptsHaveHelpAndRefuseBadUsage(t *testing.T) {
+	for _, s := range []string{"tinygo-build.sh", "flash.sh", "power.sh"} {
+		script := "../../../hack/" + s
+		out, err := exec.Command(script, "--help").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "Usage: hack/"+s) || !strings.Contains(string(out), "Examples:") {
+			t.Errorf("%s --help: %v\n%s", s, err, out)
+		}
+		err = exec.Command(script, "--bogus").Run()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
+			t.Errorf("%s --bogus: %v, want exit 2", s, err)
+		}
+	}
+}

@@ -75,24 +75,47 @@ func (l *LAN) OpenDoor(cfg DoorConfig) (*Door, error) {
 	return d, nil
 }
 
-func (d *Door) open() error {
+// newNamespace creates a named network namespace and returns a handle to
+// it, leaving the calling thread in the namespace it was in.
+func newNamespace(name string) (netns.NsHandle, error) {
 	// Namespace calls act on the calling thread: keep to one, and put it
 	// back where it was.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	orig, err := netns.Get()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer orig.Close()
-	ns, err := netns.NewNamed(d.cfg.Netns)
+	ns, err := netns.NewNamed(name)
 	if err != nil {
-		return fmt.Errorf("create namespace: %w", err)
+		return 0, fmt.Errorf("create namespace: %w", err)
 	}
-	defer ns.Close()
 	if err := netns.Set(orig); err != nil {
+		ns.Close()
+		return 0, err
+	}
+	return ns, nil
+}
+
+// CreateNamespace makes a named network namespace (ip netns add NAME).
+func CreateNamespace(name string) error {
+	ns, err := newNamespace(name)
+	if err == nil {
+		ns.Close()
+	}
+	return err
+}
+
+// DeleteNamespace removes a named network namespace (ip netns delete NAME).
+func DeleteNamespace(name string) error { return netns.DeleteNamed(name) }
+
+func (d *Door) open() error {
+	ns, err := newNamespace(d.cfg.Netns)
+	if err != nil {
 		return err
 	}
+	defer ns.Close()
 
 	fd, err := tun.OpenTAP(d.cfg.Device)
 	if err != nil {
@@ -284,7 +307,7 @@ func (d *Door) Close() error {
 }
 
 func (d *Door) cleanup() error {
-	err := netns.DeleteNamed(d.cfg.Netns)
+	err := DeleteNamespace(d.cfg.Netns)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}

@@ -405,7 +405,7 @@ func SweepNamespaces() []string {
 		if _, err := fmt.Sscanf(rest, "%d-", &pid); err != nil || pid <= 0 || alive(pid) {
 			continue
 		}
-		if err := deleteNamespace(name); err == nil {
+		if err := netsim.DeleteNamespace(name); err == nil {
 			removed = append(removed, name)
 		}
 	}
@@ -432,10 +432,10 @@ func CanEmulate() error {
 		return fmt.Errorf("emulated boards need /dev/net/tun: %v", err)
 	}
 	name := fmt.Sprintf("%s%d-probe", NamespacePrefix, os.Getpid())
-	if err := createNamespace(name); err != nil {
+	if err := netsim.CreateNamespace(name); err != nil {
 		return fmt.Errorf("cannot create a network namespace here: %v", err)
 	}
-	deleteNamespace(name)
+	netsim.DeleteNamespace(name)
 	return nil
 }
 

@@ -122,8 +122,8 @@ var _ = Describe("emulated boards", Label("emulated"), func() {
 	It("sweep away the namespaces of a picosim that was killed before it could clean up", func() {
 		needNamespaces()
 		stale := NamespacePrefix + "4999999-1-pico1" // above Linux's largest pid: no such process
-		Expect(createNamespace(stale)).To(Succeed())
-		DeferCleanup(func() { deleteNamespace(stale) })
+		Expect(netsim.CreateNamespace(stale)).To(Succeed())
+		DeferCleanup(func() { netsim.DeleteNamespace(stale) })
 		Expect(SweepNamespaces()).To(ContainElement(stale))
 		Expect(namespaces(stale)).To(BeEmpty())
 	})

@@ -2,32 +2,9 @@ package target
 
 import (
 	"os"
-	"runtime"
-
-	"github.com/vishvananda/netns"
 
 	"github.com/picosim/picosim/firmware/host"
 )
-
-// createNamespace makes a named network namespace without leaving the
-// calling thread in it.
-func createNamespace(name string) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return err
-	}
-	defer orig.Close()
-	ns, err := netns.NewNamed(name)
-	if err != nil {
-		return err
-	}
-	ns.Close()
-	return netns.Set(orig)
-}
-
-func deleteNamespace(name string) error { return netns.DeleteNamed(name) }
 
 // Reexec runs the commands a target starts in its own program, when this
 // process is one: the hostboard of the emulated target and the power

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/picosim/picosim/netsim"
@@ -106,13 +103,8 @@ func labCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "  %-8s %-15s process %d in %s\n", b.Name, b.Address, lab.PID(b.Name), lab.Netns(b.Name))
 	}
 	fmt.Fprintf(stdout, "inventory: %s\nrun the hw target against it:\n  picosim run --target hw --inventory %s scenarios/\nCtrl-C to stop.\n", *invPath, *invPath)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := untilInterrupted(*forDur)
 	defer stop()
-	if *forDur > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *forDur)
-		defer cancel()
-	}
 	<-ctx.Done()
 	fmt.Fprintf(stdout, "picosim lab: stopped after %v\n", lab.Now().Round(time.Millisecond))
 	return 0

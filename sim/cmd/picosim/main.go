@@ -5,9 +5,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
+	"time"
 
 	"github.com/picosim/picosim/firmware/host"
 	"github.com/picosim/picosim/sim/scenario"
@@ -32,6 +36,17 @@ Run 'picosim help cluster' for the flags of a command.
 `
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// untilInterrupted is a context that ends at Ctrl-C or SIGTERM, or after
+// d when d is not zero: how long up and lab keep running.
+func untilInterrupted(d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	if d <= 0 {
+		return ctx, stop
+	}
+	ctx, cancel := context.WithTimeout(ctx, d)
+	return ctx, func() { cancel(); stop() }
+}
 
 // run is main without the process: it returns the exit code, 0 on success,
 // 1 when a check failed, 2 on bad usage.

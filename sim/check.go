@@ -18,24 +18,32 @@ import (
 // Components returns the boards that are up grouped by who can hear whom, each
 // group in address order.
 func (c *Cluster) Components() [][]*Board {
-	var comps [][]*Board
-	for _, b := range c.boards {
-		if !b.Up() {
+	return Group(c.boards, (*Board).Up, func(a, b *Board) bool { return c.lan.Connected(a.host, b.host) })
+}
+
+// Group puts the items that pass keep into groups of items that hear each
+// other, each group in the items' order; hear need only hold between an
+// item and the first of its group, as it does on a LAN, where hearing is
+// the same for every member of a partition.
+func Group[T any](items []T, keep func(T) bool, hear func(a, b T) bool) [][]T {
+	var groups [][]T
+	for _, it := range items {
+		if !keep(it) {
 			continue
 		}
 		placed := false
-		for i, comp := range comps {
-			if c.lan.Connected(comp[0].host, b.host) {
-				comps[i] = append(comp, b)
+		for i, g := range groups {
+			if hear(g[0], it) {
+				groups[i] = append(g, it)
 				placed = true
 				break
 			}
 		}
 		if !placed {
-			comps = append(comps, []*Board{b})
+			groups = append(groups, []T{it})
 		}
 	}
-	return comps
+	return groups
 }
 
 // Agreement holds when, in every connected component, each board has taken a

@@ -303,24 +303,7 @@ func (f *fleet) view(r *remote) sim.View {
 // components groups the boards that are up by who hears whom, each group
 // in address order; the caller holds f.mu.
 func (f *fleet) components() [][]*remote {
-	var comps [][]*remote
-	for _, r := range f.boards {
-		if !f.up(r) {
-			continue
-		}
-		placed := false
-		for i, comp := range comps {
-			if f.connected == nil || f.connected(comp[0].name, r.name) {
-				comps[i] = append(comp, r)
-				placed = true
-				break
-			}
-		}
-		if !placed {
-			comps = append(comps, []*remote{r})
-		}
-	}
-	return comps
+	return sim.Group(f.boards, f.up, func(a, b *remote) bool { return f.connected == nil || f.connected(a.name, b.name) })
 }
 
 func (f *fleet) Agreement() error {

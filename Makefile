@@ -48,10 +48,11 @@ soak:
 
 # Speed and scale: the LAN against bare gVisor stacks, failover time,
 # simulated seconds per wall second, 100 and 1,000 boards converging,
-# control round trips and revert timing (about a minute).
+# control round trips and revert timing, and failovers on emulated boards
+# against the simulator (root for the last; about a minute).
 bench:
 	$(PICOSIM) bench --sizes 100,1000
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./netsim ./sim ./node
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./netsim ./sim ./node ./sim/target
 
 # The scenarios on emulated boards and through the hw target on a lab of
 # emulated boards, and the targets' own specs (root; about four minutes).

@@ -16,6 +16,11 @@ func (s *Scenario) Unsupported(kind string) string {
 	if _, ok := s.Targets[kind]; ok {
 		return ""
 	}
+	for _, st := range s.Steps {
+		if st.App != nil && kind != "sim" {
+			return fmt.Sprintf("the scenario runs on %s only: it starts apps (%s), which the simulator runs and the firmware does not", strings.Join(s.TargetNames(), ", "), st.App.Start+st.App.Stop)
+		}
+	}
 	return fmt.Sprintf("the scenario runs on %s only (add %s to its targets to run it there)", strings.Join(s.TargetNames(), ", "), kind)
 }
 

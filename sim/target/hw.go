@@ -36,6 +36,7 @@ type HW struct {
 	in      func(func() error) error  // runs a dial in the inventory's namespace
 	bcast   netip.Addr
 	skipped []string
+	parked  []string // the inventory's boards this scenario does not use, powered off
 	cancel  context.CancelFunc
 	polling sync.WaitGroup
 }
@@ -75,7 +76,12 @@ func NewHW(spec Spec, inv *Inventory) (*HW, error) {
 		return nil, err
 	}
 	h.noteSkipped(spec)
+	if err := h.powerForScenario(spec); err != nil {
+		h.Close()
+		return nil, err
+	}
 	if err := h.configure(spec); err != nil {
+		h.Close()
 		return nil, err
 	}
 	h.fleet.start = time.Now() // the scenario begins with the boards' fresh boot
@@ -146,6 +152,32 @@ func (h *HW) resolve(spec Spec) error {
 	return nil
 }
 
+// powerForScenario switches off the lab's boards the scenario does not
+// use, which would otherwise take part in its cluster, and on the ones it
+// does, which the last scenario may have left off.
+func (h *HW) powerForScenario(spec Spec) error {
+	inSpec := map[string]bool{}
+	for _, b := range spec.Boards {
+		inSpec[b.Name] = true
+	}
+	for _, ib := range h.inv.Boards {
+		switch {
+		case !inSpec[ib.Name] && ib.PowerOff == "":
+			return fmt.Errorf("board %s of the inventory is not in the scenario and has no power_off command: it would join the scenario's cluster (give it power commands, or leave it out of the inventory)", ib.Name)
+		case !inSpec[ib.Name]:
+			if err := h.power(ib.Name, false); err != nil {
+				return err
+			}
+			h.parked = append(h.parked, ib.Name)
+		case ib.PowerOn != "":
+			if err := h.power(ib.Name, true); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // noteSkipped lists what of the topology real boards cannot have.
 func (h *HW) noteSkipped(spec Spec) {
 	skip := func(what string) {
@@ -195,9 +227,16 @@ func (h *HW) configureBoard(b BoardSpec, spec Spec) error {
 		set.Pins = append(set.Pins, firmware.PinSetup{Pin: p.Pin, Output: p.Output, Value: p.Value})
 	}
 	addr := h.addrs[b.Name]
-	before, err := h.getState(addr, 3)
+	var before *firmware.State
+	var err error
+	// A board just powered on takes a few seconds to join the WiFi.
+	for deadline := time.Now().Add(ConfigureTimeout); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if before, err = h.getState(addr, 0); err == nil {
+			break
+		}
+	}
 	if err != nil {
-		return fmt.Errorf("it does not answer get_state (is it flashed with the picosim firmware, and powered?): %w", err)
+		return fmt.Errorf("it does not answer get_state within %v (is it flashed with the picosim firmware, and powered?): %w", ConfigureTimeout, err)
 	}
 	files := control.Obj(control.Field{Key: firmware.FileSettings, Val: control.Str(string(set.JSON()))})
 	for name, content := range firmware.DefaultFiles() {
@@ -330,8 +369,12 @@ func (h *HW) power(board string, on bool) error {
 	if cmd == "" {
 		return &Unsupported{Target: "hw", Action: what, Why: fmt.Sprintf("board %s has no %s command in the inventory", board, what)}
 	}
+	addr := ib.Address
+	if a, ok := h.addrs[board]; ok {
+		addr = a.Addr().String()
+	}
 	c := exec.Command("sh", "-c", cmd)
-	c.Env = append(os.Environ(), "PICOSIM_BOARD="+board, "PICOSIM_ADDRESS="+h.addrs[board].Addr().String())
+	c.Env = append(os.Environ(), "PICOSIM_BOARD="+board, "PICOSIM_ADDRESS="+addr)
 	if out, err := c.CombinedOutput(); err != nil {
 		return fmt.Errorf("%s %s: %q: %v: %s", what, board, cmd, err, strings.TrimSpace(string(out)))
 	}
@@ -385,13 +428,22 @@ func (h *HW) Controller(board string) (Conn, error) {
 
 func (h *HW) Hello(within time.Duration) (Full, error) { return hello(within, h.bcast, h.in) }
 
+// Close stops watching the boards and powers the lab's other boards on
+// again.
 func (h *HW) Close() error {
 	if h.cancel != nil {
 		h.cancel()
 		h.polling.Wait()
 		h.cancel = nil
 	}
-	return nil
+	var errs []error
+	for _, b := range h.parked {
+		if err := h.power(b, true); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	h.parked = nil
+	return errors.Join(errs...)
 }
 
 // findByMAC listens for heartbeats, makes the kernel resolve each sender's

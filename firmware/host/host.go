@@ -15,6 +15,7 @@ import (
 	"compress/flate"
 	"compress/zlib"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -229,7 +230,8 @@ func (b *board) lookAtAddress(p *firmware.Program, cur *netip.Prefix) {
 		return
 	}
 	if err := b.listen(p.ControlPort()); err != nil {
-		b.Console([]byte(fmt.Sprintf(`{"event": "boot_error", "detail": %q}`, err.Error())))
+		line, _ := json.Marshal(map[string]string{"event": "boot_error", "detail": err.Error()})
+		b.Console(line)
 		*cur = netip.Prefix{} // try again at the next look
 		b.closeSockets()
 		return

@@ -51,15 +51,16 @@ type EmulatedConfig struct {
 // namespace of its own on the LAN, "laptop".
 type Emulated struct {
 	*fleet
-	cfg    EmulatedConfig
-	lan    *netsim.LAN
-	cancel context.CancelFunc
-	paced  chan struct{}
-	prefix string // of this target's namespaces
-	doors  map[string]*netsim.Door
-	laptop *netsim.Door
-	procs  map[string]*proc
-	tmpDir bool
+	cfg     EmulatedConfig
+	lan     *netsim.LAN
+	cancel  context.CancelFunc
+	paced   chan struct{}
+	prefix  string // of this target's namespaces
+	doors   map[string]*netsim.Door
+	laptop  *netsim.Door
+	procsMu sync.Mutex
+	procs   map[string]*proc
+	tmpDir  bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -79,10 +80,11 @@ type proc struct {
 const NamespacePrefix = "picosim-"
 
 var (
-	targets    atomic.Int64 // numbers this process's targets
-	devices    atomic.Int64 // numbers their TAP devices
-	openMu     sync.Mutex
-	openClosed = map[*Emulated]bool{} // open targets, for CloseAll
+	targets atomic.Int64 // numbers this process's targets
+	devices atomic.Int64 // numbers their TAP devices
+
+	openMu sync.Mutex
+	open   = map[*Emulated]struct{}{} // targets not closed yet, for CloseAll
 )
 
 // NewEmulated starts the spec's boards, each in its namespace on a new LAN.
@@ -115,7 +117,7 @@ func NewEmulated(spec Spec, cfg EmulatedConfig) (t *Emulated, err error) {
 		t.tmpDir = true
 	}
 	openMu.Lock()
-	openClosed[t] = false
+	open[t] = struct{}{}
 	openMu.Unlock()
 	defer func() {
 		if err != nil {
@@ -195,8 +197,8 @@ func (t *Emulated) Netns(board string) string { return t.prefix + board }
 
 // PID returns the process of a board's firmware, 0 while it is off.
 func (t *Emulated) PID(board string) int {
-	openMu.Lock()
-	defer openMu.Unlock()
+	t.procsMu.Lock()
+	defer t.procsMu.Unlock()
 	if p := t.procs[board]; p != nil {
 		return p.cmd.Process.Pid
 	}
@@ -231,9 +233,9 @@ func (t *Emulated) PowerOn(board string) error {
 		door.PowerOff()
 		return fmt.Errorf("start %s: %w", board, err)
 	}
-	openMu.Lock()
+	t.procsMu.Lock()
 	t.procs[board] = p
-	openMu.Unlock()
+	t.procsMu.Unlock()
 	t.record(sim.Event{Board: board, Kind: sim.EvPowerOn, IP: door.Host().IP().String(),
 		Detail: fmt.Sprintf("at %s (process %d in %s)", door.Host().IP(), cmd.Process.Pid, t.Netns(board))})
 	read := make(chan struct{})
@@ -273,10 +275,10 @@ func (t *Emulated) kill(board, why string) error {
 	}
 	door.PowerOff()
 	t.setPowered(board, false)
-	openMu.Lock()
+	t.procsMu.Lock()
 	p := t.procs[board]
 	delete(t.procs, board)
-	openMu.Unlock()
+	t.procsMu.Unlock()
 	if p != nil {
 		p.killed.Store(true)
 		p.cmd.Process.Kill()
@@ -328,7 +330,11 @@ func (t *Emulated) Controller(board string) (Conn, error) {
 	if door == nil {
 		return nil, fmt.Errorf("no board %q", board)
 	}
-	return dialBoard(netip.AddrPortFrom(door.Host().IP(), control.Port), t.laptop.Run, 3, 10*time.Second)
+	c, err := dialBoard(netip.AddrPortFrom(door.Host().IP(), control.Port), t.laptop.Run, 3, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	return t.conn(board, c, false), nil
 }
 
 // Hello broadcasts HELLO from the laptop namespace.
@@ -369,7 +375,7 @@ func (t *Emulated) Close() error {
 			os.RemoveAll(t.cfg.Dir)
 		}
 		openMu.Lock()
-		delete(openClosed, t)
+		delete(open, t)
 		openMu.Unlock()
 		t.closeErr = errors.Join(errs...)
 	})
@@ -380,12 +386,12 @@ func (t *Emulated) Close() error {
 // when interrupted, so that no process or namespace is left behind.
 func CloseAll() {
 	openMu.Lock()
-	var open []*Emulated
-	for t := range openClosed {
-		open = append(open, t)
+	var all []*Emulated
+	for t := range open {
+		all = append(all, t)
 	}
 	openMu.Unlock()
-	for _, t := range open {
+	for _, t := range all {
 		t.Close()
 	}
 }

@@ -180,6 +180,9 @@ func (f *fleet) report(board string, s *firmware.State, at time.Duration) {
 
 // observe takes a board's new state; the caller holds f.mu.
 func (f *fleet) observe(r *remote, s *firmware.State, at time.Duration, tell bool) {
+	if r.state != nil && s.Incarnation == r.inc && s.UptimeMS < r.state.UptimeMS {
+		return // an older report that arrived late: the console and get_state race
+	}
 	prev := r.state
 	if s.Incarnation != r.inc {
 		r.inc, r.pinSeq = s.Incarnation, 0
@@ -239,6 +242,40 @@ func (f *fleet) tellDifference(board string, prev, s *firmware.State, at time.Du
 	if s.Role != prev.Role {
 		f.add(sim.Event{At: at, Board: board, Kind: sim.EvRole, Role: s.Role, Old: prev.Role})
 	}
+}
+
+// conn wraps a control connection to a board so that after each command
+// the board's state is read back on the same connection and reported:
+// the board answers in order, so that state includes what the command did,
+// and no check judges by a report older than the harness's own last action.
+func (f *fleet) conn(board string, c Conn, tell bool) Conn {
+	return &watchedConn{Conn: c, f: f, board: board, tell: tell}
+}
+
+type watchedConn struct {
+	Conn
+	f     *fleet
+	board string
+	tell  bool
+}
+
+func (w *watchedConn) Do(line string) (Reply, error) {
+	r, err := w.Conn.Do(line)
+	if err != nil {
+		return r, err
+	}
+	if s, serr := askState(w.Conn); serr == nil {
+		if w.tell {
+			w.f.report(w.board, s, w.f.Now())
+		} else {
+			w.f.mu.Lock()
+			if rm := w.f.byName[w.board]; rm != nil && rm.powered {
+				w.f.observe(rm, s, w.f.Now(), false)
+			}
+			w.f.mu.Unlock()
+		}
+	}
+	return r, nil
 }
 
 // The Observer, over the last reports.

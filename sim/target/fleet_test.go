@@ -1,6 +1,8 @@
 package target
 
 import (
+	"encoding/json"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -110,5 +112,45 @@ var _ = Describe("the boards a wall-clock target watches", func() {
 			at = append(at, e.At)
 		}
 		Expect(at).To(Equal([]time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 300 * time.Millisecond, 600 * time.Millisecond}))
+	})
+})
+
+// board answers commands and get_state as a board would, its pin 2 held
+// at level.
+type fakeConn struct {
+	level  int
+	uptime int64
+}
+
+func (c *fakeConn) Do(line string) (Reply, error) {
+	if strings.Contains(line, "get_state") {
+		c.uptime += 10
+		s := state("pico1", 1, c.uptime, "pico1", "pico1=MASTER")
+		s.Pins = []firmware.PinState{{Pin: 2, Mode: "output", Value: c.level}}
+		raw, _ := json.Marshal(s)
+		var m any
+		json.Unmarshal(raw, &m)
+		return Reply{Raw: "{}", Fields: map[string]any{"state": m}}, nil
+	}
+	if strings.Contains(line, "write_pin") {
+		c.level = 1
+	}
+	return Reply{Raw: "{}", Fields: map[string]any{}}, nil
+}
+func (c *fakeConn) Closed() bool { return false }
+func (c *fakeConn) Close()       {}
+
+var _ = Describe("a control connection the harness watches", func() {
+	It("reads the board's state back after each command, so no check judges by an older one", func() {
+		f := newFleet("hw", []string{"pico1"}, nil)
+		f.setPowered("pico1", true)
+		f.report("pico1", state("pico1", 1, 5, "pico1", "pico1=MASTER"), 0) // the last poll: pin 2 low
+		c := f.conn("pico1", &fakeConn{uptime: 5}, true)
+		_, err := c.Do(`{"action": "write_pin", "pin": 2, "value": 1, "timeout": 5}`)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(f.Pin("pico1", 2)).To(Equal(1))
+
+		f.report("pico1", state("pico1", 1, 5, "pico1", "pico1=MASTER"), time.Second) // a poll sent before the write, answered after
+		Expect(f.Pin("pico1", 2)).To(Equal(1), "a late, older report replaced a newer one")
 	})
 })

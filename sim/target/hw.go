@@ -423,7 +423,11 @@ func (h *HW) Controller(board string) (Conn, error) {
 	if !ok {
 		return nil, fmt.Errorf("no board %q", board)
 	}
-	return dialBoard(addr, h.in, 3, 10*time.Second)
+	c, err := dialBoard(addr, h.in, 3, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	return h.conn(board, c, true), nil
 }
 
 func (h *HW) Hello(within time.Duration) (Full, error) { return hello(within, h.bcast, h.in) }

@@ -1,7 +1,11 @@
-// Command picosim tests Raspberry Pi Pico W clusters in simulation.
+// Command picosim tests Raspberry Pi Pico W clusters: in simulation, on
+// emulated boards (the firmware as Linux processes in network namespaces),
+// and on real boards.
 //
+//	picosim run scenarios/
+//	sudo picosim run --target emulated scenarios/
+//	picosim run --target hw --inventory lab.yaml scenarios/
 //	picosim cluster --nodes 5 --kill-master-at 10s --duration 40s --seed 7
-//	picosim bench
 package main
 
 import (

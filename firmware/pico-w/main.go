@@ -61,11 +61,15 @@ func main() {
 				b.blink(100 * time.Millisecond) // an SOS of sorts: the image is gone
 			}
 		}
-		if err := b.join(p); err != nil {
+		stop := tickWhile(p) // the LED blinks "connecting" while the radio joins
+		ip, bcast, err := b.join(p)
+		stop()
+		if err != nil {
 			b.log("wifi: " + err.Error())
 			time.Sleep(5 * time.Second)
 			machine.CPUReset() // try again from a clean radio
 		}
+		p.Joined(now(), ip, bcast)
 		h := b.run(p)
 		if h.Kind == control.ActDeepSleep {
 			b.dev.GPIOSet(0, false)
@@ -147,11 +151,31 @@ func (b *board) blink(d time.Duration) {
 	time.Sleep(d)
 }
 
+// tickWhile ticks the program from a goroutine of its own until the
+// returned function is called, for the blocking join: the program drives
+// its LED from its ticks. Nothing else touches the program meanwhile.
+func tickWhile(p *firmware.Program) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-quit:
+				return
+			case <-time.After(10 * time.Millisecond):
+				if now() >= p.Deadline() {
+					p.Tick(now())
+				}
+			}
+		}
+	}()
+	return func() { close(quit); <-done }
+}
+
 // join brings the radio up, joins the network of config_wlan.json, takes an
-// address with DHCP and opens the discovery and control sockets. The LED
-// blinks "connecting" meanwhile: the program drives it from its ticks, so
-// they run between the radio's steps.
-func (b *board) join(p *firmware.Program) error {
+// address with DHCP and opens the discovery and control sockets; it returns
+// the address and the subnet's broadcast address.
+func (b *board) join(p *firmware.Program) (ip, bcast node.Addr, err error) {
 	w := p.WLAN()
 	cfg := cyw43439.DefaultWifiConfig()
 	stack, err := cywnet.NewConfiguredPicoWithStack(w.SSID, w.Password, cfg, cywnet.StackConfig{
@@ -160,7 +184,7 @@ func (b *board) join(p *firmware.Program) error {
 		RandSeed:    int64(p.Incarnation()),
 	})
 	if err != nil {
-		return err
+		return ip, bcast, err
 	}
 	b.stack, b.dev = stack, stack.Device()
 	go func() { // the stack needs its radio polled while DHCP waits
@@ -171,32 +195,32 @@ func (b *board) join(p *firmware.Program) error {
 	}()
 	dhcp, err := stack.SetupWithDHCP(cywnet.DHCPConfig{RequestedAddr: netip.AddrFrom4([4]byte{192, 168, 1, 99})})
 	if err != nil {
-		return err
+		return ip, bcast, err
 	}
 	ls := stack.LnetoStack()
 	if err := b.udp.Configure(udp.PacketConnConfig{RxBuf: make([]byte, 4096), TxBuf: make([]byte, 2048), RxQueueSize: 8, TxQueueSize: 4, RWBackoff: noWait{}}); err != nil {
-		return err
+		return ip, bcast, err
 	}
 	if err := b.udp.Open(netip.AddrPortFrom(dhcp.AssignedAddr, node.Port)); err != nil {
-		return err
+		return ip, bcast, err
 	}
 	if err := ls.RegisterListenerUDP(&b.udp); err != nil {
-		return err
+		return ip, bcast, err
 	}
 	b.port = w.Port
 	for i := range b.tcp {
 		if err := b.tcp[i].Configure(tcp.ConnConfig{RxBuf: make([]byte, 2048), TxBuf: make([]byte, 2048), TxPacketQueueSize: 3}); err != nil {
-			return err
+			return ip, bcast, err
 		}
 		if err := ls.ListenTCP(&b.tcp[i], b.port); err != nil {
-			return err
+			return ip, bcast, err
 		}
 	}
-	bcast := dhcp.BroadcastAddr
-	if !bcast.IsValid() { // a router that gives no broadcast option: compute it
-		bcast = lastAddr(dhcp.Subnet)
+	broadcast := dhcp.BroadcastAddr
+	if !broadcast.IsValid() { // a router that gives no broadcast option: compute it
+		broadcast = lastAddr(dhcp.Subnet)
 	}
-	return p.Joined(now(), node.Addr(dhcp.AssignedAddr.As4()), node.Addr(bcast.As4()))
+	return node.Addr(dhcp.AssignedAddr.As4()), node.Addr(broadcast.As4()), nil
 }
 
 // run feeds the program until it halts: the loop of firmware/doc.go.

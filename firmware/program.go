@@ -168,6 +168,17 @@ func (p *Program) Joined(now time.Duration, ip, broadcast node.Addr) error {
 	return nil
 }
 
+// SubnetBroadcast is the broadcast address of the subnet of ip with a
+// prefix of bits: where an adapter sends heartbeats (Joined's broadcast),
+// as the Pico W's stack sends 255.255.255.255 to the gateway's MAC.
+func SubnetBroadcast(ip node.Addr, bits int) node.Addr {
+	host := uint32(1)<<(32-bits) - 1
+	for i := range ip {
+		ip[i] |= byte(host >> (24 - 8*i))
+	}
+	return ip
+}
+
 // Lost stops discovery: the radio lost the network.
 func (p *Program) Lost(now time.Duration) {
 	if p.node == nil {

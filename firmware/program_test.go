@@ -310,3 +310,20 @@ func TestLightSleepLosesDatagramsAndAnswersCommandsOnWaking(t *testing.T) {
 		t.Fatalf("after waking: asleep %v, received %d (was %d)", s.Asleep, s.Stats["received"], received)
 	}
 }
+
+func TestSubnetBroadcastSetsTheHostBits(t *testing.T) {
+	for _, c := range []struct {
+		ip   node.Addr
+		bits int
+		want node.Addr
+	}{
+		{node.Addr{192, 168, 1, 23}, 24, node.Addr{192, 168, 1, 255}},
+		{node.Addr{10, 0, 17, 4}, 20, node.Addr{10, 0, 31, 255}},
+		{node.Addr{172, 16, 0, 9}, 32, node.Addr{172, 16, 0, 9}},
+		{node.Addr{10, 1, 2, 3}, 0, node.Addr{255, 255, 255, 255}},
+	} {
+		if got := firmware.SubnetBroadcast(c.ip, c.bits); got != c.want {
+			t.Errorf("SubnetBroadcast(%v, %d) = %v, want %v", c.ip, c.bits, got, c.want)
+		}
+	}
+}

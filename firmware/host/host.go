@@ -236,7 +236,8 @@ func (b *board) lookAtAddress(p *firmware.Program, cur *netip.Prefix) {
 		b.closeSockets()
 		return
 	}
-	p.Joined(now, node.Addr(got.Addr().As4()), node.Addr(broadcast(got).As4()))
+	ip := node.Addr(got.Addr().As4())
+	p.Joined(now, ip, firmware.SubnetBroadcast(ip, got.Bits()))
 }
 
 // listen opens the discovery socket (every address, so that both the
@@ -345,17 +346,6 @@ func address(iface string) (netip.Prefix, error) {
 		}
 	}
 	return netip.Prefix{}, nil
-}
-
-// broadcast is the subnet broadcast address of p: where heartbeats go, as
-// on a Pico W, whose stack sends 255.255.255.255 to the gateway's MAC.
-func broadcast(p netip.Prefix) netip.Addr {
-	a := p.Addr().As4()
-	host := uint32(1)<<(32-p.Bits()) - 1
-	for i := range 4 {
-		a[i] |= byte(host >> (24 - 8*i))
-	}
-	return netip.AddrFrom4(a)
 }
 
 // Inflate decompresses a compressed update: zlib, or raw deflate.

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/picosim/picosim/node/control"
 )
 
 const help = `Usage: hostboard --flash DIR [--name NAME] [--iface IFACE] [--input PIN=LEVEL]...
@@ -50,8 +52,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		pin, level, ok := strings.Cut(s, "=")
 		p, err1 := strconv.Atoi(pin)
 		l, err2 := strconv.Atoi(level)
-		if !ok || err1 != nil || err2 != nil || p < 0 || p > 28 || (l != 0 && l != 1) {
-			return fmt.Errorf("%q: want PIN=LEVEL, a GPIO of 0 to 28 and a level of 0 or 1", s)
+		if !ok || err1 != nil || err2 != nil || p < 0 || p > control.MaxPin || (l != 0 && l != 1) {
+			return fmt.Errorf("%q: want PIN=LEVEL, a GPIO of 0 to %d and a level of 0 or 1", s, control.MaxPin)
 		}
 		if cfg.Inputs == nil {
 			cfg.Inputs = map[int]int{}

@@ -6,24 +6,26 @@ import (
 	"encoding/binary"
 	"errors"
 	"machine"
-	"sort"
+
+	"github.com/picosim/picosim/firmware"
 )
 
-// store is the firmware's Flash on a Pico W: every file in RAM, and all of
-// them as one record in the flash after the program (machine.Flash),
-// rewritten whenever a file changes. Files are small (settings, the image's
-// marker files, the boot counter), and a board writes a handful per boot.
+// store is the firmware's Flash on a Pico W: every file in RAM (a
+// firmware.MemFlash), and all of them as one record in the flash after the
+// program (machine.Flash), rewritten whenever a file changes. Files are
+// small (settings, the image's marker files, the boot counter), and a board
+// writes a handful per boot.
 //
 // Record: "PSF1", count u16, then per file name length u16, name, data
 // length u32, data; little-endian.
 type store struct {
-	files map[string][]byte
+	firmware.MemFlash
 }
 
 const storeMagic = "PSF1"
 
 func loadStore() *store {
-	s := &store{files: map[string][]byte{}}
+	s := &store{MemFlash: firmware.MemFlash{}}
 	head := make([]byte, 6)
 	if _, err := machine.Flash.ReadAt(head, 0); err != nil || string(head[:4]) != storeMagic {
 		return s // blank flash: the firmware formats it
@@ -39,42 +41,33 @@ func loadStore() *store {
 		data := make([]byte, binary.LittleEndian.Uint32(l[:]))
 		machine.Flash.ReadAt(data, off+4)
 		off += 4 + int64(len(data))
-		s.files[string(name)] = data
+		s.MemFlash[string(name)] = data
 	}
 	return s
 }
 
-func (s *store) ReadFile(name string) ([]byte, bool) {
-	b, ok := s.files[name]
-	return b, ok
-}
-
 func (s *store) WriteFile(name string, data []byte) error {
-	s.files[name] = append([]byte(nil), data...)
+	s.MemFlash.WriteFile(name, data)
 	return s.save()
 }
 
 func (s *store) Remove(name string) error {
-	if _, ok := s.files[name]; !ok {
+	if _, ok := s.MemFlash[name]; !ok {
 		return nil
 	}
-	delete(s.files, name)
+	s.MemFlash.Remove(name)
 	return s.save()
 }
 
 func (s *store) save() error {
-	names := make([]string, 0, len(s.files))
-	for n := range s.files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := s.Names()
 	rec := append([]byte(storeMagic), 0, 0)
 	binary.LittleEndian.PutUint16(rec[4:], uint16(len(names)))
 	for _, n := range names {
 		rec = binary.LittleEndian.AppendUint16(rec, uint16(len(n)))
 		rec = append(rec, n...)
-		rec = binary.LittleEndian.AppendUint32(rec, uint32(len(s.files[n])))
-		rec = append(rec, s.files[n]...)
+		rec = binary.LittleEndian.AppendUint32(rec, uint32(len(s.MemFlash[n])))
+		rec = append(rec, s.MemFlash[n]...)
 	}
 	if int64(len(rec)) > machine.Flash.Size() {
 		return errors.New("flash: files do not fit")

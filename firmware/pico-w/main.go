@@ -216,11 +216,12 @@ func (b *board) join(p *firmware.Program) (ip, bcast node.Addr, err error) {
 			return ip, bcast, err
 		}
 	}
-	broadcast := dhcp.BroadcastAddr
-	if !broadcast.IsValid() { // a router that gives no broadcast option: compute it
-		broadcast = lastAddr(dhcp.Subnet)
+	ip = node.Addr(dhcp.AssignedAddr.As4())
+	if dhcp.BroadcastAddr.IsValid() {
+		return ip, node.Addr(dhcp.BroadcastAddr.As4()), nil
 	}
-	return node.Addr(dhcp.AssignedAddr.As4()), node.Addr(broadcast.As4()), nil
+	// A router that gives no broadcast option: compute it.
+	return ip, firmware.SubnetBroadcast(ip, dhcp.Subnet.Bits()), nil
 }
 
 // run feeds the program until it halts: the loop of firmware/doc.go.
@@ -283,12 +284,3 @@ func (b *board) run(p *firmware.Program) firmware.Halt {
 type noWait struct{}
 
 func (noWait) Do(uint) {}
-
-func lastAddr(p netip.Prefix) netip.Addr {
-	a := p.Masked().Addr().As4()
-	host := uint32(1)<<(32-p.Bits()) - 1
-	for i := range 4 {
-		a[i] |= byte(host >> (24 - 8*i))
-	}
-	return netip.AddrFrom4(a)
-}

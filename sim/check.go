@@ -118,11 +118,18 @@ func distinctRoles(roles []string) error {
 // Safety holds when no connected component has two boards that each call
 // themselves MASTER.
 func (c *Cluster) Safety() error {
-	for _, comp := range c.Components() {
+	return SafetyOf(c.Components(), (*Board).Name, func(b *Board) bool { return b.node.Role() == node.Master })
+}
+
+// SafetyOf is Safety over boards whatever runs them: comps groups those
+// that hear each other (as Group does), name names one, and master says
+// whether it calls itself MASTER.
+func SafetyOf[T any](comps [][]T, name func(T) string, master func(T) bool) error {
+	for _, comp := range comps {
 		var masters []string
 		for _, b := range comp {
-			if b.node.Role() == node.Master {
-				masters = append(masters, b.name)
+			if master(b) {
+				masters = append(masters, name(b))
 			}
 		}
 		if len(masters) > 1 {
@@ -169,8 +176,11 @@ func (c *Cluster) AgreedMaster() (*Board, bool) {
 }
 
 // Stability holds when no board changed its role or its master since t.
-func (c *Cluster) Stability(since time.Duration) error {
-	changes := c.timeline.Since(since).Of(EvRole, EvMaster)
+func (c *Cluster) Stability(since time.Duration) error { return StabilityOf(c.timeline, since) }
+
+// StabilityOf is Stability over a timeline, whatever wrote it.
+func StabilityOf(t Timeline, since time.Duration) error {
+	changes := t.Since(since).Of(EvRole, EvMaster)
 	if len(changes) > 0 {
 		return fmt.Errorf("%d role changes since %.3fs, the first: %s", len(changes), since.Seconds(), strings.TrimSpace(changes[0].String()))
 	}

@@ -3,7 +3,6 @@ package target
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -362,18 +361,8 @@ func (f *fleet) Agreement() error {
 func (f *fleet) Safety() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for _, comp := range f.components() {
-		var masters []string
-		for _, r := range comp {
-			if r.state.Role == node.Master.String() {
-				masters = append(masters, r.name)
-			}
-		}
-		if len(masters) > 1 {
-			return fmt.Errorf("%d masters in one component: %v", len(masters), masters)
-		}
-	}
-	return nil
+	return sim.SafetyOf(f.components(), func(r *remote) string { return r.name },
+		func(r *remote) bool { return r.state.Role == node.Master.String() })
 }
 
 func (f *fleet) AgreedMaster() (string, bool) {
@@ -396,13 +385,7 @@ func (f *fleet) AgreedMaster() (string, bool) {
 	return master, len(f.components()) == 1
 }
 
-func (f *fleet) Stability(since time.Duration) error {
-	changes := f.Timeline().Since(since).Of(sim.EvRole, sim.EvMaster)
-	if len(changes) > 0 {
-		return fmt.Errorf("%d role changes since %.3fs, the first: %s", len(changes), since.Seconds(), strings.TrimSpace(changes[0].String()))
-	}
-	return nil
-}
+func (f *fleet) Stability(since time.Duration) error { return sim.StabilityOf(f.Timeline(), since) }
 
 func (f *fleet) Pin(board string, pin int) (int, error) {
 	f.mu.Lock()

@@ -16,8 +16,9 @@ func (r *runner) expect(e *Expect) error {
 	since := t.Now()
 	check := r.checker(e, since)
 	desc := describe(e)
-	if _, ok := target.IsUnsupported(check()); ok {
-		return check() // the target cannot observe it: the step is skipped
+	now := check()
+	if _, ok := target.IsUnsupported(now); ok {
+		return now // the target cannot observe it: the step is skipped
 	}
 	switch {
 	case e.Eventually != nil:
@@ -36,8 +37,8 @@ func (r *runner) expect(e *Expect) error {
 			return fmt.Errorf("expected %s for %v, but at %.3fs: %v", desc, d, t.Now().Seconds(), failed)
 		}
 	default:
-		if err := check(); err != nil {
-			return fmt.Errorf("expected %s: %v", desc, err)
+		if now != nil {
+			return fmt.Errorf("expected %s: %v", desc, now)
 		}
 	}
 	return nil
@@ -106,10 +107,7 @@ func (r *runner) checker(e *Expect, since time.Duration) func() error {
 			if err != nil {
 				return err
 			}
-			rate := 0.0
-			if st.Attempts > 0 {
-				rate = float64(st.Successes) / float64(st.Attempts)
-			}
+			rate := st.Rate()
 			switch {
 			case st.Attempts == 0:
 				return fmt.Errorf("%s made no attempt", a.App)

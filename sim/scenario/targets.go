@@ -50,13 +50,11 @@ func (s *Scenario) Spec(kind string, seed uint64) target.Spec {
 		PicoRadio:    t.Network.Radio != "ideal",
 		Link:         link,
 	}
-	if o := s.Targets[kind]; o.Heartbeat > 0 || o.MissLimit > 0 {
-		if o.Heartbeat > 0 {
-			spec.Heartbeat = o.Heartbeat.D()
-		}
-		if o.MissLimit > 0 {
-			spec.MissLimit = o.MissLimit
-		}
+	if o := s.Targets[kind]; o.Heartbeat > 0 {
+		spec.Heartbeat = o.Heartbeat.D()
+	}
+	if o := s.Targets[kind]; o.MissLimit > 0 {
+		spec.MissLimit = o.MissLimit
 	}
 	if t.Network.Addressing == "new-each-boot" {
 		spec.Addressing = netsim.NewEachBoot

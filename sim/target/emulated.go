@@ -19,8 +19,10 @@ import (
 	"time"
 
 	"github.com/picosim/picosim/firmware"
+	"github.com/picosim/picosim/firmware/host"
 	"github.com/picosim/picosim/netsim"
 	"github.com/picosim/picosim/netsim/clock"
+	"github.com/picosim/picosim/node"
 	"github.com/picosim/picosim/node/control"
 	"github.com/picosim/picosim/sim"
 	"github.com/picosim/picosim/sim/ctl"
@@ -140,11 +142,8 @@ func NewEmulated(spec Spec, cfg EmulatedConfig) (t *Emulated, err error) {
 		}
 		t.doors[b.Name] = door
 		door.PowerOff() // on when its process starts
-		settings := firmware.Settings{Name: b.Name, Heartbeat: spec.Heartbeat, MissLimit: spec.MissLimit, RevertOnLoss: spec.RevertOnLoss}
-		for _, p := range b.Pins {
-			settings.Pins = append(settings.Pins, firmware.PinSetup{Pin: p.Pin, Output: p.Output, Value: p.Value})
-		}
-		if err := writeSettings(t.flash(b.Name), settings); err != nil {
+		// The factory writes the board's settings into its flash.
+		if err := host.DirFlash(t.flash(b.Name)).WriteFile(firmware.FileSettings, spec.settings(b).JSON()); err != nil {
 			return nil, err
 		}
 	}
@@ -177,16 +176,6 @@ func device() string {
 }
 
 func (t *Emulated) flash(board string) string { return filepath.Join(t.cfg.Dir, board) }
-
-// writeSettings puts config/config_node.json into a board's flash folder,
-// as the factory would.
-func writeSettings(dir string, s firmware.Settings) error {
-	path := filepath.Join(dir, filepath.FromSlash(firmware.FileSettings))
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(path, s.JSON(), 0o644)
-}
 
 // LAN returns the simulated LAN the boards are on.
 func (t *Emulated) LAN() *netsim.LAN { return t.lan }
@@ -494,24 +483,12 @@ func (r remoteConn) Close()       { r.c.Close() }
 // HELLO to UDP 37020 at bcast every half second, until a FULL answers.
 func hello(within time.Duration, bcast netip.Addr, in func(func() error) error) (Full, error) {
 	var pc *net.UDPConn
-	listen := func() (err error) {
-		pc, err = net.ListenUDP("udp4", &net.UDPAddr{Port: 37020})
-		return err
-	}
-	var err error
-	if in != nil {
-		if rerr := in(func() error { err = listen(); return nil }); rerr != nil {
-			return Full{}, rerr
-		}
-	} else {
-		err = listen()
-	}
-	if err != nil {
+	if err := in(func() (err error) { pc, err = net.ListenUDP("udp4", &net.UDPAddr{Port: node.Port}); return err }); err != nil {
 		return Full{}, fmt.Errorf("desktop client: %w", err)
 	}
 	defer pc.Close()
 	deadline := time.Now().Add(within)
-	to := net.UDPAddrFromAddrPort(netip.AddrPortFrom(bcast, 37020))
+	to := net.UDPAddrFromAddrPort(netip.AddrPortFrom(bcast, node.Port))
 	buf := make([]byte, 2048)
 	for time.Now().Before(deadline) {
 		if _, err := pc.WriteToUDP(helloFrame, to); err != nil {

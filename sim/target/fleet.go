@@ -8,6 +8,7 @@ import (
 
 	"github.com/picosim/picosim/firmware"
 	"github.com/picosim/picosim/node"
+	"github.com/picosim/picosim/node/apps"
 	"github.com/picosim/picosim/sim"
 )
 
@@ -169,11 +170,15 @@ func (f *fleet) line(board string, l firmware.Line, at time.Duration) {
 // report takes a state polled over the network (get_state) at run time at;
 // with no console to read, the timeline's events are told from the
 // difference with the last state.
-func (f *fleet) report(board string, s *firmware.State, at time.Duration) {
+func (f *fleet) report(board string, s *firmware.State, at time.Duration) { f.take(board, s, at, true) }
+
+// take takes a board's state read at run time at, if it has power; tell:
+// put what changed on the timeline, for a board whose console is not read.
+func (f *fleet) take(board string, s *firmware.State, at time.Duration, tell bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if r := f.byName[board]; r != nil && r.powered {
-		f.observe(r, s, at, true)
+		f.observe(r, s, at, tell)
 	}
 }
 
@@ -264,15 +269,7 @@ func (w *watchedConn) Do(line string) (Reply, error) {
 		return r, err
 	}
 	if s, serr := askState(w.Conn); serr == nil {
-		if w.tell {
-			w.f.report(w.board, s, w.f.Now())
-		} else {
-			w.f.mu.Lock()
-			if rm := w.f.byName[w.board]; rm != nil && rm.powered {
-				w.f.observe(rm, s, w.f.Now(), false)
-			}
-			w.f.mu.Unlock()
-		}
+		w.f.take(w.board, s, w.f.Now(), w.tell)
 	}
 	return r, nil
 }
@@ -435,8 +432,8 @@ func (f *fleet) nodeCounter(board, name string) (uint64, error) {
 	return r.state.Stats[name], nil
 }
 
-func (f *fleet) AppStats(name string) (Rate, error) {
-	return Rate{}, &Unsupported{Target: f.kind, Action: "app_rate", Why: appsWhy}
+func (f *fleet) AppStats(name string) (apps.Stats, error) {
+	return apps.Stats{}, &Unsupported{Target: f.kind, Action: "app_rate", Why: appsWhy}
 }
 
 func (f *fleet) StartApp(a App) error {

@@ -16,22 +16,13 @@ import (
 func state(name string, inc uint32, uptime int64, master string, members ...string) *firmware.State {
 	s := &firmware.State{Name: name, Incarnation: inc, UptimeMS: uptime, Joined: true, Master: master, Role: "JOINING"}
 	for i, m := range members {
-		n, role, _ := cut(m)
+		n, role, _ := strings.Cut(m, "=")
 		s.Members = append(s.Members, firmware.MemberState{Name: n, IP: "10.0.0." + string(rune('1'+i)), Incarnation: 1, Role: role})
 		if n == name {
 			s.Role = role
 		}
 	}
 	return s
-}
-
-func cut(s string) (string, string, bool) {
-	for i := range s {
-		if s[i] == '=' {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return s, "", false
 }
 
 var _ = Describe("the boards a wall-clock target watches", func() {

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"time"
@@ -33,7 +32,7 @@ type HW struct {
 	*fleet
 	inv     *Inventory
 	addrs   map[string]netip.AddrPort // control address, by board
-	in      func(func() error) error  // runs a dial in the inventory's namespace
+	in      func(func() error) error  // runs a dial where the boards are reached: inventory's namespace, or here
 	bcast   netip.Addr
 	skipped []string
 	parked  []string // the inventory's boards this scenario does not use, powered off
@@ -55,7 +54,7 @@ const hwNetWhy = "real boards share one WiFi network that picosim cannot cut or 
 // NewHW takes the spec's boards from the inventory, configures and reboots
 // them, and starts watching them.
 func NewHW(spec Spec, inv *Inventory) (*HW, error) {
-	h := &HW{inv: inv, addrs: map[string]netip.AddrPort{}, bcast: netip.AddrFrom4([4]byte{255, 255, 255, 255})}
+	h := &HW{inv: inv, addrs: map[string]netip.AddrPort{}, in: here, bcast: netip.AddrFrom4([4]byte{255, 255, 255, 255})}
 	h.fleet = newFleet("hw", spec.Names(), spec.OnEvent)
 	if inv.Netns != "" {
 		h.in = func(f func() error) error { return netsim.InNetns(inv.Netns, f) }
@@ -222,10 +221,7 @@ func (h *HW) configure(spec Spec) error {
 }
 
 func (h *HW) configureBoard(b BoardSpec, spec Spec) error {
-	set := firmware.Settings{Name: b.Name, Heartbeat: spec.Heartbeat, MissLimit: spec.MissLimit, RevertOnLoss: spec.RevertOnLoss}
-	for _, p := range b.Pins {
-		set.Pins = append(set.Pins, firmware.PinSetup{Pin: p.Pin, Output: p.Output, Value: p.Value})
-	}
+	set := spec.settings(b)
 	addr := h.addrs[b.Name]
 	var before *firmware.State
 	var err error
@@ -258,8 +254,9 @@ func (h *HW) configureBoard(b BoardSpec, spec Spec) error {
 	if r.Err() != "" {
 		return fmt.Errorf("update: %s", r.Raw)
 	}
-	want := firmware.State{Name: b.Name, HeartbeatMS: float64(firmwareDefault(spec.Heartbeat, time.Second)) / float64(time.Millisecond),
-		MissLimit: int(firmwareDefault(time.Duration(spec.MissLimit), 3))}
+	// The timings it reports have node's defaults filled in.
+	timings, _ := node.Config{Heartbeat: set.Heartbeat, MissLimit: set.MissLimit}.WithDefaults()
+	want := firmware.State{Name: b.Name, HeartbeatMS: float64(timings.Heartbeat) / float64(time.Millisecond), MissLimit: timings.MissLimit}
 	deadline := time.Now().Add(ConfigureTimeout)
 	var last *firmware.State
 	for time.Now().Before(deadline) {
@@ -274,13 +271,6 @@ func (h *HW) configureBoard(b BoardSpec, spec Spec) error {
 		}
 	}
 	return fmt.Errorf("it did not come back with the scenario's settings within %v (last state: %+v)", ConfigureTimeout, last)
-}
-
-func firmwareDefault(v, def time.Duration) time.Duration {
-	if v <= 0 {
-		return def
-	}
-	return v
 }
 
 // getState asks a board for its state on a connection of its own.
@@ -369,13 +359,10 @@ func (h *HW) power(board string, on bool) error {
 	if cmd == "" {
 		return &Unsupported{Target: "hw", Action: what, Why: fmt.Sprintf("board %s has no %s command in the inventory", board, what)}
 	}
-	addr := ib.Address
 	if a, ok := h.addrs[board]; ok {
-		addr = a.Addr().String()
+		ib.Address = a.Addr().String() // found from its MAC
 	}
-	c := exec.Command("sh", "-c", cmd)
-	c.Env = append(os.Environ(), "PICOSIM_BOARD="+board, "PICOSIM_ADDRESS="+addr)
-	if out, err := c.CombinedOutput(); err != nil {
+	if out, err := ib.Command(cmd).CombinedOutput(); err != nil {
 		return fmt.Errorf("%s %s: %q: %v: %s", what, board, cmd, err, strings.TrimSpace(string(out)))
 	}
 	return nil
@@ -454,11 +441,7 @@ func (h *HW) Close() error {
 // MAC, and reads the ARP table: MAC to address.
 func findByMAC(in func(func() error) error, wait time.Duration) (map[string]netip.Addr, error) {
 	found := map[string]netip.Addr{}
-	run := in
-	if run == nil {
-		run = func(f func() error) error { return f() }
-	}
-	err := run(func() error {
+	err := in(func() error {
 		pc, err := net.ListenUDP("udp4", &net.UDPAddr{Port: node.Port})
 		if err != nil {
 			return fmt.Errorf("listen for heartbeats: %w", err)
@@ -499,21 +482,23 @@ func findByMAC(in func(func() error) error, wait time.Duration) (map[string]neti
 	return found, err
 }
 
+// here runs f in this process's own network namespace: where the
+// harness reaches boards when no namespace is named.
+func here(f func() error) error { return f() }
+
 // dialBoard opens a control connection to addr with retries, each connect
-// and reply bounded by timeout; in, if set, runs the dial where it must
-// happen (inside a namespace).
+// and reply bounded by timeout; in runs the dial where it must happen
+// (inside a namespace, or here).
 func dialBoard(addr netip.AddrPort, in func(func() error) error, retries int, timeout time.Duration) (Conn, error) {
 	opt := ctl.Options{Timeout: timeout, Retries: retries}
 	if retries == 0 {
 		opt.Retries = -1
 	}
-	if in != nil {
-		opt.Dial = func(ctx context.Context, network, a string) (conn net.Conn, err error) {
-			if rerr := in(func() error { conn, err = (&net.Dialer{}).DialContext(ctx, network, a); return nil }); rerr != nil {
-				return nil, rerr
-			}
-			return conn, err
+	opt.Dial = func(ctx context.Context, network, a string) (conn net.Conn, err error) {
+		if rerr := in(func() error { conn, err = (&net.Dialer{}).DialContext(ctx, network, a); return nil }); rerr != nil {
+			return nil, rerr
 		}
+		return conn, err
 	}
 	c, err := ctl.Dial(context.Background(), addr.String(), opt)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 
 	"github.com/goccy/go-yaml"
 )
@@ -105,6 +106,15 @@ func (inv *Inventory) Board(name string) (InventoryBoard, bool) {
 		}
 	}
 	return InventoryBoard{}, false
+}
+
+// Command prepares one of the board's shell commands (power or flash) to
+// run with sh, with PICOSIM_BOARD and PICOSIM_ADDRESS set, and env after
+// them (PICOSIM_UF2 for flash).
+func (b InventoryBoard) Command(line string, env ...string) *exec.Cmd {
+	c := exec.Command("sh", "-c", line)
+	c.Env = append(append(os.Environ(), "PICOSIM_BOARD="+b.Name, "PICOSIM_ADDRESS="+b.Address), env...)
+	return c
 }
 
 // Write saves the inventory as YAML.

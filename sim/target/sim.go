@@ -176,10 +176,7 @@ func (t *Sim) Counter(board, name string) (uint64, error) {
 	return 0, fmt.Errorf("no counter %q", name)
 }
 
-func (t *Sim) AppStats(name string) (Rate, error) {
-	st := t.c.AppStats(name)
-	return Rate{Attempts: st.Attempts, Successes: st.Successes}, nil
-}
+func (t *Sim) AppStats(name string) (apps.Stats, error) { return t.c.AppStats(name), nil }
 
 // Controller connects the cluster's one controller, a host named laptop on
 // the LAN, to a board; its earlier connection closes.

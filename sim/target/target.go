@@ -15,7 +15,9 @@ import (
 	"io"
 	"time"
 
+	"github.com/picosim/picosim/firmware"
 	"github.com/picosim/picosim/netsim"
+	"github.com/picosim/picosim/node/apps"
 	"github.com/picosim/picosim/sim"
 )
 
@@ -88,7 +90,7 @@ type Observer interface {
 	// Counter is one of CounterNames for a board.
 	Counter(board, name string) (uint64, error)
 	// AppStats sums an app's counters over the boards that run it.
-	AppStats(name string) (Rate, error)
+	AppStats(name string) (apps.Stats, error)
 }
 
 // Spec is the cluster a scenario asks for, whatever runs it.
@@ -124,6 +126,16 @@ type Pair struct {
 	Link     netsim.Link
 }
 
+// settings are the firmware settings that give a board the spec's name,
+// timings and pins (config/config_node.json).
+func (s Spec) settings(b BoardSpec) firmware.Settings {
+	set := firmware.Settings{Name: b.Name, Heartbeat: s.Heartbeat, MissLimit: s.MissLimit, RevertOnLoss: s.RevertOnLoss}
+	for _, p := range b.Pins {
+		set.Pins = append(set.Pins, firmware.PinSetup{Pin: p.Pin, Output: p.Output, Value: p.Value})
+	}
+	return set
+}
+
 // Names lists the boards' names.
 func (s Spec) Names() []string {
 	names := make([]string, len(s.Boards))
@@ -140,9 +152,6 @@ type App struct {
 	Server   string // the board a client talks to
 	Interval time.Duration
 }
-
-// Rate is an app's attempts and successes.
-type Rate struct{ Attempts, Successes uint64 }
 
 // Conn is one control-protocol connection.
 type Conn interface {

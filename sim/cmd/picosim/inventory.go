@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"time"
@@ -102,9 +101,8 @@ func inventoryCmd(args []string, stdout, stderr io.Writer) int {
 				time.Sleep(2 * time.Second) // let the board's capacitors drain before power returns
 			}
 			fmt.Fprintf(stdout, "%s: %s\n", b.Name, command)
-			c := exec.Command("sh", "-c", command)
+			c := b.Command(command, "PICOSIM_UF2="+*uf2)
 			c.Stdout, c.Stderr = stdout, stderr
-			c.Env = append(os.Environ(), "PICOSIM_BOARD="+b.Name, "PICOSIM_ADDRESS="+b.Address, "PICOSIM_UF2="+*uf2)
 			if err := c.Run(); err != nil {
 				fmt.Fprintf(stderr, "picosim inventory: %s: %s: %v\n", b.Name, strings.TrimSpace(command), err)
 				return 1

@@ -27,12 +27,17 @@ vet:
 	$(GO) vet ./...
 
 # Tools the tests use beyond Go: tshark reads captures back, ip (iproute2)
-# runs programs in the door's namespace. Installed from Debian's packages
-# when missing and apt-get is there (CI runs as root); a spec that needs a
-# missing tool skips outside CI and fails in it.
+# runs programs in the door's namespace, shellcheck checks the workflows'
+# scripts (with actionlint, which go.mod pins), and TinyGo 0.41 builds the
+# Pico W image (hack/tinygo-build.sh finds it, or installs it from
+# ../shared/toolchains/tinygo: about 3 minutes, once). Debian's packages are
+# installed when missing and apt-get is there (CI runs as root); a spec that
+# needs a missing tool skips outside CI and fails in it.
 tools:
+	@hack/tinygo-build.sh --toolchain >/dev/null || echo "no TinyGo: the firmware build specs will be skipped (see hack/tinygo-build.sh --help)"
 	@missing=""; command -v tshark >/dev/null 2>&1 || missing="$$missing tshark"; \
 	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
+	command -v shellcheck >/dev/null 2>&1 || missing="$$missing shellcheck"; \
 	if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	    echo "installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
@@ -60,9 +65,11 @@ bench:
 emulated:
 	$(GINKGO) --label-filter='emulated || hw' ./scenarios ./sim/target
 
-# The Pico W firmware image (TinyGo on the PATH): build/picosim-pico-w.uf2.
+# The Pico W firmware image, build/picosim-pico-w.uf2, and its size against
+# the budgets (flash, static RAM, heap with 64 boards); fails over budget.
+# TinyGo 0.41: on the PATH, or installed from ../shared/toolchains/tinygo.
 firmware:
-	hack/tinygo-build.sh
+	hack/tinygo-build.sh --check
 
 # Fuzz the frame decoder beyond its committed corpus.
 fuzz:

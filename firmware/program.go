@@ -10,8 +10,12 @@ import (
 // Options are what an adapter tells the program about its platform.
 type Options struct {
 	// Name is the board's name when its settings give none (a Pico W uses
-	// its MAC address).
+	// DefaultName of its chip's unique ID). A board never goes without one:
+	// with neither, it is "pico".
 	Name string
+	// WLAN is the network a blank flash is formatted with (a Pico W build's
+	// credentials); zero keeps DefaultFiles'.
+	WLAN WLAN
 	// Board is the hardware's description in get_info.
 	Board string
 	// HeapBytes is the heap get_info reports against.
@@ -86,6 +90,11 @@ func Boot(b Board, f Flash, opt Options, now time.Duration) (*Program, error) {
 		if err := Format(f); err != nil {
 			return nil, err
 		}
+		if opt.WLAN.SSID != "" {
+			if err := f.WriteFile(FileWLAN, opt.WLAN.JSON()); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if err := Healthy(f); err != nil {
 		return nil, crashed{err.Error()}
@@ -106,6 +115,9 @@ func Boot(b Board, f Flash, opt Options, now time.Duration) (*Program, error) {
 	if p.name == "" {
 		p.name = opt.Name
 	}
+	if p.name == "" {
+		p.name = "pico" // the radio's DHCP client and discovery both need one
+	}
 	if len(p.name) > node.MaxName {
 		p.name = p.name[:node.MaxName]
 	}
@@ -116,7 +128,9 @@ func Boot(b Board, f Flash, opt Options, now time.Duration) (*Program, error) {
 		Board: opt.Board, Version: Version(f), EpochNS: opt.EpochNS, HeapBytes: opt.HeapBytes,
 		RevertOnLoss: set.RevertOnLoss, Inflate: opt.Inflate,
 		Extensions: []control.Extension{{Name: "get_state", Do: func(now time.Duration, _ control.Value) ([]control.Field, error) {
-			return []control.Field{{Key: "state", Val: p.state(now)}}, nil
+			e := control.Enc{B: make([]byte, 0, cap(p.line))} // the last state line's size: one allocation
+			p.appendState(&e, now)
+			return []control.Field{{Key: "state", Val: control.Raw(e.B)}}, nil
 		}}},
 	}, now)
 	p.ctl.SetConnected(now, false)
@@ -177,6 +191,20 @@ func SubnetBroadcast(ip node.Addr, bits int) node.Addr {
 		ip[i] |= byte(host >> (24 - 8*i))
 	}
 	return ip
+}
+
+// HeartbeatAddr is where an adapter that learnt its address from DHCP sends
+// heartbeats: its subnet's broadcast address (bits is the prefix length);
+// with no usable prefix, the broadcast address the network offered, and
+// failing that 255.255.255.255.
+func HeartbeatAddr(ip node.Addr, bits int, offered node.Addr) node.Addr {
+	switch {
+	case bits > 0 && bits <= 30:
+		return SubnetBroadcast(ip, bits)
+	case !offered.IsZero():
+		return offered
+	}
+	return LimitedBroadcast
 }
 
 // Lost stops discovery: the radio lost the network.
@@ -337,7 +365,7 @@ func (p *Program) flush(now time.Duration) {
 		if p.node != nil {
 			p.stats = p.node.Stats()
 		}
-		p.print(now, "state", p.state(now))
+		p.printState(now)
 	}
 }
 

@@ -1,7 +1,11 @@
 package firmware_test
 
 import (
+	"bytes"
+	"compress/flate"
+	"compress/zlib"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -325,5 +329,85 @@ func TestSubnetBroadcastSetsTheHostBits(t *testing.T) {
 		if got := firmware.SubnetBroadcast(c.ip, c.bits); got != c.want {
 			t.Errorf("SubnetBroadcast(%v, %d) = %v, want %v", c.ip, c.bits, got, c.want)
 		}
+	}
+}
+
+// TestAFreshBoardBootsWithANameAndTheBuildsNetwork: a Pico W fresh from
+// the factory has no settings; its adapter names it from the chip's unique
+// ID, and a board with no name at all is still called something, since the
+// radio's DHCP client refuses an empty hostname (the board would reset
+// forever). The build's WiFi credentials format the blank flash.
+func TestAFreshBoardBootsWithANameAndTheBuildsNetwork(t *testing.T) {
+	if got := firmware.DefaultName([]byte{0xe6, 0x60, 0x38, 0xb7, 0x13, 0x2a, 0x9f, 0x31}); got != "pico-2a9f31" {
+		t.Fatalf("DefaultName = %q", got)
+	}
+	for _, opt := range []firmware.Options{
+		{Name: firmware.DefaultName([]byte{1, 2, 3}), WLAN: firmware.WLAN{SSID: "lab", Password: "pw"}},
+		{},
+	} {
+		flash := firmware.MemFlash{}
+		f := &fake{lan: &lan{t: t}, flash: flash, pins: map[int]int{}, replies: map[control.ConnID][]string{}}
+		p, err := firmware.Boot(f, flash, opt, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[bool]string{true: "pico-010203", false: "pico"}[opt.Name != ""]
+		if p.Name() != want || f.state().Name != want {
+			t.Fatalf("a fresh board with %+v is called %q", opt, p.Name())
+		}
+		w := p.WLAN()
+		if opt.WLAN.SSID != "" && (w.SSID != "lab" || w.Password != "pw" || w.Port != control.Port) {
+			t.Fatalf("the build's network: %+v", w)
+		}
+		if opt.WLAN.SSID == "" && w.SSID != "picosim" {
+			t.Fatalf("the default network: %+v", w)
+		}
+	}
+}
+
+func TestHeartbeatsGoToTheSubnetsBroadcast(t *testing.T) {
+	ip := node.Addr{192, 168, 4, 17}
+	for _, c := range []struct {
+		bits    int
+		offered node.Addr
+		want    node.Addr
+	}{
+		{24, node.Addr{}, node.Addr{192, 168, 4, 255}},
+		{24, node.Addr{192, 168, 4, 127}, node.Addr{192, 168, 4, 255}}, // the subnet rules
+		{0, node.Addr{192, 168, 4, 255}, node.Addr{192, 168, 4, 255}},
+		{0, node.Addr{}, firmware.LimitedBroadcast},
+		{32, node.Addr{}, firmware.LimitedBroadcast},
+	} {
+		if got := firmware.HeartbeatAddr(ip, c.bits, c.offered); got != c.want {
+			t.Errorf("HeartbeatAddr(/%d, offered %v) = %v, want %v", c.bits, c.offered, got, c.want)
+		}
+	}
+}
+
+// TestInflateIsBounded: piconetcontrol's client compresses updates; a
+// small compressed file must not inflate into a board's whole heap.
+func TestInflateIsBounded(t *testing.T) {
+	for _, c := range []struct {
+		size int
+		ok   bool
+	}{{1000, true}, {firmware.MaxInflated, true}, {firmware.MaxInflated + 1, false}, {10 << 20, false}} {
+		var z bytes.Buffer
+		w := zlib.NewWriter(&z)
+		w.Write(bytes.Repeat([]byte("a"), c.size))
+		w.Close()
+		out, err := firmware.Inflate(z.Bytes())
+		if c.ok != (err == nil) || (c.ok && len(out) != c.size) {
+			t.Errorf("%d bytes from %d compressed: %d out, %v", c.size, z.Len(), len(out), err)
+		}
+		if !c.ok && !errors.Is(err, firmware.ErrTooLarge) {
+			t.Errorf("%d bytes: %v, want ErrTooLarge", c.size, err)
+		}
+	}
+	var raw bytes.Buffer
+	fw, _ := flate.NewWriter(&raw, flate.BestSpeed)
+	fw.Write([]byte("print('hi')"))
+	fw.Close()
+	if out, err := firmware.Inflate(raw.Bytes()); err != nil || string(out) != "print('hi')" {
+		t.Fatalf("raw deflate: %q %v", out, err)
 	}
 }

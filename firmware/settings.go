@@ -126,6 +126,32 @@ type WLAN struct {
 	Port           uint16
 }
 
+// JSON encodes the settings as config_wlan.json.
+func (w WLAN) JSON() []byte {
+	v := control.Obj(control.Field{Key: "ssid", Val: control.Str(w.SSID)}, control.Field{Key: "pwd", Val: control.Str(w.Password)})
+	port := w.Port
+	if port == 0 {
+		port = control.Port
+	}
+	v.Set("port", control.Int(int64(port)))
+	return v.Append(nil)
+}
+
+// DefaultName is the name of a board whose settings give none, from its
+// chip's unique ID (a Pico W's flash ID): "pico-" and the ID's last three
+// bytes in hex, so that boards fresh from the factory differ.
+func DefaultName(id []byte) string {
+	const hex = "0123456789abcdef"
+	name := []byte("pico")
+	if len(id) > 0 {
+		name = append(name, '-')
+		for _, b := range id[max(0, len(id)-3):] {
+			name = append(name, hex[b>>4], hex[b&15])
+		}
+	}
+	return string(name)
+}
+
 // ReadWLAN reads config/config_wlan.json; the port defaults to 12345.
 func ReadWLAN(f Flash) (WLAN, error) {
 	w := WLAN{Port: control.Port}

@@ -88,70 +88,110 @@ type Line struct {
 	State  *State `json:"state"`
 }
 
-func (p *Program) state(now time.Duration) control.Value {
-	f := func(k string, v control.Value) control.Field { return control.Field{Key: k, Val: v} }
-	v := control.Obj(
-		f("name", control.Str(p.name)),
-		f("ip", control.Str("")),
-		f("incarnation", control.Int(int64(p.inc))),
-		f("version", control.Str(Version(p.flash))),
-		f("uptime_ms", control.Int(ms(now))),
-		f("joined", control.Boolean(p.node != nil)),
-		f("asleep", control.Boolean(now < p.asleep)),
-		f("role", control.Str(node.Joining.String())),
-		f("master", control.Str("")),
-	)
-	var members []control.Value
-	var stats node.Stats
+// appendState writes the board's State as JSON to e: straight to bytes,
+// since a Value tree of a 64-member state would cost a Pico W's heap about
+// 100 KB, at every change.
+func (p *Program) appendState(e *control.Enc, now time.Duration) {
 	cfg, _ := node.Config{Heartbeat: p.set.Heartbeat, MissLimit: p.set.MissLimit}.WithDefaults()
-	if n := p.node; n != nil {
-		v.Set("ip", control.Str(p.ip.String()))
-		v.Set("role", control.Str(n.Role().String()))
-		ms := n.Members()
+	var stats node.Stats
+	n := p.node
+	e.Open('{')
+	e.Key("name")
+	e.Str(p.name)
+	e.Key("ip")
+	if n != nil {
+		e.Str(p.ip.String())
+	} else {
+		e.Str("")
+	}
+	e.Key("incarnation")
+	e.Int(int64(p.inc))
+	e.Key("version")
+	e.Str(Version(p.flash))
+	e.Key("uptime_ms")
+	e.Int(ms(now))
+	e.Key("joined")
+	e.Bool(n != nil)
+	e.Key("asleep")
+	e.Bool(now < p.asleep)
+	e.Key("role")
+	master := ""
+	if n != nil {
+		e.Str(n.Role().String())
 		if m, ok := n.Master(); ok {
-			v.Set("master", control.Str(nameIn(ms, m.IP)))
+			if master = m.Name; master == "" {
+				master = m.IP.String()
+			}
 		}
-		for _, m := range ms {
-			r, _ := n.RoleOf(m.IP)
-			members = append(members, control.Obj(
-				f("name", control.Str(m.Name)), f("ip", control.Str(m.IP.String())),
-				f("incarnation", control.Int(int64(m.Incarnation))), f("role", control.Str(r.String()))))
+		stats, cfg = n.Stats(), n.Config()
+	} else {
+		e.Str(node.Joining.String())
+	}
+	e.Key("master")
+	e.Str(master)
+	e.Key("members")
+	e.Open('[')
+	for i := 0; n != nil && i < n.Len(); i++ {
+		m := n.MemberAt(i)
+		r, _ := n.RoleOf(m.IP)
+		e.Open('{')
+		e.Key("name")
+		e.Str(m.Name)
+		e.Key("ip")
+		e.Str(m.IP.String())
+		e.Key("incarnation")
+		e.Int(int64(m.Incarnation))
+		e.Key("role")
+		e.Str(r.String())
+		e.Close('}')
+	}
+	e.Close(']')
+	e.Key("pins")
+	e.Open('[')
+	for pin := 0; pin <= control.MaxPin; pin++ {
+		if mode, val := p.ctl.Pin(pin); mode != control.Unset {
+			e.Open('{')
+			e.Key("pin")
+			e.Int(int64(pin))
+			e.Key("mode")
+			e.Str(mode.String())
+			e.Key("value")
+			e.Int(int64(val))
+			e.Close('}')
 		}
-		stats = n.Stats()
-		cfg = n.Config()
 	}
-	v.Set("members", control.List(members...))
-	var pins []control.Value
-	for n := 0; n <= control.MaxPin; n++ {
-		if mode, val := p.ctl.Pin(n); mode != control.Unset {
-			pins = append(pins, control.Obj(f("pin", control.Int(int64(n))), f("mode", control.Str(mode.String())), f("value", control.Int(int64(val)))))
-		}
+	e.Close(']')
+	e.Key("pin_events")
+	e.Open('[')
+	for _, pe := range p.pinEvents {
+		e.Open('{')
+		e.Key("seq")
+		e.Int(int64(pe.Seq))
+		e.Key("ms")
+		e.Int(pe.MS)
+		e.Key("pin")
+		e.Int(int64(pe.Pin))
+		e.Key("value")
+		e.Int(int64(pe.Value))
+		e.Key("cause")
+		e.Str(pe.Cause)
+		e.Close('}')
 	}
-	v.Set("pins", control.List(pins...))
-	var evs []control.Value
-	for _, e := range p.pinEvents {
-		evs = append(evs, control.Obj(f("seq", control.Int(int64(e.Seq))), f("ms", control.Int(e.MS)),
-			f("pin", control.Int(int64(e.Pin))), f("value", control.Int(int64(e.Value))), f("cause", control.Str(e.Cause))))
-	}
-	v.Set("pin_events", control.List(evs...))
-	v.Set("led", control.Str(p.ctl.Status().String()))
-	st := control.Obj()
+	e.Close(']')
+	e.Key("led")
+	e.Str(p.ctl.Status().String())
+	e.Key("stats")
+	e.Open('{')
 	for i, x := range statValues(stats) {
-		st.Set(StatNames[i], control.Int(int64(x)))
+		e.Key(StatNames[i])
+		e.Int(int64(x))
 	}
-	v.Set("stats", st)
-	v.Set("heartbeat_ms", control.Float(float64(cfg.Heartbeat)/float64(time.Millisecond)))
-	v.Set("miss_limit", control.Int(int64(cfg.MissLimit)))
-	return v
-}
-
-func nameIn(ms []node.Member, ip node.Addr) string {
-	for _, m := range ms {
-		if m.IP == ip {
-			return m.Name
-		}
-	}
-	return ip.String()
+	e.Close('}')
+	e.Key("heartbeat_ms")
+	e.Float(float64(cfg.Heartbeat) / float64(time.Millisecond))
+	e.Key("miss_limit")
+	e.Int(int64(cfg.MissLimit))
+	e.Close('}')
 }
 
 // nodeEvent prints an event of the discovery core.
@@ -189,8 +229,18 @@ func eventValue(event, detail string) control.Value {
 	return v
 }
 
-func (p *Program) print(now time.Duration, key string, val control.Value) {
-	p.emit(now, control.Obj(control.Field{Key: key, Val: val}))
+// printState prints {"ms": now, "state": {...}} on the console, in the
+// program's line buffer.
+func (p *Program) printState(now time.Duration) {
+	e := control.Enc{B: p.line[:0]}
+	e.Open('{')
+	e.Key("ms")
+	e.Int(ms(now))
+	e.Key("state")
+	p.appendState(&e, now)
+	e.Close('}')
+	p.line = e.B
+	p.b.Console(p.line)
 }
 
 func (p *Program) emit(now time.Duration, v control.Value) { p.line = emit(p.b, p.line, now, v) }

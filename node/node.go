@@ -90,6 +90,10 @@ func (n *Node) Len() int { return len(n.members) }
 // the view compares it with the count it last reported.
 func (n *Node) Views() uint64 { return n.views }
 
+// MemberAt returns the i-th live member in address order (0 <= i < Len()),
+// for a caller that walks them without a copy of the list.
+func (n *Node) MemberAt(i int) Member { return n.members[i].public() }
+
 // Members returns the live members in address order, this board included.
 func (n *Node) Members() []Member {
 	out := make([]Member, len(n.members))

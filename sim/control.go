@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/picosim/picosim/firmware/host"
+	"github.com/picosim/picosim/firmware"
 	"github.com/picosim/picosim/netsim"
 	"github.com/picosim/picosim/netsim/clock"
 	"github.com/picosim/picosim/node/control"
@@ -39,7 +39,7 @@ func (b *Board) startService() error {
 		cfg := c.cfg.Control
 		cfg.EpochNS = netsim.Epoch.UnixNano()
 		cfg.Version = b.flash.Version()
-		cfg.Inflate = host.Inflate
+		cfg.Inflate = firmware.Inflate
 		s := &service{b: b, core: control.NewServer(cfg, c.clk.Now()), deadline: -1}
 		if !b.host.Associated() {
 			s.core.SetConnected(c.clk.Now(), false) // the LED blinks "connecting" until the radio joins

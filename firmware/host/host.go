@@ -11,9 +11,6 @@ package host
 
 import (
 	"bufio"
-	"bytes"
-	"compress/flate"
-	"compress/zlib"
 	"context"
 	"encoding/json"
 	"errors"
@@ -81,7 +78,7 @@ func Run(ctx context.Context, cfg Config) error {
 	b := &board{cfg: cfg, now: now, console: &lockedWriter{w: cfg.Console}, pins: map[int]int{}}
 	flash := DirFlash(cfg.Flash)
 	opt := firmware.Options{Name: cfg.Name, Board: "picosim hostboard (emulated Raspberry Pi Pico W)",
-		EpochNS: start.UnixNano(), Inflate: Inflate}
+		EpochNS: start.UnixNano(), Inflate: firmware.Inflate}
 	for ctx.Err() == nil {
 		p, err := firmware.Start(b, flash, opt, now, sleep)
 		if err != nil {
@@ -346,16 +343,6 @@ func address(iface string) (netip.Prefix, error) {
 		}
 	}
 	return netip.Prefix{}, nil
-}
-
-// Inflate decompresses a compressed update: zlib, or raw deflate.
-func Inflate(b []byte) ([]byte, error) {
-	if r, err := zlib.NewReader(bytes.NewReader(b)); err == nil {
-		if out, err := io.ReadAll(r); err == nil {
-			return out, nil
-		}
-	}
-	return io.ReadAll(flate.NewReader(bytes.NewReader(b)))
 }
 
 // lockedWriter writes whole lines: the console may be shared.

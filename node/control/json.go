@@ -23,10 +23,12 @@ const (
 	String
 	Array
 	Object
+	// RawJSON is a value already encoded (Raw): Append copies Str.
+	RawJSON
 )
 
 func (k Kind) String() string {
-	return [...]string{"null", "boolean", "number", "string", "array", "object"}[k]
+	return [...]string{"null", "boolean", "number", "string", "array", "object", "raw JSON"}[k]
 }
 
 // Value is one JSON value. Numbers keep the literal they were written with, so
@@ -377,6 +379,8 @@ func (v Value) Append(b []byte) []byte {
 		return strconv.AppendFloat(b, v.Num, 'g', -1, 64)
 	case String:
 		return appendString(b, v.Str)
+	case RawJSON:
+		return append(b, v.Str...)
 	case Array:
 		b = append(b, '[')
 		for i, it := range v.Items {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -9,6 +10,7 @@ import (
 )
 
 type workflow struct {
+	Env  map[string]string `yaml:"env"`
 	Jobs map[string]struct {
 		RunsOn any `yaml:"runs-on"`
 		Steps  []struct {
@@ -71,5 +73,43 @@ func TestCIWorkflowBuildsTheFirmwareWithTinyGo(t *testing.T) {
 	}
 	if !firmware || !test {
 		t.Fatalf("ci.yml: builds the TinyGo firmware %v, runs make test %v", firmware, test)
+	}
+}
+
+// TestWorkflowsUseATinyGoThatAcceptsGo126: TinyGo 0.40 refuses Go 1.26
+// ("requires go version 1.19 through 1.25"); both workflows build with the
+// release the README and hack/tinygo-build.sh name, and CI keeps the UF2.
+func TestWorkflowsUseATinyGoThatAcceptsGo126(t *testing.T) {
+	for _, name := range []string{"ci.yml", "nightly-hil.yml"} {
+		if v := loadWorkflow(t, name).Env["TINYGO_VERSION"]; v != "0.41.1" {
+			t.Errorf("%s: TINYGO_VERSION %q, want 0.41.1", name, v)
+		}
+	}
+	var upload bool
+	for _, job := range loadWorkflow(t, "ci.yml").Jobs {
+		for _, s := range job.Steps {
+			upload = upload || (strings.HasPrefix(s.Uses, "actions/upload-artifact") && strings.HasSuffix(s.With["path"], ".uf2"))
+		}
+	}
+	if !upload {
+		t.Error("ci.yml does not upload the UF2")
+	}
+}
+
+// TestWorkflowsAreActionlintClean runs actionlint at the version go.mod
+// pins (go tool actionlint), with shellcheck for the run: scripts when it is
+// installed (make tools installs it; CI must have it).
+func TestWorkflowsAreActionlintClean(t *testing.T) {
+	if _, err := exec.LookPath("shellcheck"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("shellcheck is missing (make tools installs it): actionlint would skip the run: scripts")
+		}
+		t.Log("shellcheck is missing (make tools installs it): the run: scripts are not checked")
+	}
+	cmd := exec.Command("go", "tool", "actionlint", "-no-color")
+	cmd.Dir = "../../.."
+	out, err := cmd.CombinedOutput()
+	if err != nil || len(out) > 0 {
+		t.Fatalf("actionlint: %v\n%s", err, out)
 	}
 }

@@ -1,0 +1,154 @@
+package firmware
+
+import (
+	"time"
+
+	"github.com/picosim/picosim/node/control"
+)
+
+// SlotConn is one TCP connection of a stack with a fixed set of them, as
+// lneto has on a Pico W: it listens on the control port while idle, and no
+// call blocks. An adapter implements it in a few lines over its stack's type.
+type SlotConn interface {
+	// Established: a controller connected (the handshake is done), whether
+	// or not either side has closed since.
+	Established() bool
+	// PeerDone: nothing more will arrive (the controller closed its side,
+	// or the connection broke).
+	PeerDone() bool
+	// Closed: the connection is over, or never began; it may listen again.
+	Closed() bool
+	// Buffered is how many received bytes wait to be read.
+	Buffered() int
+	// Read takes up to len(p) received bytes.
+	Read(p []byte) int
+	// Write queues for sending as much of p as fits now.
+	Write(p []byte) int
+	// Close ends the connection after what was written.
+	Close()
+	// Abort drops it at once.
+	Abort()
+	// Listen waits for the next controller on the control port.
+	Listen() error
+}
+
+// MaxBacklog bounds what a control connection may owe its controller beyond
+// the stack's own buffer: a controller that stops reading is cut off rather
+// than stopping the board (a write that waited for it would stop the whole
+// loop: discovery, the fail-safe, every other controller).
+const MaxBacklog = 16 << 10
+
+// Linger is how long a closed connection may take to finish closing (our
+// FIN acknowledged) before its slot is taken back for the next controller:
+// a controller that vanished must not hold the port.
+const Linger = 10 * time.Second
+
+// Slot turns what an adapter sees of one SlotConn into the program's
+// Opened, Received and Closed, and carries out the program's writes and
+// closes without waiting: what the stack cannot take yet waits in a bounded
+// backlog, and a close waits until the backlog is out.
+type Slot struct {
+	ID   control.ConnID
+	Conn SlotConn
+
+	open      bool          // the program knows the connection
+	closing   bool          // the program closed it: close once the backlog is out
+	finishing bool          // ended, waiting for the close to finish (or Linger)
+	closedAt  time.Duration // when it ended
+	backlog   []byte
+	// CutOff counts connections aborted for an overflowing backlog.
+	CutOff uint64
+}
+
+// Poll moves the connection along: a new controller is Opened and its data
+// Received (read through buf), the backlog goes out, a connection the
+// controller or the program ended is closed and Closed, and a finished one
+// listens again. busy reports whether anything happened.
+func (s *Slot) Poll(now time.Duration, p *Program, buf []byte) (busy bool, err error) {
+	c := s.Conn
+	if !s.open && !s.finishing && c.Established() && !c.Closed() {
+		s.open, s.backlog = true, s.backlog[:0]
+		p.Opened(now, s.ID)
+		busy = true
+	}
+	for s.open && c.Buffered() > 0 {
+		n := c.Read(buf)
+		if n == 0 {
+			break
+		}
+		busy = true
+		p.Received(now, s.ID, buf[:n])
+	}
+	if s.open && len(s.backlog) > 0 && !c.Closed() {
+		n := c.Write(s.backlog)
+		s.backlog = s.backlog[:copy(s.backlog, s.backlog[n:])]
+		busy = busy || n > 0
+	}
+	switch {
+	case s.open && c.Closed(): // reset by the peer, or aborted for its backlog
+		s.end(now, p)
+		busy = true
+	case s.open && len(s.backlog) == 0 && (s.closing || (c.PeerDone() && c.Buffered() == 0)):
+		c.Close() // after what was written: a half-closed controller gets its replies
+		s.end(now, p)
+		busy = true
+	}
+	var again bool
+	switch {
+	case s.open:
+	case s.finishing:
+		again = c.Closed() || now-s.closedAt >= Linger
+	default: // never listened yet, or the listen broke
+		again = c.Closed()
+	}
+	if again {
+		c.Abort()
+		s.finishing = false
+		if err = c.Listen(); err != nil {
+			return busy, err
+		}
+		busy = true
+	}
+	return busy, nil
+}
+
+func (s *Slot) end(now time.Duration, p *Program) {
+	s.open, s.closing, s.backlog = false, false, s.backlog[:0]
+	s.finishing, s.closedAt = true, now
+	p.Closed(now, s.ID)
+}
+
+// Write is the program's Board.Write for this connection.
+func (s *Slot) Write(data []byte) error {
+	if !s.open || s.closing {
+		return errNotOpen
+	}
+	if len(s.backlog) == 0 {
+		data = data[s.Conn.Write(data):]
+	}
+	if len(s.backlog)+len(data) > MaxBacklog {
+		s.CutOff++
+		s.Conn.Abort() // the next Poll finds it closed and tells the program
+		s.backlog = s.backlog[:0]
+		return errCutOff
+	}
+	s.backlog = append(s.backlog, data...)
+	return nil
+}
+
+// Close is the program's Board.Close for this connection.
+func (s *Slot) Close() error {
+	if s.open {
+		s.closing = true
+	}
+	return nil
+}
+
+type slotError string
+
+func (e slotError) Error() string { return string(e) }
+
+const (
+	errNotOpen = slotError("control connection is not open")
+	errCutOff  = slotError("control connection cut off: its controller reads nothing")
+)

@@ -1,0 +1,234 @@
+package firmware_test
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/picosim/picosim/firmware"
+	"github.com/picosim/picosim/node"
+	"github.com/picosim/picosim/node/control"
+)
+
+// tcpSlot is a SlotConn as lneto's tcp.Conn behaves: a fixed send buffer
+// that the network drains only when the test says so, a receive buffer the
+// test fills, and the states a connection goes through.
+type tcpSlot struct {
+	state    string // closed, listen, established, close_wait (the peer sent FIN), last_ack, fin_wait (we closed)
+	in       []byte // received, unread
+	out      []byte // written, unsent
+	sent     []byte // what the controller got
+	room     int    // send buffer size
+	listens  int
+	aborts   int
+	failNext bool
+}
+
+func (c *tcpSlot) Established() bool { return c.state != "closed" && c.state != "listen" }
+func (c *tcpSlot) PeerDone() bool {
+	return c.state == "close_wait" || c.state == "last_ack" || c.state == "closed"
+}
+func (c *tcpSlot) Closed() bool  { return c.state == "closed" }
+func (c *tcpSlot) Buffered() int { return len(c.in) }
+func (c *tcpSlot) Read(p []byte) int {
+	n := copy(p, c.in)
+	c.in = c.in[n:]
+	return n
+}
+func (c *tcpSlot) Write(p []byte) int {
+	if c.state != "established" && c.state != "close_wait" {
+		return 0
+	}
+	n := min(len(p), c.room-len(c.out))
+	c.out = append(c.out, p[:n]...)
+	return n
+}
+func (c *tcpSlot) Close() {
+	switch c.state {
+	case "established":
+		c.state = "fin_wait"
+	case "close_wait":
+		c.state = "last_ack"
+	}
+}
+func (c *tcpSlot) Abort() { c.aborts++; c.state, c.in, c.out = "closed", nil, nil }
+func (c *tcpSlot) Listen() error {
+	c.listens++
+	c.state = "listen"
+	return nil
+}
+
+// drain lets the network carry what was written.
+func (c *tcpSlot) drain() { c.sent, c.out = append(c.sent, c.out...), c.out[:0] }
+
+var _ firmware.SlotConn = (*tcpSlot)(nil)
+
+// slotBoard is a program with one Slot as its only connection.
+type slotBoard struct {
+	slot *firmware.Slot
+	conn *tcpSlot
+	p    *firmware.Program
+	now  time.Duration
+	buf  []byte
+}
+
+func newSlotBoard(t *testing.T, room int) *slotBoard {
+	t.Helper()
+	b := &slotBoard{conn: &tcpSlot{state: "closed", room: room}, buf: make([]byte, 512)}
+	b.slot = &firmware.Slot{ID: 1, Conn: b.conn}
+	p, err := firmware.Boot(slotAdapter{b}, firmware.MemFlash{}, firmware.Options{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.p = p
+	b.poll(t)
+	if b.conn.state != "listen" {
+		t.Fatalf("a fresh slot is %s, not listening", b.conn.state)
+	}
+	return b
+}
+
+func (b *slotBoard) poll(t *testing.T) {
+	t.Helper()
+	for i := 0; i < 10; i++ {
+		busy, err := b.slot.Poll(b.now, b.p, b.buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !busy {
+			return
+		}
+	}
+}
+
+// slotAdapter is the Board around the slot, as the Pico W adapter's.
+type slotAdapter struct{ b *slotBoard }
+
+func (a slotAdapter) SendUDP(node.Addr, uint16, []byte) error { return nil }
+func (a slotAdapter) Write(c control.ConnID, data []byte) error {
+	return a.b.slot.Write(data)
+}
+func (a slotAdapter) Close(control.ConnID) error { return a.b.slot.Close() }
+func (a slotAdapter) SetPin(int, int)            {}
+func (a slotAdapter) ReadPin(int) int            { return 0 }
+func (a slotAdapter) Console([]byte)             {}
+
+func TestASlotServesAControllerAndListensAgain(t *testing.T) {
+	b := newSlotBoard(t, 4096)
+	c := b.conn
+	for round := 1; round <= 3; round++ {
+		c.state = "established"
+		c.in = []byte(`{"action": "ping"}` + "\n")
+		b.poll(t)
+		c.drain()
+		if !strings.Contains(string(c.sent), `"action": "ping"`) {
+			t.Fatalf("round %d: no reply: %q", round, c.sent)
+		}
+		c.sent = nil
+		c.state = "closed" // the controller closes and the close completes
+		b.poll(t)
+		if c.state != "listen" || c.listens != round+1 {
+			t.Fatalf("round %d: %s after the controller left, %d listens", round, c.state, c.listens)
+		}
+	}
+}
+
+// TestAHalfClosedControllerGetsItsReply is the client that sends a request
+// and shuts its side down (SHUT_WR) before reading: the reply still goes
+// out, then the board closes its side.
+func TestAHalfClosedControllerGetsItsReply(t *testing.T) {
+	b := newSlotBoard(t, 4096)
+	c := b.conn
+	c.state = "established"
+	c.in = []byte(`{"action": "get_version"}` + "\n")
+	c.state = "close_wait" // data and FIN arrived together
+	b.poll(t)
+	c.drain()
+	if !strings.Contains(string(c.sent), `"version"`) || c.state != "last_ack" {
+		t.Fatalf("state %s, sent %q", c.state, c.sent)
+	}
+	b.now += time.Second
+	c.state = "closed" // our FIN acknowledged
+	b.poll(t)
+	if c.state != "listen" {
+		t.Fatalf("%s after the close finished", c.state)
+	}
+}
+
+// TestAControllerThatReadsNothingIsCutOffAndTheBoardGoesOn pipelines
+// commands and never reads: the board answers while its send buffer and
+// backlog have room, then drops that controller alone, and serves the next.
+func TestAControllerThatReadsNothingIsCutOffAndTheBoardGoesOn(t *testing.T) {
+	b := newSlotBoard(t, 2048)
+	c := b.conn
+	c.state = "established"
+	line := []byte(`{"action": "ping"}` + "\n")
+	for i := 0; i < 2000 && b.slot.CutOff == 0; i++ {
+		c.in = append(c.in, line...)
+		b.poll(t) // never drained
+	}
+	if b.slot.CutOff != 1 || len(c.sent) != 0 {
+		t.Fatalf("after 2000 unread replies: cut off %d", b.slot.CutOff)
+	}
+	if c.state != "listen" {
+		t.Fatalf("the slot is %s, not listening for the next controller", c.state)
+	}
+	c.state = "established"
+	c.in = line
+	b.poll(t)
+	c.drain()
+	if !bytes.Contains(c.sent, []byte(`"ping"`)) {
+		t.Fatal("the next controller got no reply")
+	}
+}
+
+// TestABigReplyGoesOutAsTheControllerReads sends a reply larger than the
+// stack's buffer to a controller that reads slowly: all of it arrives, in
+// order, and the board's close waits for it.
+func TestABigReplyGoesOutAsTheControllerReads(t *testing.T) {
+	b := newSlotBoard(t, 256)
+	c := b.conn
+	c.state = "established"
+	b.poll(t)
+	pad := strings.Repeat("y", 3000)
+	c.in = []byte(`{"action": "ping", "pad": "` + pad + `"}` + "\n")
+	b.poll(t)
+	b.slot.Close() // as the program does after an error reply, say
+	for i := 0; i < 100 && c.state == "established"; i++ {
+		c.drain()
+		b.poll(t)
+	}
+	c.drain()
+	if !strings.Contains(string(c.sent), pad) || !strings.HasSuffix(string(c.sent), "\n") {
+		t.Fatalf("the controller got %d bytes, not the whole reply", len(c.sent))
+	}
+	if c.state != "fin_wait" {
+		t.Fatalf("%s: the board did not close after the reply", c.state)
+	}
+}
+
+// TestAVanishedControllerDoesNotHoldTheSlot: the board closed, and the FIN
+// is never acknowledged (the controller lost power): after Linger the slot
+// listens again.
+func TestAVanishedControllerDoesNotHoldTheSlot(t *testing.T) {
+	b := newSlotBoard(t, 4096)
+	c := b.conn
+	c.state = "established"
+	b.poll(t)
+	c.state = "close_wait"
+	b.poll(t)
+	if c.state != "last_ack" {
+		t.Fatalf("%s", c.state)
+	}
+	b.now += firmware.Linger - time.Millisecond
+	b.poll(t)
+	if c.state != "last_ack" {
+		t.Fatal("the slot gave up on the close too early")
+	}
+	b.now += time.Millisecond
+	b.poll(t)
+	if c.state != "listen" {
+		t.Fatalf("%s after Linger", c.state)
+	}
+}

@@ -57,13 +57,13 @@ soak:
 # against the simulator (root for the last; about a minute).
 bench:
 	$(PICOSIM) bench --sizes 100,1000
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./netsim ./sim ./node ./sim/target
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./netsim ./sim ./node ./sim/targets
 
 # The scenarios on emulated boards and through the hw target on a lab of
 # emulated boards, and the targets' own specs (root; about four minutes).
 # make test runs them too; this is them alone, through the Ginkgo CLI.
 emulated:
-	$(GINKGO) --label-filter='emulated || hw' ./scenarios ./sim/target
+	$(GINKGO) --label-filter='emulated || hw' ./scenarios ./sim/targets
 
 # The Pico W firmware image, build/picosim-pico-w.uf2, and its size against
 # the budgets (flash, static RAM, heap with 64 boards); fails over budget.

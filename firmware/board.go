@@ -10,11 +10,21 @@ import (
 // Board is what the program needs of the hardware. Each adapter implements
 // it; calls come from the adapter's own loop, never concurrently.
 type Board interface {
-	// SendUDP sends one datagram from the discovery port (node.Port).
-	SendUDP(to node.Addr, port uint16, payload []byte) error
-	// Write sends data on a control connection.
+	// Listen opens a port of the program's, if it is not open yet: UDP
+	// datagrams to it go to Program.Datagram, TCP connections to it to
+	// Program.Opened. The program listens on every port it needs each time
+	// it joins the network.
+	Listen(p Port) error
+	// Unlisten closes a port (an app stopped); its connections stay.
+	Unlisten(p Port) error
+	// SendUDP sends one datagram from one of the program's UDP ports.
+	SendUDP(from uint16, to node.Addr, port uint16, payload []byte) error
+	// Dial opens TCP connection c (DialBase and up) to to:port; its outcome
+	// goes to Program.Connected, later or from within Dial.
+	Dial(c control.ConnID, to node.Addr, port uint16) error
+	// Write sends data on a connection.
 	Write(c control.ConnID, data []byte) error
-	// Close closes a control connection after what was written on it.
+	// Close closes a connection after what was written on it.
 	Close(c control.ConnID) error
 	// SetPin drives a GPIO the program set up as an output, or the on-board
 	// LED when pin is control.LED (on a Pico W it hangs off the radio chip).
@@ -24,6 +34,16 @@ type Board interface {
 	// Console prints one line, without its "\n", on the board's console.
 	Console(line []byte)
 }
+
+// Port is a port the program listens on.
+type Port struct {
+	TCP bool // else UDP
+	Num uint16
+}
+
+// DialBase is the first id of the connections the program dials; the
+// adapter numbers the connections it accepts below it.
+const DialBase control.ConnID = 1 << 31
 
 // Flash is a board's persistent storage: whole files by name.
 type Flash interface {

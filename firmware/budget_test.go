@@ -38,7 +38,10 @@ type quietBoard struct {
 	replies map[control.ConnID]*bytes.Buffer
 }
 
-func (b *quietBoard) SendUDP(to node.Addr, port uint16, payload []byte) error {
+func (b *quietBoard) Listen(firmware.Port) error                   { return nil }
+func (b *quietBoard) Unlisten(firmware.Port) error                 { return nil }
+func (b *quietBoard) Dial(control.ConnID, node.Addr, uint16) error { return nil }
+func (b *quietBoard) SendUDP(from uint16, to node.Addr, port uint16, payload []byte) error {
 	b.net.queue = append(b.net.queue, dgram{b.ip, to, append([]byte(nil), payload...)})
 	return nil
 }
@@ -67,7 +70,7 @@ func (l *quietLAN) run(d time.Duration) {
 			l.queue = l.queue[1:]
 			for _, b := range l.boards {
 				if b.ip != q.from && (q.to == bcast || q.to == b.ip) {
-					b.p.Datagram(l.now, q.from, node.Port, q.payload)
+					b.p.Datagram(l.now, node.Port, q.from, node.Port, q.payload)
 				}
 			}
 		}
@@ -116,7 +119,7 @@ func TestHeapBudget(t *testing.T) {
 	for i := range budgetNodes {
 		b := &quietBoard{net: l, ip: node.Addr{10, 0, 0, byte(2 + i)}, replies: map[control.ConnID]*bytes.Buffer{}}
 		flash := firmware.MemFlash{firmware.FileSettings: firmware.Settings{Name: fmt.Sprintf("board-with-a-long-name-%02d", i)}.JSON()}
-		p, err := firmware.Start(b, flash, firmware.Options{}, func() time.Duration { return l.now }, func(time.Duration) {})
+		p, _, err := firmware.Start(b, flash, firmware.Options{}, l.now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,7 +132,7 @@ func TestHeapBudget(t *testing.T) {
 	l.run(20 * time.Second)
 	for _, b := range l.boards {
 		for c := control.ConnID(1); c <= 2; c++ {
-			b.p.Opened(l.now, c)
+			b.p.Opened(l.now, c, control.Port)
 		}
 		var cmds strings.Builder
 		for pin := 0; pin <= control.MaxPin; pin++ {
@@ -147,7 +150,7 @@ func TestHeapBudget(t *testing.T) {
 
 	probe := l.boards[budgetNodes-1]
 	probe.replies[3] = bytes.NewBuffer(make([]byte, 0, 64<<10)) // the test's own buffer, not measured
-	probe.p.Opened(l.now, 3)
+	probe.p.Opened(l.now, 3, control.Port)
 	transient := allocated(func() { probe.p.Received(l.now, 3, []byte(`{"action": "get_state"}`+"\n")) })
 	var reply struct {
 		State firmware.State `json:"state"`

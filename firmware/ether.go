@@ -182,7 +182,7 @@ func (t *Neighbors) MAC(ip node.Addr) ([6]byte, bool) {
 // which hands them to the program. Bounded by its byte size: a datagram
 // that does not fit is dropped and counted, as a full socket buffer would.
 type Inbox struct {
-	buf     []byte // records: from ip[4], port u16, len u16, payload
+	buf     []byte // records: from ip[4], from port u16, to port u16, len u16, payload
 	head, n int    // ring: first byte and bytes used
 	Dropped uint64
 }
@@ -190,19 +190,29 @@ type Inbox struct {
 // NewInbox returns an inbox of size bytes.
 func NewInbox(size int) *Inbox { return &Inbox{buf: make([]byte, size)} }
 
-const inboxHeader = 8
+const inboxHeader = 10
+
+// Queued is a datagram as Take returns it: who sent it from which port, to
+// which of the board's ports, and how many bytes went into Take's buffer.
+type Queued struct {
+	From     node.Addr
+	FromPort uint16
+	Port     uint16
+	N        int
+}
 
 // Put copies one datagram in; false when it does not fit.
-func (q *Inbox) Put(from node.Addr, port uint16, payload []byte) bool {
+func (q *Inbox) Put(from node.Addr, fromPort, port uint16, payload []byte) bool {
 	need := inboxHeader + len(payload)
-	if need > len(q.buf)-q.n {
+	if need > len(q.buf)-q.n || len(payload) > 0xffff {
 		q.Dropped++
 		return false
 	}
 	var h [inboxHeader]byte
 	copy(h[:], from[:])
-	binary.BigEndian.PutUint16(h[4:], port)
-	binary.BigEndian.PutUint16(h[6:], uint16(len(payload)))
+	binary.BigEndian.PutUint16(h[4:], fromPort)
+	binary.BigEndian.PutUint16(h[6:], port)
+	binary.BigEndian.PutUint16(h[8:], uint16(len(payload)))
 	q.write(h[:])
 	q.write(payload)
 	return true
@@ -210,19 +220,20 @@ func (q *Inbox) Put(from node.Addr, port uint16, payload []byte) bool {
 
 // Take copies the oldest datagram into p (cut to len(p)) and reports it;
 // ok is false when the inbox is empty.
-func (q *Inbox) Take(p []byte) (from node.Addr, port uint16, n int, ok bool) {
+func (q *Inbox) Take(p []byte) (d Queued, ok bool) {
 	if q.n == 0 {
-		return from, 0, 0, false
+		return d, false
 	}
 	var h [inboxHeader]byte
 	q.read(h[:])
-	copy(from[:], h[:4])
-	port = binary.BigEndian.Uint16(h[4:])
-	size := int(binary.BigEndian.Uint16(h[6:]))
-	n = min(size, len(p))
-	q.read(p[:n])
-	q.skip(size - n)
-	return from, port, n, true
+	copy(d.From[:], h[:4])
+	d.FromPort = binary.BigEndian.Uint16(h[4:])
+	d.Port = binary.BigEndian.Uint16(h[6:])
+	size := int(binary.BigEndian.Uint16(h[8:]))
+	d.N = min(size, len(p))
+	q.read(p[:d.N])
+	q.skip(size - d.N)
+	return d, true
 }
 
 // Len is how many bytes are queued, headers included.

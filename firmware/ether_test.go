@@ -109,26 +109,26 @@ func TestInboxKeepsDatagramsInOrderAndDropsWhatDoesNotFit(t *testing.T) {
 	for round := range 50 { // many times round the ring
 		a := bytes.Repeat([]byte{byte(round)}, 1+round%30)
 		b := bytes.Repeat([]byte{byte(round + 1)}, 30-round%30)
-		if !q.Put(node.Addr{10, 0, 0, 1}, 7, a) || !q.Put(node.Addr{10, 0, 0, 2}, 8, b) {
+		if !q.Put(node.Addr{10, 0, 0, 1}, 7, 5001, a) || !q.Put(node.Addr{10, 0, 0, 2}, 8, 37020, b) {
 			t.Fatalf("round %d: two datagrams of %d and %d bytes do not fit in 100", round, len(a), len(b))
 		}
 		for i, want := range [][]byte{a, b} {
-			from, port, n, ok := q.Take(buf)
-			if !ok || !bytes.Equal(buf[:n], want) || from[3] != byte(i+1) || port != uint16(7+i) {
-				t.Fatalf("round %d: took %v %d %x, want %x", round, from, port, buf[:n], want)
+			d, ok := q.Take(buf)
+			if !ok || !bytes.Equal(buf[:d.N], want) || d.From[3] != byte(i+1) || d.FromPort != uint16(7+i) || d.Port != []uint16{5001, 37020}[i] {
+				t.Fatalf("round %d: took %+v %x, want %x", round, d, buf[:d.N], want)
 			}
 		}
 	}
-	if _, _, _, ok := q.Take(buf); ok || q.Len() != 0 {
+	if _, ok := q.Take(buf); ok || q.Len() != 0 {
 		t.Fatal("an empty inbox gave a datagram")
 	}
-	q.Put(node.Addr{}, 1, make([]byte, 50))
-	if q.Put(node.Addr{}, 1, make([]byte, 50)) || q.Dropped != 1 {
+	q.Put(node.Addr{}, 1, 2, make([]byte, 45))
+	if q.Put(node.Addr{}, 1, 2, make([]byte, 45)) || q.Dropped != 1 {
 		t.Fatalf("a datagram that does not fit was kept (dropped %d)", q.Dropped)
 	}
-	_, _, n, _ := q.Take(make([]byte, 10)) // a short buffer cuts the datagram, not the ring
-	if n != 10 || q.Len() != 0 {
-		t.Fatalf("took %d bytes, %d left", n, q.Len())
+	d, _ := q.Take(make([]byte, 10)) // a short buffer cuts the datagram, not the ring
+	if d.N != 10 || q.Len() != 0 {
+		t.Fatalf("took %d bytes, %d left", d.N, q.Len())
 	}
 }
 

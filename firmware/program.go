@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/picosim/picosim/node"
+	"github.com/picosim/picosim/node/apps"
 	"github.com/picosim/picosim/node/control"
 )
 
@@ -13,9 +14,6 @@ type Options struct {
 	// DefaultName of its chip's unique ID). A board never goes without one:
 	// with neither, it is "pico".
 	Name string
-	// WLAN is the network a blank flash is formatted with (a Pico W build's
-	// credentials); zero keeps DefaultFiles'.
-	WLAN WLAN
 	// Board is the hardware's description in get_info.
 	Board string
 	// HeapBytes is the heap get_info reports against.
@@ -24,8 +22,22 @@ type Options struct {
 	EpochNS int64
 	// Inflate decompresses compressed updates; nil refuses them.
 	Inflate func([]byte) ([]byte, error)
-	// Rand, if set, drives the heartbeat jitter (node.Config.Rand).
+	// Rand, if set, drives the heartbeat jitter (node.Config.Rand); Seed,
+	// with the boot's number, the apps' randomness.
 	Rand node.Source
+	Seed uint64
+	// WLAN is the network a blank flash is formatted with (a Pico W build's
+	// credentials); zero keeps DefaultFiles'.
+	WLAN WLAN
+	// Node holds the discovery core's settings that the settings file does
+	// not (Jitter, Settle, Witnesses, MaxDatagram, Intern); the file's
+	// heartbeat and miss limit win.
+	Node node.Config
+	// Quiet keeps the console silent: a simulator of thousands of boards
+	// reads OnEvent and State instead of console lines.
+	Quiet bool
+	// OnEvent, if set, receives every event as it happens.
+	OnEvent func(Event)
 }
 
 // Halt is a board-wide action the adapter must carry out: every socket
@@ -41,23 +53,28 @@ type Program struct {
 	b     Board
 	flash Flash
 	opt   Options
+	rep   reporter
 	set   Settings
 	name  string
 	inc   uint32
 	wlan  WLAN
 
-	node      *node.Node // nil until the radio joins
+	node      *node.Node // nil until the radio first joins
 	ip, bcast node.Addr
+	online    bool // the radio is on the network
 	ctl       *control.Server
+	apps      []*appRun
+	owner     map[control.ConnID]*appRun // connections of the apps; the rest are the control server's
+	nextDial  control.ConnID
 
 	asleep time.Duration // light sleep until then
-	slept  []queued      // control data that came in asleep
+	slept  []queued      // connection data that came in asleep
 	halt   *Halt
 
 	pinEvents []PinEvent // the last changes, for the state
 	pinSeq    uint64
 	changed   bool   // a state line is due
-	views     uint64 // the node's view count in the last state line
+	views     uint64 // the node's view count when the apps and the state last saw it
 	stats     node.Stats
 	stateAt   time.Duration // when the last state line went out
 	line      []byte
@@ -83,8 +100,9 @@ func (e crashed) Is(target error) bool { return target == ErrCrashed }
 
 // Boot starts the program from flash at time now (the board's uptime): it
 // formats a blank flash, checks the image, counts the boot (the
-// incarnation), reads the settings, and sets the firmware's pins up. The
-// LED blinks "connecting" until Joined.
+// incarnation), reads the settings, sets the firmware's pins up and starts
+// the apps the settings name. The LED blinks "connecting" until Joined.
+// Adapters call Start, the boot loader, rather than Boot.
 func Boot(b Board, f Flash, opt Options, now time.Duration) (*Program, error) {
 	if _, ok := f.ReadFile(FileBoots); !ok {
 		if err := Format(f); err != nil {
@@ -106,11 +124,9 @@ func Boot(b Board, f Flash, opt Options, now time.Duration) (*Program, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Program{b: b, flash: f, opt: opt, inc: inc}
+	p := &Program{b: b, flash: f, opt: opt, inc: inc, owner: map[control.ConnID]*appRun{}, nextDial: DialBase}
+	p.rep = reporter{b: b, opt: &p.opt}
 	set, err := ReadSettings(f)
-	if err != nil {
-		p.log(now, "config_error", err.Error()) // a bad file must not brick the board
-	}
 	p.set, p.name = set, set.Name
 	if p.name == "" {
 		p.name = opt.Name
@@ -121,17 +137,16 @@ func Boot(b Board, f Flash, opt Options, now time.Duration) (*Program, error) {
 	if len(p.name) > node.MaxName {
 		p.name = p.name[:node.MaxName]
 	}
+	p.rep.name = p.name
+	if err != nil {
+		p.log(now, EvConfigError, err.Error()) // a bad file must not brick the board
+	}
 	if p.wlan, err = ReadWLAN(f); err != nil {
-		p.log(now, "config_error", err.Error())
+		p.log(now, EvConfigError, err.Error())
 	}
 	p.ctl = control.NewServer(control.Config{
 		Board: opt.Board, Version: Version(f), EpochNS: opt.EpochNS, HeapBytes: opt.HeapBytes,
-		RevertOnLoss: set.RevertOnLoss, Inflate: opt.Inflate,
-		Extensions: []control.Extension{{Name: "get_state", Do: func(now time.Duration, _ control.Value) ([]control.Field, error) {
-			e := control.Enc{B: make([]byte, 0, cap(p.line))} // the last state line's size: one allocation
-			p.appendState(&e, now)
-			return []control.Field{{Key: "state", Val: control.Raw(e.B)}}, nil
-		}}},
+		RevertOnLoss: set.RevertOnLoss, Inflate: opt.Inflate, Extensions: p.extensions(),
 	}, now)
 	p.ctl.SetConnected(now, false)
 	for _, ps := range set.Pins {
@@ -140,10 +155,15 @@ func Boot(b Board, f Flash, opt Options, now time.Duration) (*Program, error) {
 			mode = control.Output
 		}
 		if err := p.ctl.Setup(now, ps.Pin, mode, ps.Value); err != nil {
-			p.log(now, "config_error", "GPIO"+itoa(ps.Pin)+": "+err.Error())
+			p.log(now, EvConfigError, "GPIO"+itoa(ps.Pin)+": "+err.Error())
 		}
 	}
-	p.log(now, "boot", "incarnation "+itoa(int(inc))+", version "+Version(f))
+	p.log(now, EvBoot, "incarnation "+itoa(int(inc))+", version "+Version(f))
+	for _, spec := range set.Apps {
+		if err := p.startApp(now, spec); err != nil {
+			p.log(now, EvAppError, spec.App+": "+err.Error())
+		}
+	}
 	p.changed = true
 	p.flush(now)
 	return p, nil
@@ -158,33 +178,88 @@ func (p *Program) Incarnation() uint32 { return p.inc }
 // WLAN returns the network settings read at boot.
 func (p *Program) WLAN() WLAN { return p.wlan }
 
-// ControlPort is the TCP port the adapter must serve control connections on.
+// ControlPort is the TCP port of the control server.
 func (p *Program) ControlPort() uint16 { return p.wlan.Port }
 
-// Joined starts discovery: the radio has joined the network with address ip
-// on a subnet whose broadcast address is broadcast (where heartbeats go).
-// Joining again with another address restarts discovery there.
+// Node returns the discovery core, nil until the radio first joins. Read
+// it; the program drives it.
+func (p *Program) Node() *node.Node { return p.node }
+
+// Control returns the control server. Read it; the program drives it.
+func (p *Program) Control() *control.Server { return p.ctl }
+
+// Online reports whether the radio is on the network.
+func (p *Program) Online() bool { return p.online }
+
+// Joined tells the program the radio is on the network with address ip, on
+// a subnet whose broadcast address is broadcast (where heartbeats go). The
+// first time, discovery starts; with another address than before, it
+// starts again there. The program (re)opens its ports.
 func (p *Program) Joined(now time.Duration, ip, broadcast node.Addr) error {
-	if p.node != nil && p.ip == ip {
-		return nil
-	}
-	cfg := node.Config{Name: p.name, IP: ip, Broadcast: broadcast, Incarnation: p.inc,
-		Heartbeat: p.set.Heartbeat, MissLimit: p.set.MissLimit, Rand: p.opt.Rand}
-	n, err := node.New(cfg, now)
-	if err != nil {
-		return err
-	}
-	p.node, p.ip, p.bcast, p.views = n, ip, broadcast, 0
-	p.log(now, "wifi_joined", "at "+ip.String())
+	p.online = true
 	p.ctl.SetConnected(now, true)
+	p.log(now, EvWiFiJoined, "at "+ip.String())
+	if p.node == nil || p.ip != ip {
+		cfg := p.opt.Node
+		cfg.Name, cfg.IP, cfg.Broadcast, cfg.Incarnation = p.name, ip, broadcast, p.inc
+		cfg.Heartbeat, cfg.MissLimit, cfg.Rand = p.set.Heartbeat, p.set.MissLimit, p.opt.Rand
+		if cfg.Heartbeat == 0 {
+			cfg.Heartbeat = p.opt.Node.Heartbeat
+		}
+		if cfg.MissLimit == 0 {
+			cfg.MissLimit = p.opt.Node.MissLimit
+		}
+		n, err := node.New(cfg, now)
+		if err != nil {
+			p.flush(now)
+			return err
+		}
+		p.node, p.ip, p.bcast, p.views = n, ip, broadcast, 0
+	}
+	p.listen(now)
 	p.changed = true
 	p.flush(now)
 	return nil
 }
 
+// listen opens every port the program needs.
+func (p *Program) listen(now time.Duration) {
+	ports := []Port{{Num: node.Port}, {TCP: true, Num: p.ControlPort()}}
+	for _, r := range p.apps {
+		ports = append(ports, r.ports()...)
+	}
+	for _, pt := range ports {
+		if err := p.b.Listen(pt); err != nil {
+			p.log(now, "listen_error", portName(pt)+": "+err.Error())
+		}
+	}
+}
+
+func portName(pt Port) string {
+	if pt.TCP {
+		return "TCP " + itoa(int(pt.Num))
+	}
+	return "UDP " + itoa(int(pt.Num))
+}
+
+// Lost tells the program the radio lost the network. Discovery keeps its
+// view and timers (nothing reaches it meanwhile, and nothing it sends
+// leaves); the LED blinks "connecting" until Joined, and with RevertOnLoss
+// held pins revert.
+func (p *Program) Lost(now time.Duration) {
+	if !p.online {
+		return
+	}
+	p.online = false
+	p.log(now, EvWiFiLost, "")
+	p.ctl.SetConnected(now, false)
+	p.ctl.MasterLost(now)
+	p.changed = true
+	p.flush(now)
+}
+
 // SubnetBroadcast is the broadcast address of the subnet of ip with a
-// prefix of bits: where an adapter sends heartbeats (Joined's broadcast),
-// as the Pico W's stack sends 255.255.255.255 to the gateway's MAC.
+// prefix of bits.
 func SubnetBroadcast(ip node.Addr, bits int) node.Addr {
 	host := uint32(1)<<(32-bits) - 1
 	for i := range ip {
@@ -207,50 +282,70 @@ func HeartbeatAddr(ip node.Addr, bits int, offered node.Addr) node.Addr {
 	return LimitedBroadcast
 }
 
-// Lost stops discovery: the radio lost the network.
-func (p *Program) Lost(now time.Duration) {
-	if p.node == nil {
-		return
+// Datagram hands the program a datagram that arrived on its UDP port.
+func (p *Program) Datagram(now time.Duration, port uint16, from node.Addr, fromPort uint16, payload []byte) {
+	if now < p.asleep {
+		return // a sleeping CPU reads nothing: it is lost
 	}
-	p.node = nil
-	p.log(now, "wifi_lost", "")
-	p.ctl.SetConnected(now, false)
-	p.ctl.MasterLost(now)
-	p.changed = true
-	p.flush(now)
-}
-
-// Datagram hands the program a datagram of the discovery port.
-func (p *Program) Datagram(now time.Duration, from node.Addr, fromPort uint16, payload []byte) {
-	if p.node == nil || now < p.asleep {
-		return // not on the network yet, or a sleeping CPU: it is lost
+	if port == node.Port {
+		if p.node != nil {
+			p.node.Step(now, from, fromPort, payload)
+		}
+	} else if r := p.appOnPort(false, port); r != nil {
+		r.app.Step(now, apps.Input{Kind: apps.Datagram, From: from, Data: payload})
 	}
-	p.node.Step(now, from, fromPort, payload)
 	p.flush(now)
 }
 
-// Opened reports a new control connection.
-func (p *Program) Opened(now time.Duration, c control.ConnID) {
-	p.ctl.Open(now, c)
-	p.changed = true
+// Opened reports a connection accepted on one of the program's TCP ports.
+func (p *Program) Opened(now time.Duration, c control.ConnID, port uint16) {
+	switch r := p.appOnPort(true, port); {
+	case port == p.ControlPort():
+		p.ctl.Open(now, c)
+		p.changed = true
+	case r != nil:
+		r.accepted(now, c)
+	default:
+		p.b.Close(c)
+	}
 	p.flush(now)
 }
 
-// Received hands the program data read from a control connection.
+// Connected reports the outcome of a Dial: err is nil once connected.
+func (p *Program) Connected(now time.Duration, c control.ConnID, err error) {
+	if r := p.owner[c]; r != nil {
+		r.connected(now, c, err)
+	}
+	p.flush(now)
+}
+
+// Received hands the program data read from a connection.
 func (p *Program) Received(now time.Duration, c control.ConnID, data []byte) {
 	if now < p.asleep {
 		p.slept = append(p.slept, queued{c, append([]byte(nil), data...)})
 		return
 	}
-	p.sampleInputs()
-	p.ctl.Receive(now, c, data)
+	p.receive(now, c, data)
 	p.flush(now)
 }
 
-// Closed reports that a control connection ended.
+func (p *Program) receive(now time.Duration, c control.ConnID, data []byte) {
+	if r := p.owner[c]; r != nil {
+		r.app.Step(now, apps.Input{Kind: apps.Data, Conn: r.local[c], Data: data})
+		return
+	}
+	p.sampleInputs()
+	p.ctl.Receive(now, c, data)
+}
+
+// Closed reports that a connection ended.
 func (p *Program) Closed(now time.Duration, c control.ConnID) {
-	p.ctl.Closed(now, c)
-	p.changed = true
+	if r := p.owner[c]; r != nil {
+		r.closed(now, c)
+	} else {
+		p.ctl.Closed(now, c)
+		p.changed = true
+	}
 	p.flush(now)
 }
 
@@ -261,33 +356,38 @@ func (p *Program) Tick(now time.Duration) {
 	}
 	if p.asleep > 0 {
 		p.asleep, p.changed = 0, true
-		p.log(now, "wake", "")
+		p.log(now, EvWake, "")
 		q := p.slept
 		p.slept = nil
-		p.sampleInputs()
 		for _, d := range q {
-			p.ctl.Receive(now, d.c, d.data)
+			p.receive(now, d.c, d.data)
 		}
 	}
 	if p.node != nil {
 		p.node.Tick(now)
 	}
 	p.ctl.Tick(now)
+	if p.node != nil {
+		for _, r := range p.apps {
+			if r.app.Ready().Deadline <= now {
+				r.app.Tick(now)
+			}
+		}
+	}
 	p.flush(now)
 }
 
-// Deadline is when Tick must run next, at the latest.
+// Deadline is when Tick must run next, at the latest (outbox.Never if
+// nothing is pending). Apps run once the radio has first joined.
 func (p *Program) Deadline() time.Duration {
 	d := p.ctl.Ready().Deadline
 	if p.node != nil {
-		if nd := p.node.Ready().Deadline; d == 0 || nd < d {
-			d = nd
+		d = min(d, p.node.Ready().Deadline)
+		for _, r := range p.apps {
+			d = min(d, r.app.Ready().Deadline)
 		}
 	}
-	if p.asleep > 0 && d < p.asleep {
-		d = p.asleep
-	}
-	return d
+	return max(d, p.asleep)
 }
 
 // Leave says LEAVE, so that the others drop this board at once: a clean
@@ -316,44 +416,20 @@ func (p *Program) sampleInputs() {
 	}
 }
 
-// flush carries out what the cores want done: the driver loop of node/doc.go
-// and node/control/doc.go, once for both.
+// flush carries out what the cores want done (the driver loop of
+// node/doc.go and node/control/doc.go, once for all of them) until none
+// wants anything: an app may drive a pin, and the pin's change goes to the
+// apps. Then it prints the state line, if one is due.
 func (p *Program) flush(now time.Duration) {
-	if p.node != nil {
-		rd := p.node.Ready()
-		for _, d := range rd.Datagrams {
-			if err := p.b.SendUDP(d.To, d.Port, d.Payload); err != nil {
-				p.log(now, "send_error", err.Error())
-			}
+	for round := 0; round < 8; round++ {
+		busy := p.flushNode(now)
+		busy = p.flushControl(now) || busy
+		for _, r := range p.apps {
+			busy = r.flush(now) || busy
 		}
-		for _, e := range rd.Events {
-			p.nodeEvent(e)
-			if e.Kind == node.MasterChanged && !e.Prev.IP.IsZero() {
-				p.ctl.MasterLost(e.At) // held pins may revert
-			}
+		if !busy {
+			break
 		}
-		if v := p.node.Views(); v != p.views {
-			p.views, p.changed = v, true
-		}
-		p.node.Advance()
-	}
-	rd := p.ctl.Ready()
-	for _, w := range rd.Writes {
-		p.b.Write(w.Conn, w.Data)
-	}
-	for _, c := range rd.Closes {
-		p.b.Close(c)
-	}
-	for _, pc := range rd.Pins {
-		p.b.SetPin(pc.Pin, pc.Value)
-		if pc.Pin != control.LED {
-			p.pinChanged(pc)
-		}
-	}
-	acts := append([]control.Action(nil), rd.Actions...)
-	p.ctl.Advance()
-	for _, a := range acts {
-		p.act(now, a)
 	}
 	// Counters alone change with every datagram: they refresh the state
 	// line at most once a second, so that a board's console keeps up.
@@ -365,8 +441,73 @@ func (p *Program) flush(now time.Duration) {
 		if p.node != nil {
 			p.stats = p.node.Stats()
 		}
-		p.printState(now)
+		if !p.opt.Quiet {
+			p.printState(now)
+		}
 	}
+}
+
+func (p *Program) flushNode(now time.Duration) bool {
+	if p.node == nil {
+		return false
+	}
+	rd := p.node.Ready()
+	busy := len(rd.Datagrams)+len(rd.Events) > 0
+	for _, d := range rd.Datagrams {
+		if !p.online {
+			break // the radio is off the network: it goes nowhere
+		}
+		if err := p.b.SendUDP(node.Port, d.To, d.Port, d.Payload); err != nil {
+			p.log(now, EvSendError, err.Error())
+		}
+	}
+	for _, e := range rd.Events {
+		p.rep.report(nodeEvent(e))
+		if e.Kind == node.MasterChanged && !e.Prev.IP.IsZero() {
+			p.ctl.MasterLost(e.At) // held pins may revert
+		}
+	}
+	p.node.Advance()
+	if v := p.node.Views(); v != p.views {
+		p.views, p.changed = v, true
+		if len(p.apps) > 0 {
+			view := p.appView()
+			for _, r := range p.apps {
+				r.app.Step(now, apps.Input{Kind: apps.Viewed, View: view})
+			}
+		}
+		busy = true
+	}
+	return busy
+}
+
+func (p *Program) flushControl(now time.Duration) bool {
+	rd := p.ctl.Ready()
+	busy := len(rd.Writes)+len(rd.Closes)+len(rd.Pins)+len(rd.Events) > 0
+	for _, w := range rd.Writes {
+		p.b.Write(w.Conn, w.Data)
+	}
+	for _, c := range rd.Closes {
+		p.b.Close(c)
+	}
+	for _, pc := range rd.Pins {
+		p.b.SetPin(pc.Pin, pc.Value)
+		if pc.Pin != control.LED {
+			p.pinChanged(pc)
+			for _, r := range p.apps {
+				r.app.Step(now, apps.Input{Kind: apps.Pin, Pin: pc.Pin, Level: pc.Value})
+			}
+		}
+	}
+	acts := rd.Events
+	if len(acts) > 0 {
+		acts = append([]control.Action(nil), acts...)
+	}
+	p.ctl.Advance()
+	for _, a := range acts {
+		p.act(now, a)
+	}
+	return busy
 }
 
 func (p *Program) act(now time.Duration, a control.Action) {
@@ -374,18 +515,18 @@ func (p *Program) act(now time.Duration, a control.Action) {
 	switch a.Kind {
 	case control.ActLightSleep:
 		p.asleep = now + a.For
-		p.log(now, "sleep", "light, "+a.For.String())
+		p.log(now, EvSleep, "light, "+a.For.String())
 		return
 	case control.ActReset:
-		p.log(now, "reset", "")
+		p.log(now, EvReset, "")
 	case control.ActDeepSleep:
-		p.log(now, "sleep", "deep, "+a.For.String())
+		p.log(now, EvSleep, "deep, "+a.For.String())
 	case control.ActUpdate:
 		if err := Install(p.flash, a.Files); err != nil {
-			p.log(now, "update_error", err.Error())
+			p.log(now, EvUpdateError, err.Error())
 			return
 		}
-		p.log(now, "update", "version "+Version(p.flash))
+		p.log(now, EvUpdate, "version "+Version(p.flash))
 	}
 	p.halt = &Halt{Kind: a.Kind, For: a.For}
 }
@@ -399,7 +540,12 @@ func (p *Program) pinChanged(pc control.PinChange) {
 	}
 	p.pinEvents = append(p.pinEvents, e)
 	p.changed = true
-	p.log(pc.At, "pin", "GPIO"+itoa(pc.Pin)+" = "+itoa(pc.Value)+" ("+pc.Cause.String()+")")
+	p.rep.report(Event{At: pc.At, Kind: EvPin, Reason: pc.Cause.String(), Detail: "GPIO" + itoa(pc.Pin) + " = " + itoa(pc.Value) + " (" + pc.Cause.String() + ")"})
+}
+
+// log reports an event of the program's own.
+func (p *Program) log(now time.Duration, kind, detail string) {
+	p.rep.report(Event{At: now, Kind: kind, Detail: detail})
 }
 
 func itoa(n int) string { return control.Int(int64(n)).String() }

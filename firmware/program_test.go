@@ -6,6 +6,7 @@ import (
 	"compress/zlib"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -44,7 +45,12 @@ type fake struct {
 	closed  []control.ConnID
 }
 
-func (f *fake) SendUDP(to node.Addr, port uint16, payload []byte) error {
+func (f *fake) Listen(firmware.Port) error   { return nil }
+func (f *fake) Unlisten(firmware.Port) error { return nil }
+func (f *fake) Dial(control.ConnID, node.Addr, uint16) error {
+	return errors.New("the fake LAN carries datagrams only")
+}
+func (f *fake) SendUDP(from uint16, to node.Addr, port uint16, payload []byte) error {
 	f.lan.queue = append(f.lan.queue, dgram{f.ip, to, append([]byte(nil), payload...)})
 	return nil
 }
@@ -80,9 +86,12 @@ func (l *lan) add(last byte, flash firmware.MemFlash) *fake {
 
 func (f *fake) boot() {
 	f.lan.t.Helper()
-	p, err := firmware.Start(f, f.flash, firmware.Options{Name: "pico" + f.ip.String()[7:]},
-		func() time.Duration { return f.lan.now },
-		func(d time.Duration) { f.lan.now += d })
+	opt := firmware.Options{Name: "pico" + f.ip.String()[7:]}
+	p, retry, err := firmware.Start(f, f.flash, opt, f.lan.now)
+	for p == nil && err == nil { // the image crashed: the watchdog resets the board
+		f.lan.now += retry
+		p, retry, err = firmware.Start(f, f.flash, opt, f.lan.now)
+	}
 	if err != nil {
 		f.lan.t.Fatalf("boot: %v", err)
 	}
@@ -101,7 +110,7 @@ func (l *lan) run(d time.Duration) {
 			l.queue = l.queue[1:]
 			for _, b := range l.boards {
 				if b.p != nil && b.ip != q.from && (q.to == bcast || q.to == b.ip) {
-					b.p.Datagram(l.now, q.from, node.Port, q.payload)
+					b.p.Datagram(l.now, node.Port, q.from, node.Port, q.payload)
 				}
 			}
 		}
@@ -175,20 +184,20 @@ func TestBoardsAgreeAndReportTheirStateOnTheConsoleAndOverControl(t *testing.T) 
 	}
 	var sawRole bool
 	for _, line := range b.console {
-		sawRole = sawRole || (line.Event == "role" && line.Role == "WORKER1" && line.Old == "JOINING")
+		sawRole = sawRole || (line.Kind == "role" && line.Role == "WORKER1" && line.Old == "JOINING")
 	}
 	if !sawRole {
 		t.Fatalf("no role event on pico3's console: %+v", b.console)
 	}
 
-	b.p.Opened(l.now, 1)
+	b.p.Opened(l.now, 1, control.Port)
 	r := b.do(1, `{"action": "get_state"}`)
 	raw, _ := json.Marshal(r["state"])
 	var s firmware.State
 	if err := json.Unmarshal(raw, &s); err != nil || s.Role != "WORKER1" || s.Master != "pico2" || s.LED != "active" {
 		t.Fatalf("get_state: %v %+v", err, s)
 	}
-	if acts := b.do(1, `{"action": "list_actions"}`)["actions"].([]any); acts[len(acts)-1] != "get_state" {
+	if acts := b.do(1, `{"action": "list_actions"}`)["actions"].([]any); fmt.Sprint(acts[len(acts)-3:]) != "[get_state start_app stop_app]" {
 		t.Fatalf("list_actions: %v", acts)
 	}
 
@@ -202,7 +211,7 @@ func TestBoardsAgreeAndReportTheirStateOnTheConsoleAndOverControl(t *testing.T) 
 func TestAWrittenPinRevertsAndTheStateShowsWhy(t *testing.T) {
 	l := &lan{t: t}
 	f := l.add(2, nil)
-	f.p.Opened(l.now, 7)
+	f.p.Opened(l.now, 7, control.Port)
 	f.do(7, `{"action": "setup_pin", "pin": 2, "mode": "output", "value": 0}`)
 	f.do(7, `{"action": "write_pin", "pin": 2, "value": 1, "timeout": 2}`)
 	if f.pins[2] != 1 {
@@ -219,7 +228,7 @@ func TestAWrittenPinRevertsAndTheStateShowsWhy(t *testing.T) {
 		t.Fatalf("pin events %+v", evs)
 	}
 	f.inputs[5] = 1
-	f.p.Opened(l.now, 8)
+	f.p.Opened(l.now, 8, control.Port)
 	f.do(8, `{"action": "setup_pin", "pin": 5, "mode": "input"}`)
 	if r := f.do(8, `{"action": "read_pin", "pin": 5}`); r["value"] != 1.0 {
 		t.Fatalf("input pin: %v", r)
@@ -229,7 +238,7 @@ func TestAWrittenPinRevertsAndTheStateShowsWhy(t *testing.T) {
 func TestACrashingUpdateRollsBackAndAGoodOneIsKept(t *testing.T) {
 	l := &lan{t: t}
 	f := l.add(2, nil)
-	f.p.Opened(l.now, 1)
+	f.p.Opened(l.now, 1, control.Port)
 	f.do(1, `{"action": "update", "files": {"main.py": "`+firmware.CrashMarker+`", "VERSION": "2.0.0", "extra.txt": "new"}}`)
 	l.run(time.Second)
 	h, ok := f.p.Halted()
@@ -249,15 +258,15 @@ func TestACrashingUpdateRollsBackAndAGoodOneIsKept(t *testing.T) {
 	}
 	var events []string
 	for _, line := range f.console {
-		if line.Event != "" && line.Event != "pin" {
-			events = append(events, line.Event)
+		if line.Kind != "" && line.Kind != "pin" {
+			events = append(events, line.Kind)
 		}
 	}
 	if got := strings.Join(events, " "); !strings.Contains(got, "update boot_fail rollback boot wifi_joined") {
 		t.Fatalf("console events: %s", got)
 	}
 
-	f.p.Opened(l.now, 1)
+	f.p.Opened(l.now, 1, control.Port)
 	f.do(1, `{"action": "update", "files": {"main.py": "print('v2')", "VERSION": "2.1.0"}}`)
 	l.run(time.Second)
 	f.boot()
@@ -296,14 +305,14 @@ func TestLightSleepLosesDatagramsAndAnswersCommandsOnWaking(t *testing.T) {
 	l := &lan{t: t}
 	f := l.add(2, nil)
 	l.run(3 * time.Second)
-	f.p.Opened(l.now, 1)
+	f.p.Opened(l.now, 1, control.Port)
 	f.do(1, `{"action": "sleep", "time_ms": 2000, "deep": 0}`)
 	l.run(1500 * time.Millisecond) // the sleep starts a second after the reply
 	received := f.state().Stats["received"]
 	if !f.state().Asleep {
 		t.Fatal("not asleep")
 	}
-	f.p.Datagram(l.now, node.Addr{10, 0, 0, 3}, node.Port, []byte{1, 1, 'x'})
+	f.p.Datagram(l.now, node.Port, node.Addr{10, 0, 0, 3}, node.Port, []byte{1, 1, 'x'})
 	f.p.Received(l.now, 1, []byte(`{"action": "ping"}`+"\n"))
 	n := len(f.replies[1])
 	l.run(2 * time.Second)

@@ -5,13 +5,16 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/picosim/picosim/node"
+	"github.com/picosim/picosim/node/apps"
 	"github.com/picosim/picosim/node/control"
 )
 
 // Settings are a board's own, from config/config_node.json in its flash:
 //
 //	{"name": "pico1", "heartbeat_ms": 1000, "miss_limit": 3, "revert_on_loss": false,
-//	 "pins": [{"pin": 2, "mode": "output", "value": 0}]}
+//	 "pins": [{"pin": 2, "mode": "output", "value": 0}],
+//	 "apps": [{"app": "rgb-client-robust", "server": "pico3", "interval_ms": 200}]}
 //
 // The harness writes them: into an emulated board's flash before it starts,
 // and to a real board with the control protocol's update action, so that a
@@ -23,6 +26,8 @@ type Settings struct {
 	MissLimit    int
 	RevertOnLoss bool
 	Pins         []PinSetup
+	// Apps start at boot (start_app adds one, stop_app removes it).
+	Apps []apps.Spec
 }
 
 // PinSetup is a GPIO the program sets up at boot, before any controller.
@@ -82,6 +87,17 @@ func ParseSettings(raw []byte) (Settings, error) {
 				}
 				s.Pins = append(s.Pins, PinSetup{Pin: int(pin.Num), Output: mode.Str == "output", Value: int(value.Num)})
 			}
+		case "apps":
+			if f.Val.Kind != control.Array {
+				return s, bad("apps")
+			}
+			for _, a := range f.Val.Items {
+				spec, err := parseApp(a)
+				if err != nil {
+					return s, errors.New(FileSettings + ": " + err.Error())
+				}
+				s.Apps = append(s.Apps, spec)
+			}
 		}
 	}
 	return s, nil
@@ -116,7 +132,113 @@ func (s Settings) JSON() []byte {
 		}
 		v.Set("pins", control.List(pins...))
 	}
+	if len(s.Apps) > 0 {
+		var list []control.Value
+		for _, a := range s.Apps {
+			list = append(list, appJSON(a))
+		}
+		v.Set("apps", control.List(list...))
+	}
 	return v.Append(nil)
+}
+
+// parseApp reads an app's spec: an entry of "apps" in the settings, or a
+// start_app command (whose "action" it ignores).
+func parseApp(v control.Value) (apps.Spec, error) {
+	var s apps.Spec
+	if v.Kind != control.Object {
+		return s, errors.New("an app is an object")
+	}
+	name, ok := v.Get("app")
+	if !ok || name.Kind != control.String {
+		return s, errors.New(`an app needs "app", its name`)
+	}
+	s.App = name.Str
+	if _, ok := apps.KindOf(s.App); !ok {
+		return s, errors.New("no app " + strconv.Quote(s.App))
+	}
+	str := func(key string, to *string) error {
+		if f, ok := v.Get(key); ok {
+			if f.Kind != control.String {
+				return errors.New(key + " must be a string")
+			}
+			*to = f.Str
+		}
+		return nil
+	}
+	num := func(key string, to *int) error {
+		if f, ok := v.Get(key); ok {
+			if f.Kind != control.Number || f.Num < 0 || f.Num > 1e9 {
+				return errors.New(key + " must be a number from 0")
+			}
+			*to = int(f.Num)
+		}
+		return nil
+	}
+	var ip string
+	var interval int
+	for _, err := range []error{str("server", &s.Server), str("server_ip", &ip), str("source", &s.Source), str("target", &s.Target),
+		num("interval_ms", &interval), num("source_pin", &s.SourcePin), num("target_pin", &s.TargetPin)} {
+		if err != nil {
+			return s, errors.New(s.App + ": " + err.Error())
+		}
+	}
+	s.Interval = time.Duration(interval) * time.Millisecond
+	if ip != "" {
+		a, ok := parseAddr(ip)
+		if !ok {
+			return s, errors.New(s.App + ": server_ip " + strconv.Quote(ip) + " is not an IPv4 address")
+		}
+		s.ServerIP = a
+	}
+	if s.SourcePin > control.MaxPin || s.TargetPin > control.MaxPin {
+		return s, errors.New(s.App + ": pins are 0 to 28")
+	}
+	return s, nil
+}
+
+func appJSON(a apps.Spec) control.Value {
+	v := control.Obj(control.Field{Key: "app", Val: control.Str(a.App)})
+	for _, f := range [...]struct{ k, v string }{{"server", a.Server}, {"source", a.Source}, {"target", a.Target}} {
+		if f.v != "" {
+			v.Set(f.k, control.Str(f.v))
+		}
+	}
+	if !a.ServerIP.IsZero() {
+		v.Set("server_ip", control.Str(a.ServerIP.String()))
+	}
+	if a.Interval > 0 {
+		v.Set("interval_ms", control.Int(int64(a.Interval/time.Millisecond)))
+	}
+	if a.Source != "" {
+		v.Set("source_pin", control.Int(int64(a.SourcePin)))
+		v.Set("target_pin", control.Int(int64(a.TargetPin)))
+	}
+	return v
+}
+
+// parseAddr reads a dotted IPv4 address.
+func parseAddr(s string) (node.Addr, bool) {
+	var a node.Addr
+	i := 0
+	for part := 0; part < 4; part++ {
+		n, digits := 0, 0
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' && digits < 3 {
+			n = n*10 + int(s[i]-'0')
+			i, digits = i+1, digits+1
+		}
+		if digits == 0 || n > 255 {
+			return a, false
+		}
+		a[part] = byte(n)
+		if part < 3 {
+			if i >= len(s) || s[i] != '.' {
+				return a, false
+			}
+			i++
+		}
+	}
+	return a, i == len(s)
 }
 
 // WLAN is config/config_wlan.json, piconetcontrol's file: the network to

@@ -50,6 +50,10 @@ const Linger = 10 * time.Second
 type Slot struct {
 	ID   control.ConnID
 	Conn SlotConn
+	Port uint16 // the port it listens on (an accepting slot)
+
+	outgoing bool // a connection the program dialled: no listening after it
+	free     bool // an outgoing slot that is over
 
 	open      bool          // the program knows the connection
 	closing   bool          // the program closed it: close once the backlog is out
@@ -66,10 +70,23 @@ type Slot struct {
 // listens again. busy reports whether anything happened.
 func (s *Slot) Poll(now time.Duration, p *Program, buf []byte) (busy bool, err error) {
 	c := s.Conn
-	if !s.open && !s.finishing && c.Established() && !c.Closed() {
+	if s.free {
+		return false, nil
+	}
+	switch {
+	case !s.open && !s.finishing && c.Established() && !c.Closed():
 		s.open, s.backlog = true, s.backlog[:0]
-		p.Opened(now, s.ID)
+		if s.outgoing {
+			p.Connected(now, s.ID, nil)
+		} else {
+			p.Opened(now, s.ID, s.Port)
+		}
 		busy = true
+	case s.outgoing && !s.open && !s.finishing && c.Closed(): // refused, or never answered
+		c.Abort()
+		s.free = true
+		p.Connected(now, s.ID, errRefused)
+		return true, nil
 	}
 	for s.open && c.Buffered() > 0 {
 		n := c.Read(buf)
@@ -104,12 +121,32 @@ func (s *Slot) Poll(now time.Duration, p *Program, buf []byte) (busy bool, err e
 	if again {
 		c.Abort()
 		s.finishing = false
+		if s.outgoing {
+			s.free = true
+			return true, nil
+		}
 		if err = c.Listen(); err != nil {
 			return busy, err
 		}
 		busy = true
 	}
 	return busy, nil
+}
+
+// Dialed makes s the outgoing connection c, which the adapter has just
+// opened on s.Conn: Poll reports the outcome to Program.Connected.
+func (s *Slot) Dialed(c control.ConnID) {
+	*s = Slot{ID: c, Conn: s.Conn, outgoing: true, backlog: s.backlog[:0], CutOff: s.CutOff}
+}
+
+// Free reports whether s is an outgoing slot that is over: the adapter may
+// dial or listen with it again.
+func (s *Slot) Free() bool { return s.free }
+
+// Listening makes s an accepting slot on port, which the adapter has just
+// set listening.
+func (s *Slot) Listening(id control.ConnID, port uint16) {
+	*s = Slot{ID: id, Conn: s.Conn, Port: port, backlog: s.backlog[:0], CutOff: s.CutOff}
 }
 
 func (s *Slot) end(now time.Duration, p *Program) {
@@ -151,4 +188,5 @@ func (e slotError) Error() string { return string(e) }
 const (
 	errNotOpen = slotError("control connection is not open")
 	errCutOff  = slotError("control connection cut off: its controller reads nothing")
+	errRefused = slotError("connection refused or not answered")
 )

@@ -2,12 +2,14 @@ package firmware_test
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/picosim/picosim/firmware"
 	"github.com/picosim/picosim/node"
+	"github.com/picosim/picosim/node/apps"
 	"github.com/picosim/picosim/node/control"
 )
 
@@ -25,7 +27,9 @@ type tcpSlot struct {
 	failNext bool
 }
 
-func (c *tcpSlot) Established() bool { return c.state != "closed" && c.state != "listen" }
+func (c *tcpSlot) Established() bool {
+	return c.state != "closed" && c.state != "listen" && c.state != "syn_sent"
+}
 func (c *tcpSlot) PeerDone() bool {
 	return c.state == "close_wait" || c.state == "last_ack" || c.state == "closed"
 }
@@ -67,6 +71,7 @@ var _ firmware.SlotConn = (*tcpSlot)(nil)
 // slotBoard is a program with one Slot as its only connection.
 type slotBoard struct {
 	slot *firmware.Slot
+	dial *firmware.Slot // for the program's dials
 	conn *tcpSlot
 	p    *firmware.Program
 	now  time.Duration
@@ -76,7 +81,7 @@ type slotBoard struct {
 func newSlotBoard(t *testing.T, room int) *slotBoard {
 	t.Helper()
 	b := &slotBoard{conn: &tcpSlot{state: "closed", room: room}, buf: make([]byte, 512)}
-	b.slot = &firmware.Slot{ID: 1, Conn: b.conn}
+	b.slot = &firmware.Slot{ID: 1, Conn: b.conn, Port: control.Port}
 	p, err := firmware.Boot(slotAdapter{b}, firmware.MemFlash{}, firmware.Options{}, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -105,14 +110,32 @@ func (b *slotBoard) poll(t *testing.T) {
 // slotAdapter is the Board around the slot, as the Pico W adapter's.
 type slotAdapter struct{ b *slotBoard }
 
-func (a slotAdapter) SendUDP(node.Addr, uint16, []byte) error { return nil }
+func (a slotAdapter) SendUDP(uint16, node.Addr, uint16, []byte) error { return nil }
+func (a slotAdapter) Listen(firmware.Port) error                      { return nil }
+func (a slotAdapter) Unlisten(firmware.Port) error                    { return nil }
+func (a slotAdapter) Dial(c control.ConnID, _ node.Addr, _ uint16) error {
+	if a.b.dial == nil || !(a.b.dial.Free() || a.b.dial.ID == 0) {
+		return errors.New("no free connection")
+	}
+	a.b.dial.Dialed(c)
+	a.b.dial.Conn.(*tcpSlot).state = "syn_sent"
+	return nil
+}
 func (a slotAdapter) Write(c control.ConnID, data []byte) error {
+	if a.b.dial != nil && c == a.b.dial.ID {
+		return a.b.dial.Write(data)
+	}
 	return a.b.slot.Write(data)
 }
-func (a slotAdapter) Close(control.ConnID) error { return a.b.slot.Close() }
-func (a slotAdapter) SetPin(int, int)            {}
-func (a slotAdapter) ReadPin(int) int            { return 0 }
-func (a slotAdapter) Console([]byte)             {}
+func (a slotAdapter) Close(c control.ConnID) error {
+	if a.b.dial != nil && c == a.b.dial.ID {
+		return a.b.dial.Close()
+	}
+	return a.b.slot.Close()
+}
+func (a slotAdapter) SetPin(int, int) {}
+func (a slotAdapter) ReadPin(int) int { return 0 }
+func (a slotAdapter) Console([]byte)  {}
 
 func TestASlotServesAControllerAndListensAgain(t *testing.T) {
 	b := newSlotBoard(t, 4096)
@@ -230,5 +253,60 @@ func TestAVanishedControllerDoesNotHoldTheSlot(t *testing.T) {
 	b.poll(t)
 	if c.state != "listen" {
 		t.Fatalf("%s after Linger", c.state)
+	}
+}
+
+// TestAnOutgoingSlotCarriesAnAppsConnection: an app dials (the echo client),
+// the adapter opens the connection on a free slot, and the slot reports its
+// outcome; a refused dial frees the slot and the app hears of it.
+func TestAnOutgoingSlotCarriesAnAppsConnection(t *testing.T) {
+	b := newSlotBoard(t, 4096)
+	b.dial = &firmware.Slot{Conn: &tcpSlot{state: "closed", room: 4096}}
+	out := b.dial.Conn.(*tcpSlot)
+	b.p.Joined(b.now, node.Addr{10, 0, 0, 2}, node.Addr{10, 0, 0, 255})
+	if err := b.p.StartApp(b.now, apps.Spec{App: "echo-client", ServerIP: node.Addr{10, 0, 0, 9}, Interval: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	b.now += time.Second
+	b.p.Tick(b.now) // the client dials
+	if out.state != "syn_sent" || b.dial.ID < firmware.DialBase {
+		t.Fatalf("the dial went nowhere: %s, id %d", out.state, b.dial.ID)
+	}
+	out.state = "established"
+	b.pollDial(t)
+	b.now += time.Second
+	b.p.Tick(b.now) // the client sends "msg 1"
+	b.pollDial(t)
+	if string(out.out) != "msg 1\n" {
+		t.Fatalf("sent %q", out.out)
+	}
+	out.in = append(out.in, out.out...) // the echo
+	b.pollDial(t)
+	if st := b.p.Apps()[0].Stats; st.Successes != 1 {
+		t.Fatalf("echo client %+v", st)
+	}
+	out.state = "closed" // the server goes away
+	b.pollDial(t)
+	if !b.dial.Free() {
+		t.Fatal("a finished outgoing slot is not free")
+	}
+	b.now += time.Second
+	b.p.Tick(b.now) // it dials again, and is refused
+	if b.dial.Free() || out.state != "syn_sent" {
+		t.Fatal("no second dial")
+	}
+	out.state = "closed"
+	b.pollDial(t)
+	if !b.dial.Free() || b.p.Apps()[0].Stats.Errors < 2 {
+		t.Fatalf("a refused dial: free %v, %+v", b.dial.Free(), b.p.Apps()[0].Stats)
+	}
+}
+
+func (b *slotBoard) pollDial(t *testing.T) {
+	t.Helper()
+	for i := 0; i < 10; i++ {
+		if busy, err := b.dial.Poll(b.now, b.p, b.buf); err != nil || !busy {
+			return
+		}
 	}
 }

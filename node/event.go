@@ -1,6 +1,10 @@
 package node
 
-import "time"
+import (
+	"time"
+
+	"github.com/picosim/picosim/node/outbox"
+)
 
 // Member is one board as the cluster knows it.
 type Member struct {
@@ -75,20 +79,13 @@ type Event struct {
 }
 
 // Datagram is a UDP datagram the driver must send from Port.
-type Datagram struct {
-	To      Addr
-	Port    uint16
-	Payload []byte
-}
+type Datagram = outbox.Datagram
 
-// Ready is what the node wants done, returned by Node.Ready. Its slices are
-// reused after Advance: send and copy what you need before calling it.
-type Ready struct {
-	Datagrams []Datagram
-	Events    []Event
-	// Deadline is when Tick must be called next, at the latest.
-	Deadline time.Duration
-}
+// Ready is what the node wants done, returned by Node.Ready: Datagrams,
+// its Events, and the Deadline of its next Tick (a node always has one).
+// Its slices are reused after Advance: send and copy what you need before
+// calling it.
+type Ready = outbox.Ready[Event]
 
 // Stats counts what a node received and sent.
 type Stats struct {

@@ -42,6 +42,7 @@ type Node struct {
 
 	frame Frame // decode scratch
 
+	rd Ready // reused by Ready
 	// Outbox, cleared by Advance.
 	events []Event
 	dgrams []dgram
@@ -185,11 +186,12 @@ func (n *Node) Leave(now time.Duration) {
 
 // Ready returns what the node wants done since the last Advance.
 func (n *Node) Ready() Ready {
-	rd := Ready{Events: n.events, Deadline: n.deadline()}
+	n.rd.Datagrams = n.rd.Datagrams[:0]
 	for _, d := range n.dgrams {
-		rd.Datagrams = append(rd.Datagrams, Datagram{To: d.to, Port: d.port, Payload: n.out[d.start:d.end:d.end]})
+		n.rd.Datagrams = append(n.rd.Datagrams, Datagram{To: d.to, Port: d.port, Payload: n.out[d.start:d.end:d.end]})
 	}
-	return rd
+	n.rd.Events, n.rd.Deadline = n.events, n.deadline()
+	return n.rd
 }
 
 // Advance acknowledges the last Ready; its slices may be reused.

@@ -23,14 +23,16 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/picosim/picosim/sim/cmd/entry"
 	"github.com/picosim/picosim/sim/scenario"
-	"github.com/picosim/picosim/sim/target"
+	"github.com/picosim/picosim/sim/simtest"
+	"github.com/picosim/picosim/sim/targets"
 )
 
 // TestMain lets this test binary be the emulated boards' firmware and the
 // lab's power command, which the targets start as processes of their own.
 func TestMain(m *testing.M) {
-	target.Reexec()
+	entry.Reexec()
 	os.Exit(m.Run())
 }
 
@@ -40,7 +42,7 @@ func TestScenarios(t *testing.T) {
 }
 
 // The reasons specs were skipped go in one line that `make test` shows.
-var _ = ReportAfterSuite("skipped specs", func(r Report) { target.NoteSkipped(r) })
+var _ = ReportAfterSuite("skipped specs", func(r Report) { simtest.NoteSkipped(r) })
 
 // Loaded while the tree is built: a file that does not load fails the suite
 // with its file:line:column.
@@ -54,7 +56,7 @@ var _ = It("loads every scenario file", func() {
 // needNamespaces skips a spec, saying why, where emulated boards cannot run.
 func needNamespaces() {
 	GinkgoHelper()
-	if err := target.CanEmulate(); err != nil {
+	if err := targets.CanEmulate(); err != nil {
 		Skip("emulated boards cannot run here: " + err.Error())
 	}
 }
@@ -74,16 +76,16 @@ func passes(s *scenario.Scenario, opt scenario.Options) {
 var _ = func() bool {
 	for _, s := range all {
 		s.File = filepath.Join("scenarios", s.File) // replay commands run from the project root
-		targets := s.TargetNames()
+		kinds := s.TargetNames()
 		Describe(s.Name, Label(s.Labels...), func() {
 			It("passes in the simulator ("+s.File+")", func() {
 				passes(s, scenario.Options{})
 			})
-			if slices.Contains(targets, "emulated") {
+			if slices.Contains(kinds, "emulated") {
 				It("passes on emulated boards, each a process in its own network namespace", Label("emulated"), func() {
 					needNamespaces()
-					passes(s, scenario.Options{Target: "emulated", Open: func(spec target.Spec) (target.Target, error) {
-						t, err := target.NewEmulated(spec, target.EmulatedConfig{Log: GinkgoWriter})
+					passes(s, scenario.Options{Target: "emulated", Open: func(spec targets.Spec) (targets.Target, error) {
+						t, err := targets.NewEmulated(spec, targets.EmulatedConfig{Log: GinkgoWriter})
 						if t != nil {
 							DeferCleanup(t.Close) // also when the spec is interrupted
 						}
@@ -91,12 +93,12 @@ var _ = func() bool {
 					}})
 				})
 			}
-			if slices.Contains(targets, "hw") {
+			if slices.Contains(kinds, "hw") {
 				It("passes through the hw target on a lab of emulated boards", Label("hw"), func() {
 					needNamespaces()
 					inv := startLab(s)
-					passes(s, scenario.Options{Target: "hw", Open: func(spec target.Spec) (target.Target, error) {
-						return target.NewHW(spec, inv)
+					passes(s, scenario.Options{Target: "hw", Open: func(spec targets.Spec) (targets.Target, error) {
+						return targets.NewHW(spec, inv)
 					}})
 				})
 			}
@@ -106,19 +108,19 @@ var _ = func() bool {
 }()
 
 // startLab runs the scenario's boards as a lab and returns its inventory.
-func startLab(s *scenario.Scenario) *target.Inventory {
+func startLab(s *scenario.Scenario) *targets.Inventory {
 	GinkgoHelper()
 	dir := GinkgoT().TempDir()
 	socket := filepath.Join(dir, "power.sock")
-	lab, err := target.NewLab(s.Spec("hw", s.Seed), target.EmulatedConfig{Log: GinkgoWriter}, socket)
+	lab, err := targets.NewLab(s.Spec("hw", s.Seed), targets.EmulatedConfig{Log: GinkgoWriter}, socket)
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(lab.Close)
-	power, err := target.PowerCommand(socket)
+	power, err := targets.PowerCommand(socket)
 	Expect(err).NotTo(HaveOccurred())
 	inv := lab.Inventory(power)
 	inv.File = filepath.Join(dir, "lab.yaml")
 	Expect(inv.Write(inv.File)).To(Succeed())
-	_, err = target.LoadInventory(inv.File) // what the lab writes, the hw target reads
+	_, err = targets.LoadInventory(inv.File) // what the lab writes, the hw target reads
 	Expect(err).NotTo(HaveOccurred(), fmt.Sprintf("the lab's inventory %s", inv.File))
 	return inv
 }

@@ -2,12 +2,12 @@ package sim_test
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/picosim/picosim/firmware"
 	"github.com/picosim/picosim/netsim"
 	"github.com/picosim/picosim/node/apps"
 	"github.com/picosim/picosim/sim"
@@ -37,10 +37,10 @@ var _ = Describe("a cluster on a board's soft AP", func() {
 		Eventually(simtest.Within(c, 15*time.Second, allTogether(c))).Should(Succeed())
 		Expect(c.Board("pico1").IP().String()).To(Equal("192.168.4.1"))
 		Expect(c.Board("pico2").IP().String()).To(Equal("192.168.4.16"))
-		Expect(c.Board("pico2").View().Master).To(Equal("pico1"))
+		Expect(c.Board("pico2").State().Master).To(Equal("pico1"))
 
 		Expect(c.PowerOff("pico1")).To(Succeed())
-		lost := c.Timeline().Since(c.Now()).Of(sim.EvWiFiLost)
+		lost := c.Timeline().Since(c.Now()).Of(firmware.EvWiFiLost)
 		Expect(lost).To(HaveLen(3), "every station loses the network at once")
 		Expect(c.Components()).To(HaveLen(3), "and hears no one")
 		c.Run(20 * time.Second)
@@ -48,8 +48,8 @@ var _ = Describe("a cluster on a board's soft AP", func() {
 		since := c.Now()
 		Expect(c.PowerOn("pico1")).To(Succeed())
 		Eventually(simtest.Within(c, 15*time.Second, allTogether(c))).Should(Succeed())
-		Expect(c.Timeline().Since(since).Of(sim.EvWiFiJoined)).To(HaveLen(4), "the AP and its three stations")
-		Expect(c.Board("pico3").View().Master).To(Equal("pico1"))
+		Expect(c.Timeline().Since(since).Of(firmware.EvWiFiJoined)).To(HaveLen(4), "the AP and its three stations")
+		Expect(c.Board("pico3").State().Master).To(Equal("pico1"))
 	})
 })
 
@@ -57,13 +57,11 @@ var _ = Describe("a router that gives a rebooted board a new address", func() {
 	It("leaves the naive RGB client on the old address while the robust one finds the server by name", func() {
 		c := newCluster(sim.Config{Boards: 3, Seed: 72, Addressing: netsim.NewEachBoot})
 		Eventually(simtest.Within(c, c.FailoverBound(), c.Agreement)).Should(Succeed())
-		Expect(c.StartApp("pico3", apps.NewRGBServer(rand.NewPCG(1, 2)))).To(Succeed())
-		robust := apps.NewRGBClient(true, c.Now())
-		robust.ServerName = "pico3"
-		naive := apps.NewRGBClient(false, c.Now())
-		naive.Server = ipOf(c, "pico3")
-		Expect(c.StartApp("pico1", robust)).To(Succeed())
-		Expect(c.StartApp("pico2", naive)).To(Succeed())
+		Expect(c.StartApp("pico3", apps.Spec{App: "rgb-server"})).To(Succeed())
+		Expect(c.StartApp("pico1", apps.Spec{App: "rgb-client-robust", Server: "pico3"})).To(Succeed())
+		Expect(c.StartApp("pico2", apps.Spec{App: "rgb-client-naive", Server: "pico3"})).To(Succeed())
+		robust := func() apps.Stats { s, _ := c.Board("pico1").AppStats("rgb-client-robust"); return s }
+		naive := func() apps.Stats { s, _ := c.Board("pico2").AppStats("rgb-client-naive"); return s }
 		c.Run(30 * time.Second)
 		before := c.Board("pico3").IP()
 
@@ -72,9 +70,9 @@ var _ = Describe("a router that gives a rebooted board a new address", func() {
 		Expect(c.Board("pico3").IP()).NotTo(Equal(before))
 		Expect(c.Timeline().Of(sim.EvAddress)).To(HaveLen(1))
 
-		r0, n0 := robust.Stats(), naive.Stats()
+		r0, n0 := robust(), naive()
 		c.Run(2 * time.Minute)
-		r, n := robust.Stats(), naive.Stats()
+		r, n := robust(), naive()
 		GinkgoWriter.Printf("after the move: robust %d/%d, naive %d/%d crashed=%v\n",
 			r.Successes-r0.Successes, r.Attempts-r0.Attempts, n.Successes-n0.Successes, n.Attempts-n0.Attempts, n.Crashed)
 		Expect(r.Successes-r0.Successes).To(BeNumerically(">", 100), "the robust client keeps reading")

@@ -2,14 +2,12 @@ package sim_test
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
 	"github.com/picosim/picosim/netsim"
-	"github.com/picosim/picosim/node"
 	"github.com/picosim/picosim/node/apps"
 	"github.com/picosim/picosim/sim"
 	"github.com/picosim/picosim/sim/simtest"
@@ -22,17 +20,23 @@ func agreed(cfg sim.Config) *sim.Cluster {
 	return c
 }
 
-func ipOf(c *sim.Cluster, board string) node.Addr { return node.Addr(c.Board(board).IP().As4()) }
+// appStats are an app's counters on one board.
+func appStats(c *sim.Cluster, board, app string) apps.Stats {
+	GinkgoHelper()
+	s, ok := c.Board(board).AppStats(app)
+	Expect(ok).To(BeTrue(), "%s runs %s", board, app)
+	return s
+}
 
 var _ = Describe("the apps of the source documents", func() {
 	It("runs the wireless bus: every member hears every peer", func() {
 		c := agreed(sim.Config{Boards: 3, Seed: 31})
 		for _, b := range c.Boards() {
-			Expect(c.StartApp(b.Name(), apps.NewBus(time.Second, c.Now()))).To(Succeed())
+			Expect(c.StartApp(b.Name(), apps.Spec{App: "bus", Interval: time.Second})).To(Succeed())
 		}
 		c.Run(10 * time.Second)
 		for _, b := range c.Boards() {
-			st := c.App(b.Name(), "bus").Stats()
+			st := appStats(c, b.Name(), "bus")
 			Expect(st.Received).To(BeNumerically(">=", 18), "%s heard from both peers every second", b.Name())
 		}
 		Expect(c.AppStats("bus").Rate()).To(BeNumerically(">", 0.95))
@@ -41,16 +45,12 @@ var _ = Describe("the apps of the source documents", func() {
 	It("keeps the robust RGB client at 99% or more at 20% loss, while the naive one visibly fails", func() {
 		link := netsim.Link{Loss: 0.2, Latency: 10 * time.Millisecond, Jitter: 3 * time.Millisecond}
 		c := agreed(sim.Config{Boards: 3, Seed: 32, Link: link})
-		Expect(c.StartApp("pico1", apps.NewRGBServer(rand.NewPCG(1, 2)))).To(Succeed())
-		robust := apps.NewRGBClient(true, c.Now())
-		robust.ServerName = "pico1"
-		naive := apps.NewRGBClient(false, c.Now())
-		naive.Server = ipOf(c, "pico1")
-		Expect(c.StartApp("pico2", robust)).To(Succeed())
-		Expect(c.StartApp("pico3", naive)).To(Succeed())
+		Expect(c.StartApp("pico1", apps.Spec{App: "rgb-server"})).To(Succeed())
+		Expect(c.StartApp("pico2", apps.Spec{App: "rgb-client-robust", Server: "pico1"})).To(Succeed())
+		Expect(c.StartApp("pico3", apps.Spec{App: "rgb-client-naive", Server: "pico1"})).To(Succeed())
 		c.Run(5 * time.Minute)
 
-		r, n := robust.Stats(), naive.Stats()
+		r, n := appStats(c, "pico2", "rgb-client-robust"), appStats(c, "pico3", "rgb-client-naive")
 		GinkgoWriter.Printf("robust %+v rate %.4f\nnaive %+v rate %.4f\n", r, r.Rate(), n, n.Rate())
 		Expect(r.Attempts).To(BeNumerically(">", 300))
 		Expect(r.Rate()).To(BeNumerically(">=", 0.99))
@@ -59,11 +59,10 @@ var _ = Describe("the apps of the source documents", func() {
 
 	It("serves echo: every message comes back on a lossless LAN", func() {
 		c := agreed(sim.Config{Boards: 2, Seed: 33, Link: netsim.Link{Latency: 5 * time.Millisecond}})
-		Expect(c.StartApp("pico1", apps.NewEchoServer())).To(Succeed())
-		client := apps.NewEchoClient(ipOf(c, "pico1"), 500*time.Millisecond, c.Now())
-		Expect(c.StartApp("pico2", client)).To(Succeed())
+		Expect(c.StartApp("pico1", apps.Spec{App: "echo-server"})).To(Succeed())
+		Expect(c.StartApp("pico2", apps.Spec{App: "echo-client", Server: "pico1", Interval: 500 * time.Millisecond})).To(Succeed())
 		c.Run(30 * time.Second)
-		st := client.Stats()
+		st := appStats(c, "pico2", "echo-client")
 		Expect(st.Attempts).To(BeNumerically(">=", 50))
 		Expect(st.Successes).To(BeNumerically(">=", st.Attempts-1), "all but the one in flight")
 	})
@@ -72,7 +71,7 @@ var _ = Describe("the apps of the source documents", func() {
 		link := netsim.Link{Latency: 20 * time.Millisecond}
 		c := agreed(sim.Config{Boards: 3, Seed: 34, Link: link})
 		for _, b := range c.Boards() {
-			Expect(c.StartApp(b.Name(), apps.NewMirror(b.Name(), "pico2", "pico3", 2, 5, c.Now()))).To(Succeed())
+			Expect(c.StartApp(b.Name(), apps.Spec{App: "mirror", Source: "pico2", Target: "pico3", SourcePin: 2, TargetPin: 5})).To(Succeed())
 		}
 		ct, err := c.NewController("laptop")
 		Expect(err).NotTo(HaveOccurred())

@@ -29,21 +29,21 @@ func (c *Cluster) Converged() error {
 		if !b.Up() {
 			continue
 		}
-		m, ok := b.node.Master()
+		m, ok := b.p.Node().Master()
 		switch {
 		case !ok:
 			return fmt.Errorf("%s has not settled", b.name)
-		case b.node.Len() != n:
-			return fmt.Errorf("%s knows %d of %d members", b.name, b.node.Len(), n)
+		case b.p.Node().Len() != n:
+			return fmt.Errorf("%s knows %d of %d members", b.name, b.p.Node().Len(), n)
 		case m.IP != [4]byte(lowest.IP().As4()):
 			return fmt.Errorf("%s follows %s, not %s", b.name, c.nameOf(m.IP), lowest.name)
 		}
-		r := uint16(b.node.Role())
+		r := uint16(b.p.Node().Role())
 		if r == 0 {
 			return fmt.Errorf("%s has no role", b.name)
 		}
 		if other, dup := roles[r]; dup {
-			return fmt.Errorf("%s and %s are both %s", other, b.name, b.node.Role())
+			return fmt.Errorf("%s and %s are both %s", other, b.name, b.p.Node().Role())
 		}
 		roles[r] = b.name
 	}

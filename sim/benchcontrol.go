@@ -67,7 +67,7 @@ func MeasureControl(n, reverts int, link netsim.Link, seed uint64) (ControlBench
 		if r, err := ct.Do(cmd); err != nil || r.Err() != "" {
 			return res, fmt.Errorf("write: %v %s", err, r.Err())
 		}
-		due, held := b.Control().Held(2)
+		due, held := b.p.Control().Held(2)
 		if !held {
 			return res, fmt.Errorf("write_pin scheduled no revert")
 		}

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -10,36 +11,38 @@ import (
 	"github.com/picosim/picosim/netsim"
 	"github.com/picosim/picosim/netsim/clock"
 	"github.com/picosim/picosim/node"
+	"github.com/picosim/picosim/node/apps"
 	"github.com/picosim/picosim/node/control"
 )
 
-// Board is one virtual Pico W: a node core driven over a gVisor UDP socket on
-// its host of the LAN. The driver is the loop of node/doc.go: feed the core
-// what arrives and what time it is, then carry out its Ready.
+// Board is one virtual Pico W: the firmware's program (firmware.Program,
+// the one a real board runs) over a host of the simulated LAN. Board is
+// that program's firmware.Board: its sockets are the host's gVisor
+// endpoints, its pins an emulated GPIO bank, its flash files in memory,
+// its clock the cluster's. The simulator only feeds the program inputs and
+// carries out its outputs, as the Linux and Pico W adapters do.
 type Board struct {
 	c     *Cluster
 	name  string
 	index int
 	host  *netsim.Host
+	gpio  *GPIO
+	flash firmware.MemFlash
 
-	node        *node.Node // nil while powered off
-	conn        *netsim.UDPConn
-	tick        clock.Timer
-	drainer     clock.Timer // fires drain; armed when a datagram is queued
-	deadline    time.Duration
-	incarnation uint32
-	draining    bool // drainer is armed
-
-	// The emulated hardware: it outlives reboots.
-	gpio       *GPIO
-	flash      *Flash
-	svc        *service // the control server, nil while powered off
-	apps       []*appRun
-	on         bool          // has power
-	netOn      bool          // its stack runs (it may still be joining WiFi)
-	sleepUntil time.Duration // light sleep: the CPU does nothing until then
-	wakeGen    uint64        // bumped by a power loss: pending wake-ups die
+	p        *firmware.Program // nil while off, rebooting, or in deep sleep
+	on       bool              // has power
+	gen      uint64            // bumped by every power loss and reboot: older timers die
+	tick     clock.Timer
+	deadline time.Duration
+	udp      map[uint16]*netsim.UDPConn
+	tcp      map[uint16]*netsim.TCPListener
+	conns    map[control.ConnID]*netsim.TCPConn
+	next     control.ConnID
+	drains   map[uint16]bool // a drain of that port's socket is posted
+	past     map[string]apps.Stats
 }
+
+var _ firmware.Board = (*Board)(nil)
 
 // Name returns the board's name.
 func (b *Board) Name() string { return b.name }
@@ -47,339 +50,371 @@ func (b *Board) Name() string { return b.name }
 // IP returns the board's address.
 func (b *Board) IP() netip.Addr { return b.host.IP() }
 
-// Host returns the board's host on the LAN.
-func (b *Board) Host() *netsim.Host { return b.host }
-
 // Powered reports whether the board has power (it may be rebooting or in
 // deep sleep, with its network down).
 func (b *Board) Powered() bool { return b.on }
 
-// Up reports whether the board runs its network: powered, booted and awake
-// from deep sleep. Only boards that are up take part in the checks.
-func (b *Board) Up() bool { return b.node != nil }
+// Up reports whether the board runs discovery: powered, booted, and its
+// radio has joined the network at least once since. Only boards that are
+// up take part in the checks.
+func (b *Board) Up() bool { return b.p != nil && b.p.Node() != nil }
 
 // Incarnation returns the number of the board's current (or last) boot.
-func (b *Board) Incarnation() uint32 { return b.incarnation }
+func (b *Board) Incarnation() uint32 {
+	if b.p != nil {
+		return b.p.Incarnation()
+	}
+	raw, _ := b.flash.ReadFile(firmware.FileBoots)
+	var n uint32
+	fmt.Sscan(string(raw), &n)
+	return n
+}
 
-// Node returns the board's core, or nil while it is off. Read it, don't drive
-// it: the cluster's clock does.
-func (b *Board) Node() *node.Node { return b.node }
+// State is what the board reports of itself (its get_state), or the zero
+// State with its name while it is off.
+func (b *Board) State() firmware.State {
+	if b.p == nil {
+		return firmware.State{Name: b.name, Incarnation: b.Incarnation()}
+	}
+	return b.p.State(b.c.clk.Now())
+}
+
+// Counters returns what the LAN did with the board's frames so far.
+func (b *Board) Counters() netsim.Counters { return b.host.Counters() }
 
 // GPIO returns the board's emulated pins.
 func (b *Board) GPIO() *GPIO { return b.gpio }
 
-// Flash returns the board's emulated flash.
-func (b *Board) Flash() *Flash { return b.flash }
-
-// Control returns the board's control server core, or nil while it is off.
-func (b *Board) Control() *control.Server {
-	if b.svc == nil {
-		return nil
-	}
-	return b.svc.core
-}
+// File returns a file of the board's flash.
+func (b *Board) File(name string) ([]byte, bool) { return b.flash.ReadFile(name) }
 
 // ControlAddr is where the board's control server listens.
 func (b *Board) ControlAddr() netip.AddrPort {
-	return netip.AddrPortFrom(b.IP(), b.c.cfg.ControlPort)
+	port := uint16(control.Port)
+	if w, err := firmware.ReadWLAN(b.flash); err == nil {
+		port = w.Port
+	}
+	return netip.AddrPortFrom(b.IP(), port)
 }
 
-func (b *Board) asleep() bool { return b.c.clk.Now() < b.sleepUntil }
+// StartApp runs an app on the board, as the start_app command does: it is
+// kept in the board's settings and starts again at every boot.
+func (b *Board) StartApp(spec apps.Spec) error {
+	if b.p == nil {
+		set, err := firmware.ReadSettings(b.flash)
+		if err != nil {
+			return err
+		}
+		set.Apps = append(set.Apps, spec)
+		return b.flash.WriteFile(firmware.FileSettings, set.JSON())
+	}
+	err := b.p.StartApp(b.c.clk.Now(), spec)
+	b.after()
+	return err
+}
+
+// StopApp ends an app on the board.
+func (b *Board) StopApp(name string) error {
+	if b.p == nil {
+		return fmt.Errorf("%s is off", b.name)
+	}
+	err := b.p.StopApp(b.c.clk.Now(), name)
+	b.after()
+	return err
+}
+
+// AppStats returns an app's counters on the board, over all its boots.
+func (b *Board) AppStats(name string) (apps.Stats, bool) {
+	s, ok := b.past[name]
+	if b.p != nil {
+		for _, a := range b.p.Apps() {
+			if a.Spec.App == name {
+				s, ok = s.Add(a.Stats), true
+			}
+		}
+	}
+	return s, ok
+}
 
 // powerOn boots a board that had no power.
 func (b *Board) powerOn() error {
 	b.on = true
-	return b.netUp()
+	return b.boot()
 }
 
-// powerOff cuts the power: network, core, control server and pin levels.
+// powerOff cuts the power: the program stops at once, with its sockets and
+// pin levels.
 func (b *Board) powerOff() {
 	if !b.on {
 		return
 	}
 	b.on = false
-	b.netDown()
-	b.stopService()
+	b.stop()
 	b.gpio.powerLoss(b.c.clk.Now())
-	b.sleepUntil = 0
-	b.wakeGen++
 }
 
-// netUp boots the board's network side: a fresh stack and the control
-// server at once; the discovery core and the apps once the radio has joined
-// the network, as the firmware waits for wlan.isconnected() before it starts
-// them.
-func (b *Board) netUp() error {
-	if b.netOn {
-		return nil
-	}
+// boot starts the network and the program from flash, with the boot
+// loader's recovery from a crashing image.
+func (b *Board) boot() error {
 	if err := b.host.PowerOn(); err != nil {
 		return err
 	}
-	b.netOn = true
-	b.incarnation++ // every boot is a new incarnation, whenever discovery starts
-	if err := b.startService(); err != nil {
-		return err
+	c := b.c
+	opt := firmware.Options{
+		Name: b.name, Board: "picosim virtual Pico W", EpochNS: netsim.Epoch.UnixNano(), Inflate: firmware.Inflate,
+		Rand: rand.NewPCG(c.cfg.Seed, uint64(b.index)<<32|uint64(b.Incarnation()+1)),
+		Seed: c.cfg.Seed ^ uint64(b.index), Node: node.Config{Intern: c.intern}, Quiet: true,
+		OnEvent: func(e firmware.Event) { c.record(Event(e)) },
 	}
-	if b.host.Associated() {
-		return b.startNode()
-	}
-	return nil // c.associated starts the node
-}
-
-// startNode boots the discovery core, a new incarnation, and the apps.
-func (b *Board) startNode() error {
-	if b.node != nil || !b.netOn {
+	p, retry, err := firmware.Start(b, b.flash, opt, c.clk.Now())
+	switch {
+	case err != nil:
+		c.record(Event{At: c.clk.Now(), Board: b.name, Kind: "boot_error", Detail: err.Error()})
+		return nil // the board stays dark, as one that needs flashing does
+	case p == nil:
+		gen := b.gen
+		c.clk.AfterFunc(retry, func() {
+			if b.gen == gen && b.on {
+				b.boot()
+			}
+		})
 		return nil
 	}
-	cfg := b.c.cfg.Node
-	cfg.Name = b.name
-	cfg.IP = node.Addr(b.host.IP().As4())
-	cfg.Broadcast = node.Addr(b.c.lan.Broadcast().As4())
-	cfg.Incarnation = b.incarnation
-	cfg.Rand = rand.NewPCG(b.c.cfg.Seed, uint64(b.index)<<32|uint64(b.incarnation))
-	cfg.Intern = b.c.intern
-	n, err := node.New(cfg, b.c.clk.Now())
-	if err != nil {
-		return err
+	b.p, b.deadline = p, -1
+	b.udp, b.tcp, b.conns, b.drains = map[uint16]*netsim.UDPConn{}, map[uint16]*netsim.TCPListener{}, map[control.ConnID]*netsim.TCPConn{}, map[uint16]bool{}
+	if b.tick == nil {
+		b.tick = c.clk.AfterFunc(clock.Never, b.onTick)
 	}
-	conn, err := b.host.ListenUDP(node.Port, b.readable)
-	if err != nil {
-		return err
+	if b.host.Associated() {
+		b.joined()
 	}
-	b.node, b.conn = n, conn
-	b.tick = b.c.clk.AfterFunc(clock.Never, b.onTick)
-	if b.drainer == nil {
-		b.drainer = b.c.clk.AfterFunc(clock.Never, b.drain)
+	b.after()
+	return nil
+}
+
+// stop ends the program and its network, as a reset or a power cut does.
+func (b *Board) stop() {
+	b.gen++
+	if b.p != nil {
+		for _, a := range b.p.Apps() {
+			b.past[a.Spec.App] = b.past[a.Spec.App].Add(a.Stats)
+		}
+	}
+	b.p = nil
+	if b.tick != nil {
+		b.tick.Stop()
+	}
+	b.host.PowerOff() // every socket dies with the stack
+	b.udp, b.tcp, b.conns = nil, nil, nil
+}
+
+func (b *Board) joined() {
+	ip := node.Addr(b.host.IP().As4())
+	if err := b.p.Joined(b.c.clk.Now(), ip, node.Addr(b.c.lan.Broadcast().As4())); err != nil {
+		b.c.record(Event{At: b.c.clk.Now(), Board: b.name, Kind: "boot_error", Detail: err.Error()})
+	}
+}
+
+// after runs after every call into the program: a halt reboots the board;
+// otherwise its timer follows the program's deadline.
+func (b *Board) after() {
+	p := b.p
+	if p == nil {
+		return
+	}
+	if h, ok := p.Halted(); ok {
+		b.halt(h)
+		return
+	}
+	if d := p.Deadline(); d != b.deadline {
+		b.deadline = d
+		b.tick.Reset(d - b.c.clk.Now())
+	}
+}
+
+// halt carries out a board-wide action: the program ends with every
+// socket, the pins fall, and the board boots again (after a deep sleep,
+// later).
+func (b *Board) halt(h firmware.Halt) {
+	c := b.c
+	b.stop()
+	b.gpio.powerLoss(c.clk.Now())
+	if h.Kind != control.ActDeepSleep {
+		b.boot()
+		return
+	}
+	gen := b.gen
+	c.clk.AfterFunc(h.For, func() {
+		if b.gen == gen && b.on {
+			c.record(Event{At: c.clk.Now(), Board: b.name, Kind: firmware.EvWake, Detail: "deep"})
+			b.boot()
+		}
+	})
+}
+
+func (b *Board) onTick() {
+	if b.p == nil {
+		return
 	}
 	b.deadline = -1
-	b.apply()
-	for _, r := range b.apps {
-		if err := r.up(); err != nil {
+	b.p.Tick(b.c.clk.Now())
+	b.after()
+}
+
+// Listen opens a UDP or TCP port of the program's on the host's stack.
+func (b *Board) Listen(pt firmware.Port) error {
+	if b.udp == nil {
+		return errors.New("the network is down")
+	}
+	if pt.TCP {
+		if b.tcp[pt.Num] != nil {
+			return nil
+		}
+		ln, err := b.host.ListenTCP(pt.Num, func(conn *netsim.TCPConn) { b.accept(pt.Num, conn) })
+		if err != nil {
 			return err
 		}
-		r.view()
-		r.apply()
+		b.tcp[pt.Num] = ln
+		return nil
+	}
+	if b.udp[pt.Num] != nil {
+		return nil
+	}
+	conn, err := b.host.ListenUDP(pt.Num, func() { b.readable(pt.Num) })
+	if err != nil {
+		return err
+	}
+	b.udp[pt.Num] = conn
+	return nil
+}
+
+func (b *Board) Unlisten(pt firmware.Port) error {
+	if pt.TCP {
+		if ln := b.tcp[pt.Num]; ln != nil {
+			ln.Close()
+			delete(b.tcp, pt.Num)
+		}
+	} else if conn := b.udp[pt.Num]; conn != nil {
+		conn.Close()
+		delete(b.udp, pt.Num)
 	}
 	return nil
 }
 
-// stopNode stops the discovery core and its socket, leaving the stack up.
-func (b *Board) stopNode() {
-	if b.node == nil {
-		return
+func (b *Board) SendUDP(from uint16, to node.Addr, port uint16, payload []byte) error {
+	conn := b.udp[from]
+	if conn == nil {
+		return fmt.Errorf("UDP port %d is not open", from)
 	}
-	b.tick.Stop()
-	b.drainer.Stop()
-	b.conn.Close()
-	b.node, b.conn, b.draining = nil, nil, false
+	return conn.WriteTo(payload, netip.AddrPortFrom(netip.AddrFrom4(to), port))
 }
 
-// netDown stops the network side, as a reboot does; sockets die with the
+// readable runs inside the stack when a datagram is queued: drain the
+// socket from the event loop, at the same instant, not from inside the
 // stack.
-func (b *Board) netDown() {
-	if !b.netOn {
+func (b *Board) readable(port uint16) {
+	if b.drains[port] {
 		return
 	}
-	b.netOn = false
-	b.stopNode()
-	b.host.PowerOff() // closes the other sockets with the stack
-	if b.svc != nil {
-		b.svc.ln, b.svc.conns = nil, nil
-	}
-	for _, r := range b.apps {
-		r.down()
-	}
-}
-
-// act carries out a board-wide action of the control server.
-func (b *Board) act(a control.Action) {
-	c := b.c
-	now := c.clk.Now()
-	switch a.Kind {
-	case control.ActReset:
-		c.record(Event{At: now, Board: b.name, Kind: EvReset})
-		b.netDown()
-		b.netUp()
-	case control.ActLightSleep:
-		b.sleepUntil = now + a.For
-		c.record(Event{At: now, Board: b.name, Kind: EvSleep, Detail: fmt.Sprintf("light, %v", a.For)})
-		gen := b.wakeGen
-		c.clk.At(b.sleepUntil, func() {
-			if b.wakeGen == gen {
-				c.record(Event{At: c.clk.Now(), Board: b.name, Kind: EvWake})
-				if b.svc != nil {
-					b.svc.wake()
-				}
-			}
-		})
-	case control.ActDeepSleep:
-		c.record(Event{At: now, Board: b.name, Kind: EvSleep, Detail: fmt.Sprintf("deep, %v", a.For)})
-		b.netDown()
-		gen := b.wakeGen
-		c.clk.AfterFunc(a.For, func() {
-			if b.wakeGen == gen {
-				c.record(Event{At: c.clk.Now(), Board: b.name, Kind: EvWake})
-				b.netUp()
-			}
-		})
-	case control.ActUpdate:
-		if err := firmware.Install(b.flash.mem, a.Files); err != nil {
-			c.record(Event{At: now, Board: b.name, Kind: "update_error", Detail: err.Error()})
+	b.drains[port] = true
+	gen := b.gen
+	b.c.clk.AfterFunc(0, func() {
+		if b.gen != gen {
 			return
 		}
-		c.record(Event{At: now, Board: b.name, Kind: EvUpdate, Detail: "version " + b.flash.Version()})
-		b.bootImage()
-	}
-}
-
-// bootImage restarts the board into the image in flash: a new program, so
-// the control server starts afresh. An image that fails its health check
-// crashes; the boot loader then restores the previous image and boots that.
-func (b *Board) bootImage() {
-	c := b.c
-	b.netDown()
-	b.stopService()
-	b.gpio.powerLoss(c.clk.Now())
-	if err := firmware.Healthy(b.flash.mem); err != nil {
-		c.record(Event{At: c.clk.Now(), Board: b.name, Kind: EvBootFail, Detail: err.Error()})
-		gen := b.wakeGen
-		c.clk.AfterFunc(BootFailDelay, func() {
-			if b.wakeGen != gen {
-				return // it lost power meanwhile
+		b.drains[port] = false
+		conn := b.udp[port]
+		for conn != nil && b.p != nil {
+			payload, from, ok := conn.ReadFrom()
+			if !ok {
+				break
 			}
-			if ok, _ := firmware.Rollback(b.flash.mem); ok {
-				c.record(Event{At: c.clk.Now(), Board: b.name, Kind: EvRollback, Detail: "version " + b.flash.Version()})
-				b.bootImage()
+			b.p.Datagram(b.c.clk.Now(), port, node.Addr(from.Addr().As4()), from.Port(), payload)
+			if b.after(); b.p == nil || b.udp[port] != conn {
+				return // the datagram halted the board
 			}
-		})
+		}
+	})
+}
+
+func (b *Board) accept(port uint16, conn *netsim.TCPConn) {
+	if b.p == nil {
+		conn.Close()
 		return
 	}
-	firmware.Confirm(b.flash.mem)
-	b.netUp()
+	b.next++
+	id := b.next
+	b.watch(id, conn)
+	b.p.Opened(b.c.clk.Now(), id, port)
+	b.after()
 }
 
-// BootFailDelay is how long a board with a crashing image stays down before
-// its boot loader rolls the image back (a watchdog's reset).
-const BootFailDelay = firmware.BootFailDelay
-
-// readable runs inside the stack when a datagram is queued: drain it from the
-// event loop, at the same instant, not from inside the stack.
-func (b *Board) readable() {
-	if !b.draining {
-		b.draining = true
-		b.drainer.Reset(0)
-	}
-}
-
-func (b *Board) drain() {
-	b.draining = false
-	if b.node == nil {
-		return
-	}
-	asleep := b.asleep()
-	for {
-		p, from, ok := b.conn.ReadFrom()
-		if !ok {
-			break
-		}
-		if !asleep { // a sleeping CPU reads nothing: the datagram is lost
-			b.node.Step(b.c.clk.Now(), node.Addr(from.Addr().As4()), from.Port(), p)
+// watch hands a connection's data and end to the program.
+func (b *Board) watch(id control.ConnID, conn *netsim.TCPConn) {
+	b.conns[id] = conn
+	gen := b.gen
+	conn.OnData = func(p []byte) {
+		if b.gen == gen && b.p != nil {
+			b.p.Received(b.c.clk.Now(), id, p)
+			b.after()
 		}
 	}
-	b.apply()
-}
-
-func (b *Board) onTick() {
-	if b.node == nil {
-		return
-	}
-	if b.asleep() {
-		b.tick.Reset(b.sleepUntil - b.c.clk.Now())
-		return
-	}
-	b.node.Tick(b.c.clk.Now())
-	b.apply()
-}
-
-// apply carries out the core's Ready: send, report, rearm the timer.
-func (b *Board) apply() {
-	rd := b.node.Ready()
-	for _, d := range rd.Datagrams {
-		to := netip.AddrPortFrom(netip.AddrFrom4(d.To), d.Port)
-		if err := b.conn.WriteTo(d.Payload, to); err != nil {
-			b.c.record(Event{At: b.c.clk.Now(), Board: b.name, Kind: "send_error", Detail: err.Error()})
+	conn.OnClose = func() {
+		if b.gen == gen && b.conns[id] == conn {
+			delete(b.conns, id)
+			if b.p != nil {
+				b.p.Closed(b.c.clk.Now(), id)
+				b.after()
+			}
 		}
 	}
-	for _, e := range rd.Events {
-		b.c.report(b, e)
-		if e.Kind == node.MasterChanged && !e.Prev.IP.IsZero() && b.svc != nil {
-			b.svc.core.MasterLost(e.At) // its master is gone: held pins may revert
-			b.svc.apply()
+}
+
+func (b *Board) Dial(c control.ConnID, to node.Addr, port uint16) error {
+	if b.conns == nil {
+		return errors.New("the network is down")
+	}
+	gen := b.gen
+	b.host.DialTCP(netip.AddrPortFrom(netip.AddrFrom4(to), port), func(conn *netsim.TCPConn, err error) {
+		if b.gen != gen || b.p == nil {
+			if conn != nil {
+				conn.Close()
+			}
+			return
 		}
-	}
-	if len(rd.Events) > 0 {
-		for _, r := range b.apps {
-			r.view()
-			r.apply()
+		if err == nil {
+			b.watch(c, conn)
 		}
-	}
-	if rd.Deadline != b.deadline {
-		b.deadline = rd.Deadline
-		b.tick.Reset(rd.Deadline - b.c.clk.Now())
-	}
-	b.node.Advance()
+		b.p.Connected(b.c.clk.Now(), c, err)
+		b.after()
+	})
+	return nil
 }
 
-// View is what a board reports: the members it knows, in address order, with
-// the role it gives each, and the master it follows ("" before it settles).
-type View struct {
-	Board       string
-	Incarnation uint32 // of the board's current boot
-	Role        string
-	Master      string
-	Members     []MemberView
+func (b *Board) Write(c control.ConnID, data []byte) error {
+	if conn := b.conns[c]; conn != nil {
+		conn.Write(data)
+		return nil
+	}
+	return errors.New("no such connection")
 }
 
-// MemberView is one member as a board sees it.
-type MemberView struct {
-	Name        string
-	IP          string
-	Incarnation uint32
-	Role        string
+func (b *Board) Close(c control.ConnID) error {
+	if conn := b.conns[c]; conn != nil {
+		delete(b.conns, c)
+		conn.Close()
+	}
+	return nil
 }
 
-// Roles maps each member's name to its role.
-func (v View) Roles() map[string]string {
-	out := make(map[string]string, len(v.Members))
-	for _, m := range v.Members {
-		out[m.Name] = m.Role
+// SetPin drives a pin; the program's pin event that follows says why.
+func (b *Board) SetPin(pin, value int) {
+	e := PinEvent{At: b.c.clk.Now(), Pin: pin, Value: value}
+	if pin == control.LED {
+		e.Cause = "blink"
 	}
-	return out
+	b.gpio.set(e)
 }
 
-// Names lists the members' names in address order.
-func (v View) Names() []string {
-	out := make([]string, len(v.Members))
-	for i, m := range v.Members {
-		out[i] = m.Name
-	}
-	return out
-}
-
-// View returns the board's current view; a board that is off sees nothing.
-func (b *Board) View() View {
-	v := View{Board: b.name, Incarnation: b.incarnation}
-	if b.node == nil {
-		return v
-	}
-	v.Role = b.node.Role().String()
-	if m, ok := b.node.Master(); ok {
-		v.Master = b.c.nameOf(m.IP)
-	}
-	for _, m := range b.node.Members() {
-		r, _ := b.node.RoleOf(m.IP)
-		v.Members = append(v.Members, MemberView{Name: b.c.nameOf(m.IP), IP: m.IP.String(), Incarnation: m.Incarnation, Role: r.String()})
-	}
-	return v
-}
+func (b *Board) ReadPin(pin int) int { return b.gpio.input(pin) }
+func (b *Board) Console([]byte)      {}

@@ -18,10 +18,11 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/picosim/picosim/firmware"
 	"github.com/picosim/picosim/netsim"
 	"github.com/picosim/picosim/netsim/clock"
 	"github.com/picosim/picosim/node"
-	"github.com/picosim/picosim/node/control"
+	"github.com/picosim/picosim/node/apps"
 )
 
 // Config describes a cluster. Zero fields take the defaults shown.
@@ -31,8 +32,6 @@ type Config struct {
 	Boards int
 	// Names, if set, names the boards instead, in address order.
 	Names []string
-	// Pins are GPIOs each board's firmware sets up at boot, by board name.
-	Pins map[string][]PinSetup
 	// Seed drives every random choice of the run: the LAN, the stacks, the
 	// boards' jitter and boot times. The same seed and configuration replay
 	// the same run.
@@ -42,9 +41,14 @@ type Config struct {
 	Subnet netip.Prefix
 	// Link is applied to every frame a board receives: its downlink.
 	Link netsim.Link
-	// Node is the template of every board's core configuration; name,
-	// address, incarnation and randomness are filled in per board.
-	Node node.Config
+	// Settings are written to every board's flash before its first boot
+	// (config/config_node.json: heartbeat, miss limit, revert on loss, pins,
+	// apps), each with its own name, as the hw target writes them to a lab's
+	// boards. An update that replaces the file changes them at the next boot.
+	Settings firmware.Settings
+	// Pins are GPIOs a board sets up at boot, by board name, added to its
+	// settings.
+	Pins map[string][]firmware.PinSetup
 	// BootSpread powers the boards on at random times within [0, BootSpread).
 	// Default: all at time 0.
 	BootSpread time.Duration
@@ -53,11 +57,6 @@ type Config struct {
 	// NoTimeline keeps no timeline in memory, for runs with thousands of
 	// boards; OnEvent still sees every event.
 	NoTimeline bool
-	// ControlPort is the TCP port of every board's control server. Default
-	// 12345.
-	ControlPort uint16
-	// Control is the template of every board's control server settings.
-	Control control.Config
 	// Addressing and Lease are how the router gives addresses (see
 	// netsim.Addressing): a board may come back from a reboot, or from a
 	// lease's end, on another address.
@@ -72,13 +71,6 @@ type Config struct {
 	// netsim.PicoW). Nil: an ideal radio, for specs of protocol logic; the
 	// picosim command uses the profile by default.
 	Profile *netsim.PicoW
-}
-
-// PinSetup is one GPIO a board's firmware sets up at boot.
-type PinSetup struct {
-	Pin    int
-	Output bool
-	Value  int
 }
 
 // Cluster is a set of virtual boards on one simulated LAN.
@@ -106,13 +98,10 @@ func New(cfg Config) (*Cluster, error) {
 			cfg.Subnet = netip.MustParsePrefix("10.42.0.0/16")
 		}
 	}
-	if cfg.ControlPort == 0 {
-		cfg.ControlPort = control.Port
-	}
 	if err := cfg.Link.Validate(); err != nil {
 		return nil, fmt.Errorf("sim: link: %w", err)
 	}
-	if _, err := cfg.Node.WithDefaults(); err != nil {
+	if _, err := (node.Config{Heartbeat: cfg.Settings.Heartbeat, MissLimit: cfg.Settings.MissLimit}).WithDefaults(); err != nil {
 		return nil, fmt.Errorf("sim: node settings: %w", err)
 	}
 	clk := clock.NewVirtual()
@@ -136,7 +125,15 @@ func New(cfg Config) (*Cluster, error) {
 		if err != nil {
 			return nil, err
 		}
-		b := &Board{c: c, name: name, index: i, host: h, gpio: &GPIO{}, flash: newFlash()}
+		set := cfg.Settings
+		set.Name = name
+		set.Pins = append(append([]firmware.PinSetup(nil), set.Pins...), cfg.Pins[name]...)
+		flash := firmware.MemFlash{}
+		if err := firmware.Format(flash); err != nil {
+			return nil, err
+		}
+		flash.WriteFile(firmware.FileSettings, set.JSON())
+		b := &Board{c: c, name: name, index: i, host: h, gpio: &GPIO{}, flash: flash, past: map[string]apps.Stats{}}
 		c.boards = append(c.boards, b)
 		c.byName[name] = b
 		c.byIP[node.Addr(h.IP().As4())] = b
@@ -161,10 +158,10 @@ func (c *Cluster) LAN() *netsim.LAN { return c.lan }
 // Config returns the cluster's configuration.
 func (c *Cluster) Config() Config { return c.cfg }
 
-// NodeConfig returns the core settings every board runs with, defaults
-// filled in.
+// NodeConfig returns the discovery settings the boards boot with,
+// defaults filled in.
 func (c *Cluster) NodeConfig() node.Config {
-	cfg, _ := c.cfg.Node.WithDefaults() // checked in New
+	cfg, _ := node.Config{Heartbeat: c.cfg.Settings.Heartbeat, MissLimit: c.cfg.Settings.MissLimit}.WithDefaults() // checked in New
 	return cfg
 }
 
@@ -193,12 +190,9 @@ func (c *Cluster) PowerOn(name string) error {
 	if err != nil || b.Powered() {
 		return err
 	}
-	if err := b.powerOn(); err != nil {
-		return err
-	}
 	c.record(Event{At: c.Now(), Board: name, Kind: EvPowerOn, IP: b.IP().String(),
-		Detail: fmt.Sprintf("at %s (incarnation %d)", b.IP(), b.incarnation)})
-	return nil
+		Detail: fmt.Sprintf("at %s (incarnation %d)", b.IP(), b.Incarnation()+1)})
+	return b.powerOn()
 }
 
 // PowerOff cuts a board's power: it stops at once, says nothing, and its
@@ -220,9 +214,8 @@ func (c *Cluster) Shutdown(name string) error {
 	if err != nil || !b.Powered() {
 		return err
 	}
-	if b.node != nil {
-		b.node.Leave(c.Now())
-		b.apply()
+	if b.p != nil {
+		b.p.Leave(c.Now())
 	}
 	b.powerOff()
 	c.record(Event{At: c.Now(), Board: name, Kind: EvPowerOff, Detail: "after LEAVE"})
@@ -291,34 +284,24 @@ func (c *Cluster) readdressed(h *netsim.Host, old netip.Addr) {
 	delete(c.byIP, node.Addr(old.As4()))
 	c.byIP[node.Addr(h.IP().As4())] = b
 	c.record(Event{At: c.clk.Now(), Board: b.name, Kind: EvAddress, IP: h.IP().String(), Detail: "was " + old.String()})
-	if b.node != nil {
-		b.stopNode()
-		if err := b.startNode(); err != nil {
-			c.record(Event{At: c.clk.Now(), Board: b.name, Kind: "boot_error", Detail: err.Error()})
-		}
+	if b.p != nil && b.p.Online() {
+		b.joined()
+		b.after()
 	}
 }
 
 // associated hears a board's radio join or lose the WiFi network.
 func (c *Cluster) associated(h *netsim.Host, joined bool) {
 	b := c.byName[h.Name()]
-	if b == nil {
+	if b == nil || b.p == nil {
 		return
 	}
-	kind := EvWiFiLost
 	if joined {
-		kind = EvWiFiJoined
+		b.joined()
+	} else {
+		b.p.Lost(c.clk.Now())
 	}
-	c.record(Event{At: c.clk.Now(), Board: b.name, Kind: kind})
-	if b.svc != nil {
-		b.svc.core.SetConnected(c.clk.Now(), joined)
-		b.svc.apply()
-	}
-	if joined && b.node == nil {
-		if err := b.startNode(); err != nil {
-			c.record(Event{At: c.clk.Now(), Board: b.name, Kind: "boot_error", Detail: err.Error()})
-		}
-	}
+	b.after()
 }
 
 func (c *Cluster) intern(b []byte) string {
@@ -337,31 +320,17 @@ func (c *Cluster) nameOf(ip node.Addr) string {
 	return ip.String()
 }
 
-// report turns a core's event into a timeline event.
-func (c *Cluster) report(b *Board, e node.Event) {
-	if c.cfg.NoTimeline && c.cfg.OnEvent == nil {
-		return // nobody keeps or watches events: skip the formatting
-	}
-	ev := Event{At: e.At, Board: b.name, Kind: e.Kind.String()}
-	switch e.Kind {
-	case node.MemberJoined, node.MemberLeft:
-		ev.Member, ev.IP = c.nameOf(e.Member.IP), e.Member.IP.String()
-		if e.Kind == node.MemberLeft {
-			ev.Reason = e.Reason.String()
-		}
-	case node.MasterChanged:
-		if !e.Member.IP.IsZero() {
-			ev.Member, ev.IP = c.nameOf(e.Member.IP), e.Member.IP.String()
-		}
-	case node.RoleChanged:
-		ev.Role, ev.Old = e.Role.String(), e.Old.String()
-	}
-	c.record(ev)
-}
-
 func (c *Cluster) record(e Event) {
+	if e.Kind == firmware.EvPin {
+		if b := c.byName[e.Board]; b != nil {
+			var pin int
+			fmt.Sscanf(e.Detail, "GPIO%d", &pin)
+			b.gpio.said(pin, e.Reason)
+		}
+	}
 	switch e.Kind {
-	case EvPowerOn, EvPowerOff, EvPartition, EvHeal, EvLink, EvWiFiJoined, EvWiFiLost, EvReset, EvSleep, EvWake, EvUpdate, EvRollback:
+	case EvPowerOn, EvPowerOff, EvPartition, EvHeal, EvLink, firmware.EvWiFiJoined, firmware.EvWiFiLost,
+		firmware.EvReset, firmware.EvSleep, firmware.EvWake, firmware.EvUpdate, firmware.EvRollback:
 		c.lastChange = e.At
 	}
 	if !c.cfg.NoTimeline {

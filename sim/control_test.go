@@ -6,12 +6,14 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/picosim/picosim/firmware"
 	"github.com/picosim/picosim/netsim"
 	"github.com/picosim/picosim/node/control"
 	"github.com/picosim/picosim/sim"
@@ -72,7 +74,12 @@ var _ = Describe("the control protocol of a virtual board", func() {
 		for _, name := range []string{"get_info", "get_resource_info"} {
 			Expect(do(ct, `{"action": "`+name+`"}`).Fields["info"]).To(HaveKey("mem_free"))
 		}
-		Expect(do(ct, `{"action": "list_actions"}`).Fields["actions"]).To(HaveLen(len(control.Actions)))
+		var listed []string
+		for _, a := range do(ct, `{"action": "list_actions"}`).Fields["actions"].([]any) {
+			listed = append(listed, a.(string))
+		}
+		Expect(listed).To(Equal(append(slices.Clone(control.Actions), "get_state", "start_app", "stop_app")),
+			"the protocol's actions, then the firmware's")
 		do(ct, `{"action": "setup_pin", "pin": 7, "mode": "input"}`)
 		Expect(do(ct, `{"action": "read_pin", "pin": 7}`).Fields["value"]).To(BeEquivalentTo(0))
 		r, err := ct.Do(`{"action": "write_pin", "pin": 9, "value": 1, "timeout": 1}`)
@@ -88,12 +95,12 @@ var _ = Describe("the control protocol of a virtual board", func() {
 			timeout := time.Duration(1+rng.IntN(3000)) * time.Millisecond
 			c.Run(time.Duration(rng.IntN(500)) * time.Millisecond)
 			do(ct, fmt.Sprintf(`{"action": "write_pin", "pin": 3, "value": 1, "timeout": %g}`, timeout.Seconds()))
-			at, held := c.Board("pico2").Control().Held(3)
-			Expect(held).To(BeTrue())
+			at := heldUntil(c, "pico2", 3)
+			Expect(at).NotTo(BeZero(), "a revert is scheduled")
 			c.Run(timeout + time.Second)
 			h := c.Board("pico2").GPIO().PinHistory(3)
 			Expect(h[len(h)-1].Cause).To(Equal("revert"))
-			Expect(h[len(h)-1].At).To(Equal(at))
+			Expect(h[len(h)-1].At).To(BeNumerically("~", at, time.Microsecond))
 		}
 		Expect(c.FailSafe()).To(Succeed())
 	})
@@ -149,18 +156,20 @@ var _ = Describe("the control protocol of a virtual board", func() {
 		do(ct, `{"action": "ping"}`)
 	})
 
-	It("resets a second after replying, restoring every pin to its setup value", func() {
-		do(ct, `{"action": "setup_pin", "pin": 5, "mode": "output", "value": 1}`)
+	It("resets a second after replying, and boots with the pins of its settings", func() {
+		c, ct := controlled(sim.Config{Boards: 3, Seed: 21, Pins: map[string][]firmware.PinSetup{"pico2": {{Pin: 5, Output: true, Value: 1}}}})
 		do(ct, `{"action": "write_pin", "pin": 5, "value": 0, "timeout": 600}`)
+		do(ct, `{"action": "setup_pin", "pin": 6, "mode": "output", "value": 1}`) // not in its settings
 		r := do(ct, `{"action": "reset"}`)
 		Eventually(simtest.Within(c, 2*time.Second, func() error {
-			if len(c.Timeline().Of(sim.EvReset)) == 0 {
+			if len(c.Timeline().Of(firmware.EvReset)) == 0 {
 				return fmt.Errorf("no reset yet")
 			}
 			return nil
 		})).Should(Succeed())
-		Expect(c.Timeline().Of(sim.EvReset)[0].At).To(BeNumerically("~", r.At+time.Second, 10*time.Millisecond))
-		Expect(c.Board("pico2").GPIO().Level(5)).To(Equal(1))
+		Expect(c.Timeline().Of(firmware.EvReset)[0].At).To(BeNumerically("~", r.At+time.Second, 10*time.Millisecond))
+		Expect(c.Board("pico2").GPIO().Level(5)).To(Equal(1), "set up again from its settings")
+		Expect(c.Board("pico2").GPIO().Level(6)).To(Equal(0), "a pin set up by a controller is gone")
 		// The board rebooted without closing: the old connection learns it
 		// from the reset its next command draws, and a new one works.
 		_, err := ct.Do(`{"action": "ping"}`)
@@ -172,16 +181,16 @@ var _ = Describe("the control protocol of a virtual board", func() {
 	})
 
 	It("rolls back an update whose image fails its health check, and keeps a good one", func() {
-		_, err := ct.Do(`{"action": "update", "files": {"main.py": "` + sim.CrashMarker + `\n", "VERSION": "2.0.0"}, "compress": false}`)
+		_, err := ct.Do(`{"action": "update", "files": {"main.py": "` + firmware.CrashMarker + `\n", "VERSION": "2.0.0"}, "compress": false}`)
 		Expect(err).NotTo(HaveOccurred())
 		Eventually(simtest.Within(c, 10*time.Second, func() error {
-			if len(c.Timeline().Of(sim.EvRollback)) == 0 {
+			if len(c.Timeline().Of(firmware.EvRollback)) == 0 {
 				return fmt.Errorf("no rollback yet")
 			}
 			return nil
 		})).Should(Succeed())
-		Expect(c.Timeline().Of(sim.EvBootFail)).To(HaveLen(1))
-		Expect(c.Board("pico2").Flash().Version()).To(Equal(control.Version))
+		Expect(c.Timeline().Of(firmware.EvBootFail)).To(HaveLen(1))
+		Expect(c.Board("pico2").State().Version).To(Equal(control.Version))
 		Eventually(simtest.Within(c, 2*c.FailoverBound(), c.Agreement)).Should(Succeed())
 
 		Expect(ct.Connect("pico2")).To(Succeed())
@@ -213,7 +222,7 @@ var _ = Describe("the control protocol of a virtual board", func() {
 			}
 			return nil
 		})).Should(Succeed())
-		wake := c.Timeline().Of(sim.EvWake)
+		wake := c.Timeline().Of(firmware.EvWake)
 		Expect(wake).To(HaveLen(1))
 		Expect(wake[0].At).To(BeNumerically("~", r.At+5*time.Second, 10*time.Millisecond))
 		Eventually(simtest.Within(c, 2*c.FailoverBound(), c.Agreement)).Should(Succeed())
@@ -231,7 +240,7 @@ var _ = Describe("the control protocol of a virtual board", func() {
 
 var _ = Describe("the fail-safe option", func() {
 	It("reverts held pins when the board loses its master, if RevertOnLoss is on", func() {
-		c, ct := controlled(sim.Config{Boards: 3, Seed: 22, Control: control.Config{RevertOnLoss: true}})
+		c, ct := controlled(sim.Config{Boards: 3, Seed: 22, Settings: firmware.Settings{RevertOnLoss: true}})
 		do(ct, `{"action": "setup_pin", "pin": 2, "mode": "output", "value": 0}`)
 		do(ct, `{"action": "write_pin", "pin": 2, "value": 1, "timeout": 600}`)
 		Expect(c.PowerOff("pico1")).To(Succeed())
@@ -252,6 +261,16 @@ var _ = Describe("the fail-safe option", func() {
 		Expect(c.Board("pico2").GPIO().Level(2)).To(Equal(1))
 	})
 })
+
+// heldUntil is when a board's pin reverts, from its state; 0 if it does not.
+func heldUntil(c *sim.Cluster, board string, pin int) time.Duration {
+	for _, p := range c.Board(board).State().Pins {
+		if p.Pin == pin && p.HeldUntilMS != 0 {
+			return time.Duration(p.HeldUntilMS * float64(time.Millisecond))
+		}
+	}
+	return 0
+}
 
 func zlibBytes(s string) []byte {
 	var z bytes.Buffer

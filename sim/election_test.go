@@ -7,17 +7,35 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/picosim/picosim/firmware"
 	"github.com/picosim/picosim/netsim"
-	"github.com/picosim/picosim/node"
 	"github.com/picosim/picosim/sim"
 	"github.com/picosim/picosim/sim/simtest"
 )
 
 // rolesSeenBy returns the role that board `by` gives every member, by name.
-func rolesSeenBy(c *sim.Cluster, by string) map[string]string { return c.Board(by).View().Roles() }
+func rolesSeenBy(c *sim.Cluster, by string) map[string]string {
+	out := map[string]string{}
+	for _, m := range c.Board(by).State().Members {
+		out[m.Name] = m.Role
+	}
+	return out
+}
+
+// membersSeenBy names the members board `by` knows, in address order.
+func membersSeenBy(c *sim.Cluster, by string) []string {
+	var out []string
+	for _, m := range c.Board(by).State().Members {
+		out = append(out, m.Name)
+	}
+	return out
+}
 
 // masterOf names the master that board `by` follows.
-func masterOf(c *sim.Cluster, by string) string { return c.Board(by).View().Master }
+func masterOf(c *sim.Cluster, by string) string { return c.Board(by).State().Master }
+
+// stat is one of a board's discovery counters.
+func stat(c *sim.Cluster, board, name string) uint64 { return c.Board(board).State().Stats[name] }
 
 var _ = Describe("master election", func() {
 	var (
@@ -34,7 +52,7 @@ var _ = Describe("master election", func() {
 		It("lets them find each other and report the same member list", func() {
 			Eventually(simtest.Within(c, bound, c.Agreement)).Should(Succeed())
 			for _, b := range c.Boards() {
-				Expect(b.View().Names()).To(Equal([]string{"pico1", "pico2", "pico3"}), "members seen by %s", b.Name())
+				Expect(membersSeenBy(c, b.Name())).To(Equal([]string{"pico1", "pico2", "pico3"}), "members seen by %s", b.Name())
 			}
 		})
 
@@ -43,7 +61,7 @@ var _ = Describe("master election", func() {
 			want := map[string]string{"pico1": "MASTER", "pico2": "WORKER1", "pico3": "WORKER2"}
 			for _, b := range c.Boards() {
 				Expect(rolesSeenBy(c, b.Name())).To(Equal(want), "roles seen by %s", b.Name())
-				Expect(b.View().Role).To(Equal(want[b.Name()]))
+				Expect(b.State().Role).To(Equal(want[b.Name()]))
 			}
 		})
 	})
@@ -96,7 +114,7 @@ var _ = Describe("master election", func() {
 			Expect(c.Shutdown("pico3")).To(Succeed())
 			Eventually(simtest.Within(c, 100*time.Millisecond, c.Agreement)).Should(Succeed())
 			Expect(rolesSeenBy(c, "pico1")).To(Equal(map[string]string{"pico1": "MASTER", "pico2": "WORKER1", "pico4": "WORKER3"}))
-			left := c.Timeline().Of(sim.EvLeft)
+			left := c.Timeline().Of(firmware.EvLeft)
 			Expect(left).To(HaveLen(3))
 			Expect(left[0].Reason).To(Equal("leave"))
 		})
@@ -179,7 +197,7 @@ var _ = Describe("master election", func() {
 			noChange := func() error { return c.Stability(since) }
 			Consistently(simtest.During(c, 10*time.Minute, simtest.Both(noChange, c.Safety, c.Agreement))).Should(Succeed())
 			Expect(c.MembershipStable(since)).To(Succeed())
-			Expect(c.Board("pico3").Host().Counters().Lost).To(BeNumerically(">", 0), "the link should have lost frames")
+			Expect(c.Board("pico3").Counters().Lost).To(BeNumerically(">", 0), "the link should have lost frames")
 		})
 
 		It("still fails over within k+2 heartbeats and keeps one master", func() {
@@ -195,7 +213,7 @@ var _ = Describe("a desktop client that speaks only HELLO and FULL", func() {
 		c := newCluster(sim.Config{Boards: 4, Seed: 6})
 		Eventually(simtest.Within(c, c.FailoverBound(), c.Agreement)).Should(Succeed())
 		desk := newDesktop(c)
-		answered := c.Board("pico1").Node().Stats().HellosAnswered // the boards' own HELLOs at settle
+		answered := stat(c, "pico1", "hellos_answered") // the boards' own HELLOs at settle
 
 		desk.hello("DesktopClient")
 		peers := desk.awaitFull(time.Second)
@@ -203,8 +221,8 @@ var _ = Describe("a desktop client that speaks only HELLO and FULL", func() {
 			"192.168.1.2": "pico1", "192.168.1.3": "pico2", "192.168.1.4": "pico3", "192.168.1.5": "pico4",
 		}))
 		Expect(desk.fullFrom).To(Equal(c.Board("pico1").IP().String()), "the registry answers")
-		Expect(c.Board("pico1").Node().Stats().HellosAnswered).To(Equal(answered + 1))
-		Expect(c.Board("pico2").Node().Stats().HellosAnswered).To(BeZero(), "only the registry answers")
+		Expect(stat(c, "pico1", "hellos_answered")).To(Equal(answered + 1))
+		Expect(stat(c, "pico2", "hellos_answered")).To(BeZero(), "only the registry answers")
 	})
 })
 
@@ -229,7 +247,7 @@ var _ = Describe("malformed discovery frames", func() {
 		}
 		c.Run(time.Second)
 		for _, b := range c.Boards() {
-			Expect(b.Node().Stats().Malformed).To(BeNumerically(">=", len(junk)-5), "malformed frames counted by %s", b.Name())
+			Expect(stat(c, b.Name(), "malformed")).To(BeNumerically(">=", len(junk)-5), "malformed frames counted by %s", b.Name())
 		}
 		Consistently(simtest.During(c, 10*time.Second, c.Agreement)).Should(Succeed())
 		desk.hello("still there?")
@@ -240,8 +258,8 @@ var _ = Describe("malformed discovery frames", func() {
 var _ = Describe("replaying a run", func() {
 	run := func(seed uint64) sim.Timeline {
 		c, err := sim.New(sim.Config{Boards: 5, Seed: seed, BootSpread: time.Second,
-			Link: netsim.Link{Loss: 0.1, Latency: 20 * time.Millisecond, Jitter: 5 * time.Millisecond},
-			Node: node.Config{Heartbeat: 500 * time.Millisecond}})
+			Link:     netsim.Link{Loss: 0.1, Latency: 20 * time.Millisecond, Jitter: 5 * time.Millisecond},
+			Settings: firmware.Settings{Heartbeat: 500 * time.Millisecond}})
 		Expect(err).NotTo(HaveOccurred())
 		c.Run(10 * time.Second)
 		Expect(c.PowerOff("pico1")).To(Succeed())

@@ -3,7 +3,6 @@ package sim
 import (
 	"time"
 
-	"github.com/picosim/picosim/firmware"
 	"github.com/picosim/picosim/node/control"
 )
 
@@ -13,16 +12,44 @@ type PinEvent struct {
 	At    time.Duration
 	Pin   int
 	Value int
-	Cause string // setup, write, revert, reset, power (the board lost power), blink
+	Cause string // setup, write, revert, reset, app, power (the board lost power or rebooted), blink
 }
 
 // GPIO is the emulated pin bank of a board: GPIO 0..28 and the LED, with
 // every change recorded.
 type GPIO struct {
 	levels  [control.MaxPin + 1]int
+	inputs  [control.MaxPin + 1]int // what an input pin reads
 	led     int
 	history []PinEvent
 	blinks  []PinEvent // the LED's last changes, for pattern recognition
+}
+
+// SetInput sets the level a pin reads when it is an input.
+func (g *GPIO) SetInput(pin, level int) {
+	if pin >= 0 && pin <= control.MaxPin {
+		g.inputs[pin] = level
+	}
+}
+
+func (g *GPIO) input(pin int) int {
+	if pin < 0 || pin > control.MaxPin {
+		return 0
+	}
+	return g.inputs[pin]
+}
+
+// said fills in why the last change of a pin happened, as the program
+// reports it right after driving the pin.
+func (g *GPIO) said(pin int, cause string) {
+	for i := len(g.history) - 1; i >= 0; i-- {
+		if g.history[i].Pin == pin {
+			if g.history[i].Cause == "" {
+				g.history[i].Cause = cause
+			}
+			return
+		}
+	}
 }
 
 // Level returns a pin's level now.
@@ -110,23 +137,3 @@ func (g *GPIO) LEDPattern() string {
 	}
 	return ""
 }
-
-// Flash is a board's emulated flash: files in memory, with the image rules
-// of the firmware (install keeps the old image, a crashing one rolls back).
-type Flash struct{ mem firmware.MemFlash }
-
-func newFlash() *Flash {
-	f := &Flash{mem: firmware.MemFlash{}}
-	firmware.Format(f.mem)
-	return f
-}
-
-// File returns a file's content.
-func (f *Flash) File(name string) ([]byte, bool) { return f.mem.ReadFile(name) }
-
-// Version is the version of the running image (its VERSION file).
-func (f *Flash) Version() string { return firmware.Version(f.mem) }
-
-// CrashMarker in main.py makes the emulated firmware fail at boot, so that
-// tests can ship a bad image and watch the rollback.
-const CrashMarker = firmware.CrashMarker

@@ -6,6 +6,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/picosim/picosim/firmware"
 	"github.com/picosim/picosim/netsim"
 	"github.com/picosim/picosim/sim"
 	"github.com/picosim/picosim/sim/simtest"
@@ -21,7 +22,7 @@ var _ = Describe("boards with the Pico W radio", func() {
 			Expect(b.GPIO().LEDPattern()).To(Equal("connecting"), b.Name())
 		}
 		Eventually(simtest.Within(c, 3*time.Second, c.Agreement)).Should(Succeed())
-		Expect(c.Timeline().Of(sim.EvWiFiJoined)).To(HaveLen(3))
+		Expect(c.Timeline().Of(firmware.EvWiFiJoined)).To(HaveLen(3))
 		c.Run(4 * time.Second)
 		Expect(c.Board("pico2").GPIO().LEDPattern()).To(Equal("idle"))
 	})
@@ -31,7 +32,7 @@ var _ = Describe("boards with the Pico W radio", func() {
 		c := newCluster(sim.Config{Boards: 4, Seed: 62, Profile: profile})
 		Eventually(simtest.Within(c, 10*time.Second, c.Agreement)).Should(Succeed())
 		c.Run(20 * time.Minute)
-		Expect(c.Timeline().Of(sim.EvWiFiLost)).NotTo(BeEmpty())
+		Expect(c.Timeline().Of(firmware.EvWiFiLost)).NotTo(BeEmpty())
 		// After each loss the board joins again and the cluster agrees again.
 		Eventually(simtest.Within(c, 2*time.Minute, c.Agreement)).Should(Succeed())
 		// Two masters may meet for a moment after a board joins again; once

@@ -80,9 +80,13 @@ func Run(ctx context.Context, cfg Config) error {
 	opt := firmware.Options{Name: cfg.Name, Board: "picosim hostboard (emulated Raspberry Pi Pico W)",
 		EpochNS: start.UnixNano(), Inflate: firmware.Inflate}
 	for ctx.Err() == nil {
-		p, err := firmware.Start(b, flash, opt, now, sleep)
+		p, retry, err := firmware.Start(b, flash, opt, now())
 		if err != nil {
 			return err
+		}
+		if p == nil { // the image crashed: the watchdog resets the board after a while
+			sleep(retry)
+			continue
 		}
 		halt, err := b.run(ctx, p)
 		if err != nil {
@@ -102,38 +106,118 @@ type board struct {
 	console *lockedWriter
 	pins    map[int]int // emulated GPIO levels, control.LED included
 
-	udp   *net.UDPConn
-	ln    net.Listener
-	conns map[control.ConnID]net.Conn
-	next  control.ConnID
-	inbox chan input
-	done  chan struct{} // closed when the boot ends: readers stop handing in
+	online bool // it has an address
+	udp    map[uint16]*net.UDPConn
+	tcp    map[uint16]net.Listener
+	conns  map[control.ConnID]net.Conn
+	next   control.ConnID
+	inbox  chan input
+	done   chan struct{} // closed when the boot ends: readers stop handing in
 }
 
 // input is what a reader goroutine hands the loop.
 type input struct {
-	kind    int // datagram, accepted, data, closed
+	kind    int // datagram, accepted, dialed, data, closed
+	port    uint16
 	from    netip.AddrPort
 	conn    net.Conn
 	id      control.ConnID
+	err     error
 	payload []byte
 }
 
 const (
 	datagram = iota
 	accepted
+	dialed
 	data
 	closed
 )
 
 var _ firmware.Board = (*board)(nil)
 
-func (b *board) SendUDP(to node.Addr, port uint16, payload []byte) error {
-	if b.udp == nil {
+// Listen opens a port of the program's on every address, so that both the
+// subnet's and the limited broadcast arrive (Go turns SO_BROADCAST on).
+func (b *board) Listen(pt firmware.Port) error {
+	if !b.online {
 		return errors.New("not on the network")
 	}
-	_, err := b.udp.WriteToUDPAddrPort(payload, netip.AddrPortFrom(netip.AddrFrom4(to), port))
+	hand := b.hand()
+	if !pt.TCP {
+		if b.udp[pt.Num] != nil {
+			return nil
+		}
+		udp, err := net.ListenUDP("udp4", &net.UDPAddr{Port: int(pt.Num)})
+		if err != nil {
+			return err
+		}
+		b.udp[pt.Num] = udp
+		go func() {
+			buf := make([]byte, 2048)
+			for {
+				n, from, err := udp.ReadFromUDPAddrPort(buf)
+				if err != nil || !hand(input{kind: datagram, port: pt.Num, from: netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), payload: append([]byte(nil), buf[:n]...)}) {
+					return
+				}
+			}
+		}()
+		return nil
+	}
+	if b.tcp[pt.Num] != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp4", fmt.Sprintf(":%d", pt.Num))
+	if err != nil {
+		return err
+	}
+	b.tcp[pt.Num] = ln
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if !hand(input{kind: accepted, port: pt.Num, conn: conn}) {
+				conn.Close()
+				return
+			}
+		}
+	}()
+	return nil
+}
+
+func (b *board) Unlisten(pt firmware.Port) error {
+	if pt.TCP {
+		if ln := b.tcp[pt.Num]; ln != nil {
+			delete(b.tcp, pt.Num)
+			return ln.Close()
+		}
+	} else if c := b.udp[pt.Num]; c != nil {
+		delete(b.udp, pt.Num)
+		return c.Close()
+	}
+	return nil
+}
+
+func (b *board) SendUDP(from uint16, to node.Addr, port uint16, payload []byte) error {
+	c := b.udp[from]
+	if c == nil {
+		return fmt.Errorf("UDP port %d is not open", from)
+	}
+	_, err := c.WriteToUDPAddrPort(payload, netip.AddrPortFrom(netip.AddrFrom4(to), port))
 	return err
+}
+
+// Dial connects from a goroutine of its own; the loop hears how it went.
+func (b *board) Dial(c control.ConnID, to node.Addr, port uint16) error {
+	hand := b.hand()
+	go func() {
+		conn, err := net.DialTimeout("tcp4", netip.AddrPortFrom(netip.AddrFrom4(to), port).String(), 10*time.Second)
+		if !hand(input{kind: dialed, id: c, conn: conn, err: err}) && conn != nil {
+			conn.Close()
+		}
+	}()
+	return nil
 }
 
 func (b *board) Write(c control.ConnID, p []byte) error {
@@ -162,6 +246,7 @@ func (b *board) Console(line []byte)   { b.console.writeLine(line) }
 // run drives one boot of the program until it halts or ctx ends.
 func (b *board) run(ctx context.Context, p *firmware.Program) (firmware.Halt, error) {
 	b.conns, b.inbox, b.done = map[control.ConnID]net.Conn{}, make(chan input, 256), make(chan struct{})
+	b.udp, b.tcp = map[uint16]*net.UDPConn{}, map[uint16]net.Listener{}
 	defer b.shutdown()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -188,13 +273,19 @@ func (b *board) run(ctx context.Context, p *firmware.Program) (firmware.Halt, er
 			switch in.kind {
 			case datagram:
 				if in.from.Addr().Is4() {
-					p.Datagram(now, node.Addr(in.from.Addr().As4()), in.from.Port(), in.payload)
+					p.Datagram(now, in.port, node.Addr(in.from.Addr().As4()), in.from.Port(), in.payload)
 				}
 			case accepted:
 				b.next++
 				b.conns[b.next] = in.conn
 				go b.read(b.next, in.conn)
-				p.Opened(now, b.next)
+				p.Opened(now, b.next, in.port)
+			case dialed:
+				if in.err == nil {
+					b.conns[in.id] = in.conn
+					go b.read(in.id, in.conn)
+				}
+				p.Connected(now, in.id, in.err)
 			case data:
 				if b.conns[in.id] != nil {
 					p.Received(now, in.id, in.payload)
@@ -220,60 +311,18 @@ func (b *board) lookAtAddress(p *firmware.Program, cur *netip.Prefix) {
 	now := b.now()
 	if cur.IsValid() {
 		p.Lost(now)
-		b.closeSockets()
+		b.closeSockets(p)
 	}
 	*cur = got
 	if !got.IsValid() {
 		return
 	}
-	if err := b.listen(p.ControlPort()); err != nil {
+	b.online = true
+	ip := node.Addr(got.Addr().As4())
+	if err := p.Joined(now, ip, firmware.SubnetBroadcast(ip, got.Bits())); err != nil {
 		line, _ := json.Marshal(map[string]string{"event": "boot_error", "detail": err.Error()})
 		b.Console(line)
-		*cur = netip.Prefix{} // try again at the next look
-		b.closeSockets()
-		return
 	}
-	ip := node.Addr(got.Addr().As4())
-	p.Joined(now, ip, firmware.SubnetBroadcast(ip, got.Bits()))
-}
-
-// listen opens the discovery socket (every address, so that both the
-// subnet and the limited broadcast arrive; Go turns SO_BROADCAST on) and
-// the control port.
-func (b *board) listen(port uint16) error {
-	udp, err := net.ListenUDP("udp4", &net.UDPAddr{Port: node.Port})
-	if err != nil {
-		return fmt.Errorf("discovery port %d: %w", node.Port, err)
-	}
-	ln, err := net.Listen("tcp4", fmt.Sprintf(":%d", port))
-	if err != nil {
-		udp.Close()
-		return fmt.Errorf("control port %d: %w", port, err)
-	}
-	b.udp, b.ln = udp, ln
-	hand := b.hand()
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := udp.ReadFromUDPAddrPort(buf)
-			if err != nil || !hand(input{kind: datagram, from: netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), payload: append([]byte(nil), buf[:n]...)}) {
-				return
-			}
-		}
-	}()
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			if !hand(input{kind: accepted, conn: conn}) {
-				conn.Close()
-				return
-			}
-		}
-	}()
-	return nil
 }
 
 // hand returns how a reader goroutine hands input to this boot's loop; it
@@ -305,21 +354,30 @@ func (b *board) read(id control.ConnID, conn net.Conn) {
 	}
 }
 
-func (b *board) closeSockets() {
-	if b.udp != nil {
-		b.udp.Close()
-		b.ln.Close()
-		b.udp, b.ln = nil, nil
+// closeSockets drops every socket, as the loss of the address does; the
+// program hears of each connection that ends (p may be nil at shutdown).
+func (b *board) closeSockets(p *firmware.Program) {
+	b.online = false
+	for port, c := range b.udp {
+		c.Close()
+		delete(b.udp, port)
+	}
+	for port, ln := range b.tcp {
+		ln.Close()
+		delete(b.tcp, port)
 	}
 	for id, c := range b.conns {
 		c.Close()
 		delete(b.conns, id)
+		if p != nil {
+			p.Closed(b.now(), id)
+		}
 	}
 }
 
 // shutdown ends a boot: sockets close, and the readers stop.
 func (b *board) shutdown() {
-	b.closeSockets()
+	b.closeSockets(nil)
 	close(b.done)
 }
 

@@ -12,12 +12,14 @@
 // feeds it (firmware/doc.go) and the few lines that touch the hardware.
 // What it does, and why here:
 //
-//   - Discovery frames go around lneto (see firmware/ether.go): the radio's
-//     receive callback takes UDP frames of the discovery port into a
-//     firmware.Inbox, and heartbeats leave as whole Ethernet frames, broadcast
-//     to the subnet. lneto keeps DHCP, ARP and the control port's TCP.
-//   - Each control connection is a firmware.Slot over one of lneto's fixed
-//     TCP connections: nothing in the loop waits for a controller.
+//   - UDP goes around lneto (see firmware/ether.go): the radio's receive
+//     callback takes the frames of the program's UDP ports (discovery, the
+//     apps') into a firmware.Inbox, and datagrams leave as whole Ethernet
+//     frames, heartbeats broadcast to the subnet. lneto keeps DHCP, ARP and
+//     TCP.
+//   - Each TCP connection is a firmware.Slot over one of lneto's fixed
+//     connections: two listen for controllers, the others serve the apps'
+//     listeners and dials. Nothing in the loop waits for a peer.
 //   - The flash is a firmware.FlashStore at the end of machine.Flash.
 //   - A board's default name is firmware.DefaultName of its flash chip's
 //     unique ID, so a fresh board joins WiFi (the DHCP client needs a name).
@@ -27,6 +29,7 @@
 package main
 
 import (
+	"errors"
 	"machine"
 	"time"
 
@@ -47,9 +50,10 @@ import (
 var ssid, password string
 
 const (
-	conns     = 2         // control connections at once: lneto's TCP ports
+	tcpConns  = 4         // lneto's TCP connections: controllers, apps' listeners and dials
+	ctlConns  = 2         // of them, listening for controllers
 	heapBytes = 200 << 10 // what get_info reports the heap against
-	inboxSize = 8 << 10   // discovery frames waiting for the loop
+	inboxSize = 8 << 10   // datagrams waiting for the loop
 	neighbors = 16        // MACs remembered for unicast replies
 )
 
@@ -59,7 +63,7 @@ func now() time.Duration { return time.Since(start) }
 
 func main() {
 	time.Sleep(time.Second) // a moment for a USB serial monitor to attach
-	b := &board{pins: map[int]bool{}, inbox: firmware.NewInbox(inboxSize), peers: firmware.NewNeighbors(neighbors)}
+	b := &board{pins: map[int]bool{}, udpPorts: map[uint16]bool{}, inbox: firmware.NewInbox(inboxSize), peers: firmware.NewNeighbors(neighbors)}
 	flash, err := firmware.OpenFlashStore(machine.Flash)
 	if err != nil {
 		b.fail("flash: " + err.Error())
@@ -71,9 +75,13 @@ func main() {
 		WLAN:      firmware.WLAN{SSID: ssid, Password: password},
 		Inflate:   firmware.Inflate,
 	}
-	p, err := firmware.Start(b, flash, opt, now, time.Sleep)
+	p, retry, err := firmware.Start(b, flash, opt, now())
+	for p == nil && err == nil { // the image crashed: the watchdog resets the board
+		time.Sleep(retry)
+		p, retry, err = firmware.Start(b, flash, opt, now())
+	}
 	if err != nil {
-		b.fail("firmware: " + err.Error() + ": reflash the board")
+		b.fail("firmware: " + err.Error())
 	}
 	stop := tickWhile(p) // the LED blinks "connecting" while the radio joins
 	err = b.join(p)
@@ -93,28 +101,110 @@ func main() {
 
 // board is the firmware.Board of a Pico W.
 type board struct {
-	dev   *cyw43439.Device
-	stack *xnet.StackAsync
-	mac   [6]byte
-	ip    node.Addr
-	bcast node.Addr
-	inbox *firmware.Inbox
-	peers *firmware.Neighbors
-	tcp   [conns]tcp.Conn
-	slots [conns]firmware.Slot
-	pins  map[int]bool // configured as outputs
-	buf   [1500]byte
-	frame []byte
-	tx    [cyw43439.MaxFrameSize]byte
+	dev      *cyw43439.Device
+	stack    *xnet.StackAsync
+	mac      [6]byte
+	ip       node.Addr
+	bcast    node.Addr
+	ctlPort  uint16
+	udpPorts map[uint16]bool // the program's UDP ports, taken around lneto
+	inbox    *firmware.Inbox
+	peers    *firmware.Neighbors
+	tcp      [tcpConns]tcp.Conn
+	conns    [tcpConns]lnetoConn
+	slots    [tcpConns]firmware.Slot
+	used     [tcpConns]bool // the slot listens on a port or carries a dial
+	nextID   control.ConnID // for accepted connections
+	nextPort uint16         // local port of the next dial
+	pins     map[int]bool   // configured as outputs
+	buf      [1500]byte
+	frame    []byte
+	tx       [cyw43439.MaxFrameSize]byte
 }
 
 var _ firmware.Board = (*board)(nil)
 
-// SendUDP sends a discovery datagram as a whole frame: broadcast for the
-// subnet's or the limited broadcast address, else to the MAC the peer was
-// last heard from (broadcast when it never was: every other station drops
-// it at its IP layer).
-func (b *board) SendUDP(to node.Addr, port uint16, payload []byte) error {
+// Listen opens a port of the program's: a UDP port is one more the receive
+// callback takes; a TCP port gets free slots (two for the control port).
+func (b *board) Listen(pt firmware.Port) error {
+	if !pt.TCP {
+		b.udpPorts[pt.Num] = true
+		return nil
+	}
+	want := 1
+	if pt.Num == b.ctlPort {
+		want = ctlConns
+	}
+	for i := range b.slots {
+		if b.used[i] && !b.slots[i].Free() && b.conns[i].port == pt.Num && b.slots[i].ID < firmware.DialBase {
+			want--
+		}
+	}
+	for i := 0; i < len(b.slots) && want > 0; i++ {
+		if !b.used[i] || b.slots[i].Free() {
+			b.nextID++
+			b.conns[i].port, b.used[i] = pt.Num, true
+			b.slots[i].Listening(b.nextID, pt.Num) // its first Poll listens
+			want--
+		}
+	}
+	if want > 0 {
+		return errors.New("no free TCP connection")
+	}
+	return nil
+}
+
+// Unlisten stops listening on a port; its connections go on.
+func (b *board) Unlisten(pt firmware.Port) error {
+	if !pt.TCP {
+		delete(b.udpPorts, pt.Num)
+		return nil
+	}
+	for i := range b.slots {
+		if b.used[i] && b.conns[i].port == pt.Num && !b.tcp[i].State().IsSynchronized() {
+			b.tcp[i].Abort()
+			b.used[i] = false
+		}
+	}
+	return nil
+}
+
+// Dial opens an outgoing connection on a free slot.
+func (b *board) Dial(c control.ConnID, to node.Addr, port uint16) error {
+	for i := range b.slots {
+		if b.used[i] && !b.slots[i].Free() {
+			continue
+		}
+		b.nextPort++
+		if b.nextPort < 49152 {
+			b.nextPort = 49152
+		}
+		b.tcp[i].Abort()
+		if err := b.stack.DialTCP4(&b.tcp[i], b.nextPort, to, port); err != nil {
+			return err
+		}
+		b.used[i] = true
+		b.slots[i].Dialed(c)
+		return nil
+	}
+	return errors.New("no free TCP connection")
+}
+
+// slot returns the slot that carries connection c.
+func (b *board) slot(c control.ConnID) *firmware.Slot {
+	for i := range b.slots {
+		if b.used[i] && b.slots[i].ID == c {
+			return &b.slots[i]
+		}
+	}
+	return nil
+}
+
+// SendUDP sends a datagram as a whole frame: broadcast for the subnet's or
+// the limited broadcast address, else to the MAC the peer was last heard
+// from (broadcast when it never was: every other station drops it at its
+// IP layer).
+func (b *board) SendUDP(from uint16, to node.Addr, port uint16, payload []byte) error {
 	mac := firmware.BroadcastMAC
 	if to != b.bcast && to != firmware.LimitedBroadcast {
 		if m, ok := b.peers.MAC(to); ok {
@@ -122,24 +212,36 @@ func (b *board) SendUDP(to node.Addr, port uint16, payload []byte) error {
 		}
 	}
 	b.frame = firmware.AppendUDPFrame(b.frame[:0], firmware.UDPFrame{
-		DstMAC: mac, SrcMAC: b.mac, Src: b.ip, Dst: to, SrcPort: node.Port, DstPort: port, Payload: payload})
+		DstMAC: mac, SrcMAC: b.mac, Src: b.ip, Dst: to, SrcPort: from, DstPort: port, Payload: payload})
 	return b.dev.SendEth(b.frame)
 }
 
 // receive is the radio's callback for every frame, inside the driver: the
-// discovery port's datagrams wait in the inbox, the rest go to lneto.
+// datagrams of the program's UDP ports wait in the inbox, the rest go to
+// lneto.
 func (b *board) receive(pkt []byte) {
 	f, ok := firmware.ParseUDPFrame(pkt)
-	if ok && f.DstPort == node.Port && (f.Dst == b.ip || f.Dst == b.bcast || f.Dst == firmware.LimitedBroadcast) {
+	if ok && b.udpPorts[f.DstPort] && (f.Dst == b.ip || f.Dst == b.bcast || f.Dst == firmware.LimitedBroadcast) {
 		b.peers.Learn(f.Src, f.SrcMAC)
-		b.inbox.Put(f.Src, f.SrcPort, f.Payload)
+		b.inbox.Put(f.Src, f.SrcPort, f.DstPort, f.Payload)
 		return
 	}
 	b.stack.IngressEthernet(pkt)
 }
 
-func (b *board) Write(c control.ConnID, data []byte) error { return b.slots[c].Write(data) }
-func (b *board) Close(c control.ConnID) error              { return b.slots[c].Close() }
+func (b *board) Write(c control.ConnID, data []byte) error {
+	if s := b.slot(c); s != nil {
+		return s.Write(data)
+	}
+	return errors.New("no such connection")
+}
+
+func (b *board) Close(c control.ConnID) error {
+	if s := b.slot(c); s != nil {
+		return s.Close()
+	}
+	return nil
+}
 
 func (b *board) SetPin(pin, value int) {
 	if pin == control.LED {
@@ -223,9 +325,9 @@ func (b *board) join(p *firmware.Program) error {
 	w := p.WLAN()
 	cy, err := cywnet.NewConfiguredPicoWithStack(w.SSID, w.Password, cyw43439.DefaultWifiConfig(), cywnet.StackConfig{
 		Hostname:          p.Name(),
-		MaxActiveTCPPorts: conns,
-		// Discovery needs no UDP port of lneto's (it goes around it), so the
-		// three lneto keeps for itself (DHCP, DNS, NTP) are all there is.
+		MaxActiveTCPPorts: tcpConns,
+		// UDP needs no port of lneto's (it goes around it), so the three
+		// lneto keeps for itself (DHCP, DNS, NTP) are all there is.
 		MaxActiveUDPPorts: 0,
 		RandSeed:          int64(p.Incarnation()),
 	})
@@ -255,6 +357,7 @@ func (b *board) join(p *firmware.Program) error {
 	}
 	b.mac = b.stack.HardwareAddr()
 	b.dev.RecvEthHandle(b.receive)
+	b.ctlPort = p.ControlPort()
 	for i := range b.slots {
 		c := &b.tcp[i]
 		err := c.Configure(tcp.ConnConfig{
@@ -265,9 +368,10 @@ func (b *board) join(p *firmware.Program) error {
 		if err != nil {
 			return err
 		}
-		b.slots[i] = firmware.Slot{ID: control.ConnID(i), Conn: &lnetoConn{c: c, stack: b.stack, port: p.ControlPort()}}
+		b.conns[i] = lnetoConn{c: c, stack: b.stack}
+		b.slots[i].Conn = &b.conns[i]
 	}
-	return p.Joined(now(), b.ip, b.bcast)
+	return p.Joined(now(), b.ip, b.bcast) // the program listens on its ports
 }
 
 // lease takes an address with DHCP and the gateway's MAC with ARP, without
@@ -318,14 +422,17 @@ func (b *board) run(p *firmware.Program) firmware.Halt {
 			busy = true
 		}
 		for {
-			from, port, n, ok := b.inbox.Take(b.buf[:])
+			d, ok := b.inbox.Take(b.buf[:])
 			if !ok {
 				break
 			}
 			busy = true
-			p.Datagram(now(), from, port, b.buf[:n])
+			p.Datagram(now(), d.Port, d.From, d.FromPort, b.buf[:d.N])
 		}
 		for i := range b.slots {
+			if !b.used[i] {
+				continue
+			}
 			did, err := b.slots[i].Poll(now(), p, b.buf[:])
 			if err != nil {
 				b.log("listen: " + err.Error())

@@ -1,70 +1,74 @@
 // Package apps provides the small programs real Pico W projects run beside
 // discovery, as sans-I/O state machines: the wireless bus of peer messages
 // (shared/seeds/000), RGB telemetry with a naive and a robust client (001),
-// echo (004), and a LED mirror between boards.
+// echo (004), and a LED mirror between boards. The firmware hosts them
+// (firmware.Program), so they run on every target.
 //
-// Every app speaks one vocabulary with its driver. Inputs: Tick, what the
-// network did (Accepted, Connected, Data, Closed for TCP; Datagram for UDP),
-// the cluster as the board sees it (View) and its pins (PinChanged).
-// Outputs, from Ready: Ops to carry out (dial, write, close, send a datagram,
-// set a pin) and when to Tick next. Apps never block and never read a clock,
-// so a lossy link shows in their counters, not as a hung test.
+// An app is small: Step hands it one input (a datagram, a TCP event, the
+// cluster as its board sees it, a pin change), Tick lets its time pass, and
+// Ready returns what it wants done in the shape every core of picosim uses
+// (outbox.Ready: datagrams, dials, writes, closes, pin writes, the next
+// deadline), acknowledged by Advance. Apps never block and never read a
+// clock, so a lossy link shows in their counters, not as a hung test.
 package apps
 
 import (
+	"errors"
 	"time"
 
 	"github.com/picosim/picosim/node"
+	"github.com/picosim/picosim/node/outbox"
 )
 
-// ConnID names a TCP connection of one app: the app picks one when it dials,
-// the driver when it accepts.
-type ConnID uint32
+// ConnID names a TCP connection of one app: the app picks one when it
+// dials, the driver when it accepts.
+type ConnID = outbox.ConnID
 
-// OpKind says what an Op asks.
-type OpKind uint8
+// Ready is what an app wants done.
+type Ready = outbox.Ready[outbox.None]
+
+// App is what every app implements.
+type App interface {
+	// Step hands the app one input.
+	Step(now time.Duration, in Input)
+	// Tick lets time pass; call it at Ready().Deadline.
+	Tick(now time.Duration)
+	// Ready returns what the app wants done; Advance acknowledges it.
+	Ready() Ready
+	Advance()
+	// Stats returns the app's counters.
+	Stats() Stats
+}
+
+// InputKind says what an Input reports.
+type InputKind uint8
 
 const (
-	Dial   OpKind = iota + 1 // connect Conn to To:Port
-	Write                    // send Data on Conn
-	Close                    // close Conn
-	Send                     // send the datagram Data to To:Port from the app's UDP port
-	SetPin                   // drive GPIO Pin to Level
+	Datagram  InputKind = iota + 1 // From sent Data to the app's UDP port
+	Accepted                       // a peer (From) connected to the app's TCP port as Conn
+	Connected                      // a Dial of Conn ended: Err is nil once connected
+	Data                           // Data arrived on Conn
+	Closed                         // Conn ended
+	Viewed                         // View is the cluster as the board now sees it
+	Pin                            // the board's GPIO Pin changed to Level
 )
 
-// Op is one thing an app wants done.
-type Op struct {
-	Kind  OpKind
+// Input is one thing that happened to an app.
+type Input struct {
+	Kind  InputKind
 	Conn  ConnID
-	To    node.Addr
-	Port  uint16
+	From  node.Addr
 	Data  []byte
+	Err   error
+	View  View
 	Pin   int
 	Level int
 }
 
-// App is what every app implements.
-type App interface {
-	// Name says which app it is; Ports, the TCP port it listens on and the
-	// UDP port it binds (0 for none).
-	Name() string
-	Ports() (tcp, udp uint16)
-	Tick(now time.Duration)
-	Accepted(now time.Duration, c ConnID, from node.Addr)
-	// Connected reports the end of a Dial: err is nil once connected.
-	Connected(now time.Duration, c ConnID, err error)
-	Data(now time.Duration, c ConnID, p []byte)
-	Closed(now time.Duration, c ConnID)
-	Datagram(now time.Duration, from node.Addr, p []byte)
-	// View tells the app the cluster as its board sees it.
-	View(now time.Duration, self, master node.Addr, members []node.Member)
-	// PinChanged tells the app that a GPIO of its board changed.
-	PinChanged(now time.Duration, pin, level int)
-	// Ready returns the ops to carry out and when to Tick next; Advance
-	// acknowledges them.
-	Ready() ([]Op, time.Duration)
-	Advance()
-	Stats() Stats
+// View is the cluster as a board sees it.
+type View struct {
+	Self, Master node.Addr
+	Members      []node.Member
 }
 
 // Stats are an app's counters. Attempts and Successes make its success rate;
@@ -84,24 +88,116 @@ func (s Stats) Rate() float64 {
 	return float64(s.Successes) / float64(s.Attempts)
 }
 
-// base holds the outbox and no-op inputs that apps share.
+// Add sums two apps' counters (Crashed if either crashed).
+func (s Stats) Add(o Stats) Stats {
+	return Stats{Attempts: s.Attempts + o.Attempts, Successes: s.Successes + o.Successes,
+		Sent: s.Sent + o.Sent, Received: s.Received + o.Received, Errors: s.Errors + o.Errors,
+		Crashed: s.Crashed || o.Crashed}
+}
+
+// Spec is an app and its settings, as a scenario, a board's settings file
+// or the start_app command give them.
+type Spec struct {
+	App string // one of Kinds' names
+	// Server is the board a client talks to, by name. The robust RGB client
+	// finds it through discovery at every poll; the naive one and the echo
+	// client dial ServerIP, or Server's address when the app starts.
+	Server   string
+	ServerIP node.Addr
+	// Interval between a client's messages (0: the app's default).
+	Interval time.Duration
+	// The mirror: Target's TargetPin follows Source's SourcePin.
+	Source, Target       string
+	SourcePin, TargetPin int
+}
+
+// Kind is an app the firmware can run, and the ports it needs.
+type Kind struct {
+	Name     string
+	TCP, UDP uint16 // the ports it listens on; 0: none
+	Client   bool   // it needs a Server
+}
+
+// Kinds lists every app.
+var Kinds = []Kind{
+	{Name: "bus", UDP: BusPort},
+	{Name: "rgb-server", TCP: RGBPort},
+	{Name: "rgb-client-naive", Client: true},
+	{Name: "rgb-client-robust", Client: true},
+	{Name: "echo-server", TCP: EchoPort},
+	{Name: "echo-client", Client: true},
+	{Name: "mirror", UDP: MirrorPort},
+}
+
+// KindOf returns the app called name.
+func KindOf(name string) (Kind, bool) {
+	for _, k := range Kinds {
+		if k.Name == name {
+			return k, true
+		}
+	}
+	return Kind{}, false
+}
+
+// New starts the app of spec at now on the board called self; rnd is its
+// randomness (the RGB server's colours).
+func New(spec Spec, self string, now time.Duration, rnd node.Source) (App, error) {
+	k, ok := KindOf(spec.App)
+	if !ok {
+		return nil, errors.New("no app " + spec.App)
+	}
+	if k.Client && spec.Server == "" && spec.ServerIP.IsZero() {
+		return nil, errors.New(spec.App + " needs a server")
+	}
+	switch spec.App {
+	case "bus":
+		return NewBus(spec.Interval, now), nil
+	case "rgb-server":
+		return NewRGBServer(rnd), nil
+	case "rgb-client-naive", "rgb-client-robust":
+		c := NewRGBClient(spec.App == "rgb-client-robust", now)
+		c.Server, c.ServerName = spec.ServerIP, spec.Server
+		if spec.Interval > 0 {
+			c.Interval = spec.Interval
+		}
+		return c, nil
+	case "echo-server":
+		return NewEchoServer(), nil
+	case "echo-client":
+		return NewEchoClient(spec.ServerIP, spec.Interval, now), nil
+	case "mirror":
+		if spec.Source == "" || spec.Target == "" {
+			return nil, errors.New("mirror needs a source and a target board")
+		}
+		return NewMirror(self, spec.Source, spec.Target, spec.SourcePin, spec.TargetPin, now), nil
+	}
+	return nil, errors.New("no app " + spec.App)
+}
+
+// base holds the outbox, the counters and the no-op inputs apps share.
 type base struct {
-	ops   []Op
+	rd    Ready
 	next  time.Duration
 	stats Stats
 }
 
-func (b *base) Ready() ([]Op, time.Duration)                            { return b.ops, b.next }
-func (b *base) Advance()                                                { b.ops = b.ops[:0] }
-func (b *base) Stats() Stats                                            { return b.stats }
-func (b *base) Accepted(time.Duration, ConnID, node.Addr)               {}
-func (b *base) Connected(time.Duration, ConnID, error)                  {}
-func (b *base) Data(time.Duration, ConnID, []byte)                      {}
-func (b *base) Closed(time.Duration, ConnID)                            {}
-func (b *base) Datagram(time.Duration, node.Addr, []byte)               {}
-func (b *base) View(time.Duration, node.Addr, node.Addr, []node.Member) {}
-func (b *base) PinChanged(time.Duration, int, int)                      {}
-func (b *base) op(o Op)                                                 { b.ops = append(b.ops, o) }
+func (b *base) Ready() Ready { r := b.rd; r.Deadline = b.next; return r }
+func (b *base) Advance()     { b.rd.Reset() }
+func (b *base) Stats() Stats { return b.stats }
+
+func (b *base) send(from uint16, to node.Addr, port uint16, data []byte) {
+	b.rd.Datagrams = append(b.rd.Datagrams, outbox.Datagram{From: from, To: to, Port: port, Payload: data})
+}
+func (b *base) dial(c ConnID, to node.Addr, port uint16) {
+	b.rd.Dials = append(b.rd.Dials, outbox.Dial{Conn: c, To: to, Port: port})
+}
+func (b *base) write(c ConnID, data []byte) {
+	b.rd.Writes = append(b.rd.Writes, outbox.Write{Conn: c, Data: data})
+}
+func (b *base) close(c ConnID) { b.rd.Closes = append(b.rd.Closes, c) }
+func (b *base) pin(now time.Duration, pin, level int) {
+	b.rd.Pins = append(b.rd.Pins, outbox.PinChange{At: now, Pin: pin, Value: level, Cause: outbox.ByApp})
+}
 
 // Never is a deadline that does not come.
-const Never = time.Duration(1 << 62)
+const Never = outbox.Never

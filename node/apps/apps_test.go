@@ -8,9 +8,11 @@ import (
 	"github.com/picosim/picosim/node"
 )
 
-func take(a App) []Op {
-	ops, _ := a.Ready()
-	out := append([]Op(nil), ops...)
+func take(a App) Ready {
+	rd := a.Ready()
+	out := Ready{Datagrams: append(rd.Datagrams[:0:0], rd.Datagrams...), Dials: append(rd.Dials[:0:0], rd.Dials...),
+		Writes: append(rd.Writes[:0:0], rd.Writes...), Closes: append(rd.Closes[:0:0], rd.Closes...),
+		Pins: append(rd.Pins[:0:0], rd.Pins...), Deadline: rd.Deadline}
 	a.Advance()
 	return out
 }
@@ -19,16 +21,16 @@ func TestNaiveRGBClientStopsForGoodAtItsFirstError(t *testing.T) {
 	c := NewRGBClient(false, 0)
 	c.Server = node.Addr{10, 0, 0, 1}
 	c.Tick(0)
-	ops := take(c)
-	if len(ops) != 1 || ops[0].Kind != Dial || ops[0].To != c.Server || ops[0].Port != RGBPort {
-		t.Fatalf("ops %+v", ops)
+	rd := take(c)
+	if len(rd.Dials) != 1 || rd.Dials[0].To != c.Server || rd.Dials[0].Port != RGBPort {
+		t.Fatalf("ready %+v", rd)
 	}
-	c.Connected(time.Second, ops[0].Conn, errors.New("refused"))
+	c.Step(time.Second, Input{Kind: Connected, Conn: rd.Dials[0].Conn, Err: errors.New("refused")})
 	c.Tick(time.Minute)
-	if len(take(c)) != 0 || !c.Stats().Crashed {
+	if rd := take(c); len(rd.Dials)+len(rd.Writes) != 0 || !c.Stats().Crashed {
 		t.Fatalf("the naive client went on: %+v", c.Stats())
 	}
-	if _, next := c.Ready(); next != Never {
+	if next := c.Ready().Deadline; next != Never {
 		t.Fatalf("next tick %v", next)
 	}
 }
@@ -36,22 +38,24 @@ func TestNaiveRGBClientStopsForGoodAtItsFirstError(t *testing.T) {
 func TestRobustRGBClientRetriesWithinItsDeadlineAndFindsTheServerByName(t *testing.T) {
 	c := NewRGBClient(true, 0)
 	c.ServerName = "pico1"
-	c.View(0, node.Addr{10, 0, 0, 2}, node.Addr{10, 0, 0, 1}, []node.Member{{IP: node.Addr{10, 0, 0, 1}, Name: "pico1"}, {IP: node.Addr{10, 0, 0, 2}, Name: "pico2"}})
+	c.Step(0, Input{Kind: Viewed, View: View{Self: node.Addr{10, 0, 0, 2}, Master: node.Addr{10, 0, 0, 1},
+		Members: []node.Member{{IP: node.Addr{10, 0, 0, 1}, Name: "pico1"}, {IP: node.Addr{10, 0, 0, 2}, Name: "pico2"}}}})
 	c.Tick(0)
-	first := take(c)[0]
+	first := take(c).Dials[0]
 	if first.To != (node.Addr{10, 0, 0, 1}) {
 		t.Fatalf("dialled %v", first.To)
 	}
 	c.Tick(c.TryTimeout) // the try times out: close it, dial again
-	ops := take(c)
-	if len(ops) != 2 || ops[0].Kind != Close || ops[1].Kind != Dial || ops[1].Conn == first.Conn {
-		t.Fatalf("ops %+v", ops)
+	rd := take(c)
+	if len(rd.Closes) != 1 || rd.Closes[0] != first.Conn || len(rd.Dials) != 1 || rd.Dials[0].Conn == first.Conn {
+		t.Fatalf("ready %+v", rd)
 	}
-	c.Connected(c.TryTimeout+10*time.Millisecond, ops[1].Conn, nil)
-	if w := take(c); len(w) != 1 || string(w[0].Data) != "GET Data" {
+	again := rd.Dials[0].Conn
+	c.Step(c.TryTimeout+10*time.Millisecond, Input{Kind: Connected, Conn: again})
+	if w := take(c).Writes; len(w) != 1 || string(w[0].Data) != "GET Data" {
 		t.Fatalf("request %+v", w)
 	}
-	c.Data(c.TryTimeout+20*time.Millisecond, ops[1].Conn, []byte("12,0,255"))
+	c.Step(c.TryTimeout+20*time.Millisecond, Input{Kind: Data, Conn: again, Data: []byte("12,0,255")})
 	if st := c.Stats(); st.Successes != 1 || st.Attempts != 1 || st.Crashed {
 		t.Fatalf("stats %+v", st)
 	}
@@ -59,7 +63,7 @@ func TestRobustRGBClientRetriesWithinItsDeadlineAndFindsTheServerByName(t *testi
 		t.Fatalf("reading %v", rgb)
 	}
 	// A late reply on the abandoned connection is ignored.
-	c.Data(time.Second, first.Conn, []byte("1,1,1"))
+	c.Step(time.Second, Input{Kind: Data, Conn: first.Conn, Data: []byte("1,1,1")})
 	if rgb, _ := c.Last(); rgb != [3]int{12, 0, 255} {
 		t.Fatal("a stale connection's reply was taken")
 	}
@@ -76,12 +80,12 @@ func TestParseRGBRejectsWhatIsNotAReading(t *testing.T) {
 func TestMirrorAppliesOnlyNewerLevels(t *testing.T) {
 	self := node.Addr{10, 0, 0, 3}
 	m := NewMirror("pico3", "pico2", "pico3", 2, 5, 0)
-	m.View(0, self, node.Addr{10, 0, 0, 1}, []node.Member{{IP: self, Name: "pico3"}})
+	m.Step(0, Input{Kind: Viewed, View: View{Self: self, Master: node.Addr{10, 0, 0, 1}, Members: []node.Member{{IP: self, Name: "pico3"}}}})
 	msg := func(seq byte, level byte) []byte { return []byte{'M', 0, 0, 0, seq, 10, 0, 0, 3, level} }
-	m.Datagram(0, node.Addr{10, 0, 0, 1}, msg(2, 1))
-	m.Datagram(0, node.Addr{10, 0, 0, 1}, msg(1, 0)) // overtaken on the way
-	ops := take(m)
-	if len(ops) != 1 || ops[0].Kind != SetPin || ops[0].Pin != 5 || ops[0].Level != 1 {
-		t.Fatalf("ops %+v", ops)
+	m.Step(0, Input{Kind: Datagram, From: node.Addr{10, 0, 0, 1}, Data: msg(2, 1)})
+	m.Step(0, Input{Kind: Datagram, From: node.Addr{10, 0, 0, 1}, Data: msg(1, 0)}) // overtaken on the way
+	pins := take(m).Pins
+	if len(pins) != 1 || pins[0].Pin != 5 || pins[0].Value != 1 {
+		t.Fatalf("pins %+v", pins)
 	}
 }

@@ -32,18 +32,23 @@ func NewBus(interval time.Duration, now time.Duration) *Bus {
 	return b
 }
 
-func (b *Bus) Name() string            { return "bus" }
-func (b *Bus) Ports() (uint16, uint16) { return 0, BusPort }
-
-func (b *Bus) View(now time.Duration, self, master node.Addr, members []node.Member) {
-	b.self, b.peers = self, b.peers[:0]
-	b.role = "WORKER"
-	if self == master {
-		b.role = "MASTER"
-	}
-	for _, m := range members {
-		if m.IP != self {
-			b.peers = append(b.peers, m.IP)
+func (b *Bus) Step(now time.Duration, in Input) {
+	switch in.Kind {
+	case Viewed:
+		b.self, b.peers = in.View.Self, b.peers[:0]
+		b.role = "WORKER"
+		if in.View.Self == in.View.Master {
+			b.role = "MASTER"
+		}
+		for _, m := range in.View.Members {
+			if m.IP != in.View.Self {
+				b.peers = append(b.peers, m.IP)
+			}
+		}
+	case Datagram:
+		if strings.HasPrefix(string(in.Data), "Hello from ") {
+			b.stats.Received++
+			b.stats.Successes++
 		}
 	}
 }
@@ -55,15 +60,8 @@ func (b *Bus) Tick(now time.Duration) {
 	b.next = now + b.Interval
 	msg := []byte("Hello from " + b.self.String() + " (" + b.role + ")")
 	for _, p := range b.peers {
-		b.op(Op{Kind: Send, To: p, Port: BusPort, Data: msg})
+		b.send(BusPort, p, BusPort, msg)
 		b.stats.Sent++
 		b.stats.Attempts++
-	}
-}
-
-func (b *Bus) Datagram(now time.Duration, from node.Addr, p []byte) {
-	if strings.HasPrefix(string(p), "Hello from ") {
-		b.stats.Received++
-		b.stats.Successes++
 	}
 }

@@ -21,13 +21,14 @@ func NewEchoServer() *EchoServer {
 	return s
 }
 
-func (s *EchoServer) Name() string            { return "echo-server" }
-func (s *EchoServer) Ports() (uint16, uint16) { return EchoPort, 0 }
-func (s *EchoServer) Tick(time.Duration)      {}
-func (s *EchoServer) Data(now time.Duration, c ConnID, p []byte) {
-	s.stats.Received++
-	s.stats.Sent++
-	s.op(Op{Kind: Write, Conn: c, Data: append([]byte(nil), p...)})
+func (s *EchoServer) Tick(time.Duration) {}
+
+func (s *EchoServer) Step(now time.Duration, in Input) {
+	if in.Kind == Data {
+		s.stats.Received++
+		s.stats.Sent++
+		s.write(in.Conn, append([]byte(nil), in.Data...))
+	}
 }
 
 // EchoClient keeps one connection to an echo server and sends "msg N\n"
@@ -54,9 +55,6 @@ func NewEchoClient(server node.Addr, interval, now time.Duration) *EchoClient {
 	return c
 }
 
-func (c *EchoClient) Name() string            { return "echo-client" }
-func (c *EchoClient) Ports() (uint16, uint16) { return 0, 0 }
-
 func (c *EchoClient) Tick(now time.Duration) {
 	if now < c.next {
 		return
@@ -66,49 +64,43 @@ func (c *EchoClient) Tick(now time.Duration) {
 		if !c.dialing {
 			c.conn++
 			c.dialing = true
-			c.op(Op{Kind: Dial, Conn: c.conn, To: c.Server, Port: EchoPort})
+			c.dial(c.conn, c.Server, EchoPort)
 		}
 		return
 	}
 	c.seq++
 	c.stats.Attempts++
 	c.stats.Sent++
-	c.op(Op{Kind: Write, Conn: c.conn, Data: []byte("msg " + strconv.Itoa(c.seq) + "\n")})
+	c.write(c.conn, []byte("msg "+strconv.Itoa(c.seq)+"\n"))
 }
 
-func (c *EchoClient) Connected(now time.Duration, id ConnID, err error) {
-	if id != c.conn {
+func (c *EchoClient) Step(now time.Duration, in Input) {
+	if in.Conn != c.conn {
 		return
 	}
-	c.dialing = false
-	if err != nil {
-		c.stats.Errors++
-		return
-	}
-	c.up, c.buf = true, ""
-}
-
-func (c *EchoClient) Data(now time.Duration, id ConnID, p []byte) {
-	if id != c.conn {
-		return
-	}
-	c.buf += string(p)
-	for {
-		i := strings.IndexByte(c.buf, '\n')
-		if i < 0 {
+	switch in.Kind {
+	case Connected:
+		c.dialing = false
+		if in.Err != nil {
+			c.stats.Errors++
 			return
 		}
-		line := c.buf[:i]
-		c.buf = c.buf[i+1:]
-		if strings.HasPrefix(line, "msg ") {
-			c.stats.Received++
-			c.stats.Successes++
+		c.up, c.buf = true, ""
+	case Data:
+		c.buf += string(in.Data)
+		for {
+			i := strings.IndexByte(c.buf, '\n')
+			if i < 0 {
+				return
+			}
+			line := c.buf[:i]
+			c.buf = c.buf[i+1:]
+			if strings.HasPrefix(line, "msg ") {
+				c.stats.Received++
+				c.stats.Successes++
+			}
 		}
-	}
-}
-
-func (c *EchoClient) Closed(now time.Duration, id ConnID) {
-	if id == c.conn {
+	case Closed:
 		c.up, c.dialing = false, false
 		c.stats.Errors++
 	}

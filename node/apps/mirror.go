@@ -40,22 +40,27 @@ func NewMirror(self, source, target string, sourcePin, targetPin int, now time.D
 	return m
 }
 
-func (m *Mirror) Name() string            { return "mirror" }
-func (m *Mirror) Ports() (uint16, uint16) { return 0, MirrorPort }
-
-func (m *Mirror) View(now time.Duration, self, master node.Addr, members []node.Member) {
-	m.self, m.master = self, master
-	for _, mem := range members {
-		if mem.Name == m.Target {
-			m.target = mem.IP
+func (m *Mirror) Step(now time.Duration, in Input) {
+	switch in.Kind {
+	case Viewed:
+		m.self, m.master = in.View.Self, in.View.Master
+		for _, mem := range in.View.Members {
+			if mem.Name == m.Target {
+				m.target = mem.IP
+			}
 		}
-	}
-}
-
-func (m *Mirror) PinChanged(now time.Duration, pin, level int) {
-	if m.selfName == m.Source && pin == m.SourcePin && level != m.level {
-		m.level = level
-		m.publish()
+	case Pin:
+		if m.selfName == m.Source && in.Pin == m.SourcePin && in.Level != m.level {
+			m.level = in.Level
+			m.publish(now)
+		}
+	case Datagram:
+		if len(in.Data) != 10 || in.Data[0] != 'M' {
+			m.stats.Errors++
+			return
+		}
+		m.stats.Received++
+		m.forward(now, in.Data)
 	}
 }
 
@@ -65,51 +70,43 @@ func (m *Mirror) Tick(now time.Duration) {
 	}
 	m.next = now + m.Refresh
 	if m.selfName == m.Source {
-		m.publish()
+		m.publish(now)
 	}
 }
 
-func (m *Mirror) publish() {
+func (m *Mirror) publish(now time.Duration) {
 	if m.target.IsZero() || m.master.IsZero() {
 		return
 	}
 	m.seq++
 	m.stats.Attempts++
 	msg := []byte{'M', byte(m.seq >> 24), byte(m.seq >> 16), byte(m.seq >> 8), byte(m.seq), m.target[0], m.target[1], m.target[2], m.target[3], byte(m.level)}
-	m.forward(msg)
+	m.forward(now, msg)
 }
 
 // forward sends a message one hop on: to the master, or from the master (or
 // a source that is the master) to the target.
-func (m *Mirror) forward(msg []byte) {
+func (m *Mirror) forward(now time.Duration, msg []byte) {
 	target := node.Addr(msg[5:9])
+	msg = append([]byte(nil), msg...) // the input's bytes are the driver's
 	switch {
 	case target == m.self:
-		m.apply(msg)
+		m.apply(now, msg)
 	case m.self == m.master:
 		m.stats.Sent++
-		m.op(Op{Kind: Send, To: target, Port: MirrorPort, Data: msg})
+		m.send(MirrorPort, target, MirrorPort, msg)
 	default:
 		m.stats.Sent++
-		m.op(Op{Kind: Send, To: m.master, Port: MirrorPort, Data: msg})
+		m.send(MirrorPort, m.master, MirrorPort, msg)
 	}
 }
 
-func (m *Mirror) Datagram(now time.Duration, from node.Addr, p []byte) {
-	if len(p) != 10 || p[0] != 'M' {
-		m.stats.Errors++
-		return
-	}
-	m.stats.Received++
-	m.forward(p)
-}
-
-func (m *Mirror) apply(msg []byte) {
+func (m *Mirror) apply(now time.Duration, msg []byte) {
 	seq := uint32(msg[1])<<24 | uint32(msg[2])<<16 | uint32(msg[3])<<8 | uint32(msg[4])
 	if seq <= m.applied {
 		return // older than what is shown
 	}
 	m.applied = seq
 	m.stats.Successes++
-	m.op(Op{Kind: SetPin, Pin: m.TargetPin, Level: int(msg[9])})
+	m.pin(now, m.TargetPin, int(msg[9]))
 }

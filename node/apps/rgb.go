@@ -26,16 +26,17 @@ func NewRGBServer(rand node.Source) *RGBServer {
 	return s
 }
 
-func (s *RGBServer) Name() string            { return "rgb-server" }
-func (s *RGBServer) Ports() (uint16, uint16) { return RGBPort, 0 }
-func (s *RGBServer) Tick(time.Duration)      {}
+func (s *RGBServer) Tick(time.Duration) {}
 
-func (s *RGBServer) Data(now time.Duration, c ConnID, p []byte) {
+func (s *RGBServer) Step(now time.Duration, in Input) {
+	if in.Kind != Data {
+		return
+	}
 	s.stats.Received++
 	v := s.rand.Uint64()
 	rgb := strconv.Itoa(int(v&0xff)) + "," + strconv.Itoa(int(v>>8&0xff)) + "," + strconv.Itoa(int(v>>16&0xff))
-	s.op(Op{Kind: Write, Conn: c, Data: []byte(rgb)})
-	s.op(Op{Kind: Close, Conn: c})
+	s.write(in.Conn, []byte(rgb))
+	s.close(in.Conn)
 	s.stats.Sent++
 }
 
@@ -64,7 +65,7 @@ type RGBClient struct {
 	inPoll     bool
 	pollStart  time.Duration
 	tryStart   time.Duration
-	connected  bool
+	isUp       bool
 	nextPoll   time.Duration
 	lastRGB    [3]int
 	lastAnswer time.Duration
@@ -79,21 +80,24 @@ func NewRGBClient(robust bool, now time.Duration) *RGBClient {
 	return c
 }
 
-func (c *RGBClient) Name() string {
-	if c.Robust {
-		return "rgb-client-robust"
-	}
-	return "rgb-client-naive"
-}
-func (c *RGBClient) Ports() (uint16, uint16) { return 0, 0 }
-
 // Last returns the last reading and when it came.
 func (c *RGBClient) Last() ([3]int, time.Duration) { return c.lastRGB, c.lastAnswer }
 
-func (c *RGBClient) View(now time.Duration, self, master node.Addr, members []node.Member) {
-	for _, m := range members {
-		if m.Name == c.ServerName {
-			c.resolved = m.IP
+func (c *RGBClient) Step(now time.Duration, in Input) {
+	switch in.Kind {
+	case Viewed:
+		for _, m := range in.View.Members {
+			if m.Name == c.ServerName {
+				c.resolved = m.IP
+			}
+		}
+	case Connected:
+		c.connected(now, in.Conn, in.Err)
+	case Data:
+		c.data(now, in.Conn, in.Data)
+	case Closed:
+		if in.Conn == c.conn && c.inPoll {
+			c.fail(now, errors.New("connection closed before the reading"))
 		}
 	}
 }
@@ -107,13 +111,13 @@ func (c *RGBClient) Tick(now time.Duration) {
 	case !c.inPoll && now >= c.nextPoll:
 		c.inPoll, c.pollStart = true, now
 		c.stats.Attempts++
-		c.dial(now)
+		c.redial(now)
 	case c.inPoll && c.Robust && now >= c.pollStart+c.Deadline:
 		c.endPoll(now, false)
 	case c.inPoll && c.Robust && now >= c.tryStart+c.TryTimeout:
 		c.stats.Errors++
-		c.op(Op{Kind: Close, Conn: c.conn})
-		c.dial(now)
+		c.close(c.conn)
+		c.redial(now)
 	}
 	c.schedule()
 }
@@ -131,7 +135,7 @@ func (c *RGBClient) schedule() {
 	}
 }
 
-func (c *RGBClient) dial(now time.Duration) {
+func (c *RGBClient) redial(now time.Duration) {
 	to := c.Server
 	if c.Robust && !c.resolved.IsZero() {
 		to = c.resolved
@@ -141,11 +145,11 @@ func (c *RGBClient) dial(now time.Duration) {
 		return
 	}
 	c.conn++
-	c.tryStart, c.connected = now, false
-	c.op(Op{Kind: Dial, Conn: c.conn, To: to, Port: RGBPort})
+	c.tryStart, c.isUp = now, false
+	c.dial(c.conn, to, RGBPort)
 }
 
-func (c *RGBClient) Connected(now time.Duration, id ConnID, err error) {
+func (c *RGBClient) connected(now time.Duration, id ConnID, err error) {
 	if id != c.conn || !c.inPoll {
 		return
 	}
@@ -153,11 +157,11 @@ func (c *RGBClient) Connected(now time.Duration, id ConnID, err error) {
 		c.fail(now, err)
 		return
 	}
-	c.connected = true
-	c.op(Op{Kind: Write, Conn: id, Data: []byte("GET Data")})
+	c.isUp = true
+	c.write(id, []byte("GET Data"))
 }
 
-func (c *RGBClient) Data(now time.Duration, id ConnID, p []byte) {
+func (c *RGBClient) data(now time.Duration, id ConnID, p []byte) {
 	if id != c.conn || !c.inPoll {
 		return
 	}
@@ -168,14 +172,8 @@ func (c *RGBClient) Data(now time.Duration, id ConnID, p []byte) {
 	}
 	c.lastRGB, c.lastAnswer = rgb, now
 	c.stats.Received++
-	c.op(Op{Kind: Close, Conn: id})
+	c.close(id)
 	c.endPoll(now, now-c.pollStart <= c.Deadline)
-}
-
-func (c *RGBClient) Closed(now time.Duration, id ConnID) {
-	if id == c.conn && c.inPoll {
-		c.fail(now, errors.New("connection closed before the reading"))
-	}
 }
 
 // fail handles a failed try: the naive script dies; the robust client tries
@@ -188,7 +186,7 @@ func (c *RGBClient) fail(now time.Duration, err error) {
 		c.schedule()
 		return
 	}
-	c.dial(now)
+	c.redial(now)
 	c.schedule()
 }
 

@@ -175,6 +175,24 @@ func (s *Server) Setup(now time.Duration, n int, mode Mode, value int) error {
 	return nil
 }
 
+// Drive sets an output pin for an app of the firmware (the LED mirror's
+// target): a pin that is not an output yet becomes one, with 0 as its setup
+// value. A revert pending on the pin stays pending.
+func (s *Server) Drive(now time.Duration, n, value int) error {
+	if n < 0 || n > MaxPin || (value != 0 && value != 1) {
+		return errorString("an app drove GPIO" + strconv.Itoa(n) + " to " + strconv.Itoa(value))
+	}
+	p := &s.pins[n]
+	if p.mode != Output {
+		*p = pin{mode: Output}
+	}
+	if p.value != value {
+		p.value = value
+		s.rd.Pins = append(s.rd.Pins, PinChange{At: now, Pin: n, Value: value, Cause: ByApp})
+	}
+	return nil
+}
+
 func (s *Server) writePin(now time.Duration, c ConnID, req Value) *cmdError {
 	if e := need(req, "pin", "value", "timeout"); e != nil {
 		return e

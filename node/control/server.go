@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/picosim/picosim/node/outbox"
 )
 
 // Protocol constants of piconetcontrol on a Pico W.
@@ -18,7 +20,7 @@ const (
 )
 
 // ConnID names one controller connection; the driver picks them.
-type ConnID uint32
+type ConnID = outbox.ConnID
 
 // Mode of a pin.
 type Mode uint8
@@ -31,38 +33,27 @@ const (
 
 func (m Mode) String() string { return [...]string{"unset", "input", "output"}[m] }
 
-// Cause says why a pin changed.
-type Cause uint8
+// Cause says why a pin changed (outbox's causes).
+type Cause = outbox.Cause
 
 const (
-	BySetup Cause = iota + 1
-	ByWrite
-	ByRevert
-	ByReset
-	ByBlink // the LED blinking the board's status
+	BySetup  = outbox.BySetup
+	ByWrite  = outbox.ByWrite
+	ByRevert = outbox.ByRevert
+	ByReset  = outbox.ByReset
+	ByBlink  = outbox.ByBlink // the LED blinking the board's status
+	ByApp    = outbox.ByApp   // an app of the firmware drove it (Drive)
 )
-
-func (c Cause) String() string {
-	return [...]string{"", "setup", "write", "revert", "reset", "blink"}[c]
-}
 
 // LED is the pin number of the on-board LED in PinChange (it is wired to the
 // WiFi chip, not to GPIO).
 const LED = -1
 
 // PinChange is a pin (or the LED) the driver must set.
-type PinChange struct {
-	At    time.Duration
-	Pin   int
-	Value int
-	Cause Cause
-}
+type PinChange = outbox.PinChange
 
 // Write is data the driver must send on a connection.
-type Write struct {
-	Conn ConnID
-	Data []byte
-}
+type Write = outbox.Write
 
 // ActionKind is something the whole board must do.
 type ActionKind uint8
@@ -87,14 +78,10 @@ type File struct {
 	Content []byte
 }
 
-// Ready is what the server wants done. Its slices are reused after Advance.
-type Ready struct {
-	Writes   []Write
-	Closes   []ConnID // close these connections after sending their writes
-	Pins     []PinChange
-	Actions  []Action
-	Deadline time.Duration // call Tick by then; 0: nothing pending
-}
+// Ready is what the server wants done: Writes, Closes (after the writes
+// before them), Pins, and board-wide Actions as its Events. Its slices are
+// reused after Advance.
+type Ready = outbox.Ready[Action]
 
 // Config describes the board the server runs on.
 type Config struct {
@@ -349,12 +336,7 @@ func (s *Server) Ready() Ready {
 }
 
 // Advance acknowledges the last Ready.
-func (s *Server) Advance() {
-	s.rd.Writes = s.rd.Writes[:0]
-	s.rd.Closes = s.rd.Closes[:0]
-	s.rd.Pins = s.rd.Pins[:0]
-	s.rd.Actions = s.rd.Actions[:0]
-}
+func (s *Server) Advance() { s.rd.Reset() }
 
 func (s *Server) deadline() time.Duration {
 	d := s.led.next
@@ -414,7 +396,7 @@ func (s *Server) act(now time.Duration, a Action) {
 		s.asleep = now + a.For
 		s.led.start(s.asleep, s.status())
 	}
-	s.rd.Actions = append(s.rd.Actions, a)
+	s.rd.Events = append(s.rd.Events, a)
 }
 
 func (s *Server) reply(c ConnID, v Value) {

@@ -47,7 +47,7 @@ func (b *board) apply() {
 			b.pins = append(b.pins, p)
 		}
 	}
-	b.actions = append(b.actions, rd.Actions...)
+	b.actions = append(b.actions, rd.Events...)
 	b.closed = append(b.closed, rd.Closes...)
 	b.s.Advance()
 }

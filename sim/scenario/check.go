@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/picosim/picosim/sim/target"
+	"github.com/picosim/picosim/sim/targets"
 )
 
 // problem is an Error found after decoding, with the YAML path it is about.
@@ -164,8 +164,8 @@ func (s *Scenario) check() []problem {
 			}
 			if c := e.Counter; c != nil {
 				board(p+".expect.counter.board", c.Board)
-				if !slices.Contains(target.CounterNames, c.Name) {
-					add(p+".expect.counter.name", "step %d: no counter %q: one of %v", i+1, c.Name, target.CounterNames)
+				if !slices.Contains(targets.CounterNames, c.Name) {
+					add(p+".expect.counter.name", "step %d: no counter %q: one of %v", i+1, c.Name, targets.CounterNames)
 				}
 			}
 			if e.AppRate != nil && (e.AppRate.AtLeast == nil) == (e.AppRate.Below == nil) {

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/picosim/picosim/sim/target"
+	"github.com/picosim/picosim/sim/targets"
 )
 
 // expect checks an expectation now, eventually, or consistently, after
@@ -17,7 +17,7 @@ func (r *runner) expect(e *Expect) error {
 	check := r.checker(e, since)
 	desc := describe(e)
 	now := check()
-	if _, ok := target.IsUnsupported(now); ok {
+	if _, ok := targets.IsUnsupported(now); ok {
 		return now // the target cannot observe it: the step is skipped
 	}
 	switch {

@@ -7,10 +7,11 @@ package scenario
 import (
 	"fmt"
 
-	"github.com/goccy/go-yaml"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/goccy/go-yaml"
 )
 
 // Scenario is one YAML file.

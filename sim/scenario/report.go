@@ -1,7 +1,6 @@
 package scenario
 
 import (
-	"encoding/json"
 	"fmt"
 	"html"
 	"math"
@@ -12,7 +11,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/picosim/picosim/firmware"
 	"github.com/picosim/picosim/sim"
+	"github.com/picosim/picosim/sim/check"
 )
 
 // WriteReport writes a run's timeline into dir: timeline.jsonl (one event a
@@ -25,8 +26,7 @@ func WriteReport(dir string, r Result) error {
 	}
 	var lines strings.Builder
 	for _, e := range r.Timeline {
-		b, _ := json.Marshal(e)
-		lines.Write(b)
+		lines.Write(sim.JSON(e))
 		lines.WriteByte('\n')
 	}
 	if err := os.WriteFile(filepath.Join(dir, "timeline.jsonl"), []byte(lines.String()), 0o644); err != nil {
@@ -86,9 +86,9 @@ func svg(r Result) string {
 			open(e.Board, at, "JOINING")
 		case sim.EvPowerOff:
 			open(e.Board, at, "")
-		case sim.EvRole:
+		case firmware.EvRole:
 			open(e.Board, at, e.Role)
-		case sim.EvPin:
+		case firmware.EvPin:
 			if m := pinDetail.FindStringSubmatch(e.Detail); m != nil {
 				pin, _ := strconv.Atoi(m[1])
 				lvl, _ := strconv.Atoi(m[2])
@@ -167,7 +167,7 @@ func svg(r Result) string {
 			label = "off"
 		case sim.EvPowerOn:
 			label = "on"
-		case sim.EvReset, sim.EvUpdate, sim.EvRollback, sim.EvWiFiLost, sim.EvLink, sim.EvPartition, sim.EvHeal:
+		case firmware.EvReset, firmware.EvUpdate, firmware.EvRollback, firmware.EvWiFiLost, sim.EvLink, sim.EvPartition, sim.EvHeal:
 			label = e.Kind
 		}
 		if label == "" || e.At.Seconds() == 0 {
@@ -178,7 +178,7 @@ func svg(r Result) string {
 			y1, y2 = top+lane*float64(i), top+lane*float64(i)+lane-4
 		}
 		fmt.Fprintf(&w, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="black" stroke-dasharray="3,2"><title>%s</title></line>`,
-			x(e.At.Seconds()), y1, x(e.At.Seconds()), y2, esc(strings.TrimSpace(e.String())))
+			x(e.At.Seconds()), y1, x(e.At.Seconds()), y2, esc(strings.TrimSpace(check.Line(e))))
 		fmt.Fprintf(&w, `<text x="%.1f" y="%.1f" font-size="9">%s</text>`+"\n", x(e.At.Seconds())+2, y1+9, label)
 	}
 	if r.FailedAt != nil {

@@ -9,8 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/picosim/picosim/node/apps"
 	"github.com/picosim/picosim/sim"
-	"github.com/picosim/picosim/sim/target"
+	"github.com/picosim/picosim/sim/targets"
 )
 
 // Options change how a scenario runs.
@@ -25,7 +26,7 @@ type Options struct {
 	// "hw"; Open opens one for the scenario's cluster (default: the
 	// simulator).
 	Target string
-	Open   func(target.Spec) (target.Target, error)
+	Open   func(targets.Spec) (targets.Target, error)
 }
 
 // Result is how a run went.
@@ -69,7 +70,7 @@ func Run(s *Scenario, opt Options) Result {
 	}
 	r := &runner{s: s, seed: seed, kind: kind}
 	err := r.run(opt)
-	if u, ok := target.IsUnsupported(err); ok && r.t == nil {
+	if u, ok := targets.IsUnsupported(err); ok && r.t == nil {
 		res.Skipped, res.Passed = u.Error(), true // the target cannot build this cluster
 		res.WallS = time.Since(wall).Seconds()
 		return res
@@ -106,8 +107,8 @@ type runner struct {
 	s       *Scenario
 	seed    uint64
 	kind    string
-	t       target.Target
-	ct      target.Conn
+	t       targets.Target
+	ct      targets.Conn
 	ctTo    string   // the board the controller is connected to
 	skipped []string // steps the target could not carry out
 }
@@ -117,7 +118,7 @@ func (r *runner) run(opt Options) error {
 	spec.Capture, spec.OnEvent = opt.Capture, opt.OnEvent
 	open := opt.Open
 	if open == nil {
-		open = func(spec target.Spec) (target.Target, error) { return target.NewSim(spec) }
+		open = func(spec targets.Spec) (targets.Target, error) { return targets.NewSim(spec) }
 	}
 	t, err := open(spec)
 	if err != nil {
@@ -142,7 +143,7 @@ func (r *runner) run(opt Options) error {
 			t.RunUntil(at, nil)
 		}
 		if err := r.step(st); err != nil {
-			if u, ok := target.IsUnsupported(err); ok {
+			if u, ok := targets.IsUnsupported(err); ok {
 				r.skipped = append(r.skipped, fmt.Sprintf("step %d (%s): %s", i+1, u.Action, u.Why))
 				continue
 			}
@@ -192,7 +193,7 @@ func (r *runner) step(st Step) error {
 		if st.App.Stop != "" {
 			return t.StopApp(st.App.Board, st.App.Stop)
 		}
-		return t.StartApp(target.App{Board: st.App.Board, Name: st.App.Start, Server: st.App.Server, Interval: st.App.Interval.D()})
+		return t.StartApp(targets.App{Board: st.App.Board, Spec: apps.Spec{App: st.App.Start, Server: st.App.Server, Interval: st.App.Interval.D()}})
 	case st.Wait != nil:
 		t.RunUntil(t.Now()+st.Wait.D(), nil)
 	case st.Expect != nil:

@@ -5,7 +5,7 @@ import (
 	"reflect"
 	"strings"
 
-	"github.com/picosim/picosim/sim/target"
+	"github.com/picosim/picosim/sim/targets"
 )
 
 // Schema returns the JSON Schema of the scenario format, generated from the
@@ -37,7 +37,7 @@ func schemaOf(t reflect.Type) map[string]any {
 			map[string]any{"type": "array", "items": schemaOf(reflect.TypeOf(BoardSpec{}))},
 		}, "description": "a count, or a list of {name, pins}"}
 	case targetsType:
-		kinds := map[string]any{"enum": target.Kinds}
+		kinds := map[string]any{"enum": targets.Kinds}
 		return map[string]any{"oneOf": []any{
 			map[string]any{"type": "array", "items": kinds},
 			map[string]any{"type": "object", "propertyNames": kinds, "additionalProperties": schemaOf(reflect.TypeOf(TargetSettings{}))},

@@ -6,9 +6,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/picosim/picosim/firmware"
 	"github.com/picosim/picosim/netsim"
-	"github.com/picosim/picosim/sim"
-	"github.com/picosim/picosim/sim/target"
+	"github.com/picosim/picosim/sim/targets"
 )
 
 // Unsupported says why the scenario does not run on a target, or "".
@@ -25,10 +25,10 @@ func (s *Scenario) Unsupported(kind string) string {
 }
 
 // TargetNames lists the targets the scenario supports, in the order of
-// target.Kinds.
+// targets.Kinds.
 func (s *Scenario) TargetNames() []string {
 	var out []string
-	for _, k := range target.Kinds {
+	for _, k := range targets.Kinds {
 		if _, ok := s.Targets[k]; ok {
 			out = append(out, k)
 		}
@@ -38,10 +38,10 @@ func (s *Scenario) TargetNames() []string {
 
 // Spec is the cluster the scenario asks of a target, with that target's
 // timings.
-func (s *Scenario) Spec(kind string, seed uint64) target.Spec {
+func (s *Scenario) Spec(kind string, seed uint64) targets.Spec {
 	t := s.Topology
 	link, _ := t.Network.Link.netsim() // checked when loaded
-	spec := target.Spec{
+	spec := targets.Spec{
 		Seed:         seed,
 		Heartbeat:    t.Heartbeat.D(),
 		MissLimit:    t.MissLimit,
@@ -64,7 +64,7 @@ func (s *Scenario) Spec(kind string, seed uint64) target.Spec {
 		pins[b.Name] = b.Pins
 	}
 	for _, name := range s.BoardNames() {
-		b := target.BoardSpec{Name: name}
+		b := targets.BoardSpec{Name: name}
 		nums := make([]int, 0, len(pins[name]))
 		for n := range pins[name] {
 			nums = append(nums, n)
@@ -72,7 +72,7 @@ func (s *Scenario) Spec(kind string, seed uint64) target.Spec {
 		sort.Ints(nums)
 		for _, n := range nums {
 			mode := pins[name][n]
-			b.Pins = append(b.Pins, sim.PinSetup{Pin: n, Output: mode != "input", Value: map[bool]int{true: 1}[mode == "output-high"]})
+			b.Pins = append(b.Pins, firmware.PinSetup{Pin: n, Output: mode != "input", Value: map[bool]int{true: 1}[mode == "output-high"]})
 		}
 		spec.Boards = append(spec.Boards, b)
 	}
@@ -85,7 +85,7 @@ func (s *Scenario) Spec(kind string, seed uint64) target.Spec {
 	}
 	for _, p := range t.Network.Pairs {
 		nl, _ := p.Link.netsim()
-		spec.Pairs = append(spec.Pairs, target.Pair{From: p.From, To: p.To, Link: nl})
+		spec.Pairs = append(spec.Pairs, targets.Pair{From: p.From, To: p.To, Link: nl})
 	}
 	return spec
 }
@@ -93,8 +93,8 @@ func (s *Scenario) Spec(kind string, seed uint64) target.Spec {
 // checkTargets is check's part for the targets field.
 func (s *Scenario) checkTargets(add func(path, format string, args ...any)) {
 	for k := range s.Targets {
-		if !slices.Contains(target.Kinds, k) {
-			add("$.targets", "targets: no target %q: one of %v", k, target.Kinds)
+		if !slices.Contains(targets.Kinds, k) {
+			add("$.targets", "targets: no target %q: one of %v", k, targets.Kinds)
 		}
 	}
 }

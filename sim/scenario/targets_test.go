@@ -5,16 +5,16 @@ import (
 	"testing"
 
 	"github.com/picosim/picosim/netsim"
-	"github.com/picosim/picosim/sim/target"
+	"github.com/picosim/picosim/sim/targets"
 )
 
 // noLinks is the simulator, except that it cannot impair links: as real
 // boards cannot.
-type noLinks struct{ *target.Sim }
+type noLinks struct{ *targets.Sim }
 
 func (noLinks) Kind() string { return "hw" }
 func (noLinks) SetLink(string, netsim.Link) error {
-	return &target.Unsupported{Target: "hw", Action: "set_link", Why: "real WiFi cannot be impaired"}
+	return &targets.Unsupported{Target: "hw", Action: "set_link", Why: "real WiFi cannot be impaired"}
 }
 
 func TestAStepATargetCannotDoIsSkippedWithItsReasonNotPassedSilently(t *testing.T) {
@@ -30,8 +30,8 @@ steps:
 	if err != nil {
 		t.Fatal(err)
 	}
-	open := func(spec target.Spec) (target.Target, error) {
-		sim, err := target.NewSim(spec)
+	open := func(spec targets.Spec) (targets.Target, error) {
+		sim, err := targets.NewSim(spec)
 		return noLinks{sim}, err
 	}
 	r := Run(s, Options{Target: "hw", Open: open})

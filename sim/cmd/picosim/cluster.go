@@ -10,9 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/picosim/picosim/firmware"
 	"github.com/picosim/picosim/netsim"
-	"github.com/picosim/picosim/node"
 	"github.com/picosim/picosim/sim"
+	"github.com/picosim/picosim/sim/check"
 )
 
 const clusterHelp = `Usage: picosim cluster [flags]
@@ -95,7 +96,7 @@ func clusterCmd(args []string, stdout, stderr io.Writer) int {
 			Boards:     f.nodes,
 			Seed:       f.seed,
 			Link:       netsim.Link{Loss: f.loss, Latency: f.latency, Jitter: f.jitter},
-			Node:       node.Config{Heartbeat: f.heartbeat, MissLimit: f.missLimit},
+			Settings:   firmware.Settings{Heartbeat: f.heartbeat, MissLimit: f.missLimit},
 			BootSpread: f.spread,
 			NoTimeline: true,
 			Profile:    radioProfile(f.radio),
@@ -117,9 +118,9 @@ func clusterCmd(args []string, stdout, stderr io.Writer) int {
 	if !f.quiet {
 		run.Cluster.OnEvent = func(e sim.Event) {
 			if f.json {
-				enc.Encode(e)
+				stdout.Write(append(sim.JSON(e), '\n'))
 			} else {
-				fmt.Fprintln(stdout, e)
+				fmt.Fprintln(stdout, check.Line(e))
 			}
 		}
 	}

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/picosim/picosim/sim/target"
+	"github.com/picosim/picosim/sim/targets"
 )
 
 const inventoryHelp = `Usage: picosim inventory [--run flash|power_off|power_on|power_cycle] [--board NAME]... [--uf2 FILE] FILE
@@ -48,7 +48,7 @@ func inventoryCmd(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	inv, err := target.LoadInventory(fs.Arg(0))
+	inv, err := targets.LoadInventory(fs.Arg(0))
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
 		return 2

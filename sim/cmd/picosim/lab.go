@@ -11,7 +11,9 @@ import (
 
 	"github.com/picosim/picosim/netsim"
 	"github.com/picosim/picosim/sim"
-	"github.com/picosim/picosim/sim/target"
+	"github.com/picosim/picosim/sim/check"
+	"github.com/picosim/picosim/sim/cmd/entry"
+	"github.com/picosim/picosim/sim/targets"
 )
 
 const labHelp = `Usage: picosim lab [flags]
@@ -36,7 +38,7 @@ Flags:
 
 func labCmd(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "power" {
-		return target.PowerMain(args[1:], stdout, stderr)
+		return entry.PowerMain(args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("lab", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -70,24 +72,24 @@ func labCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "picosim lab: %v\n", err)
 		return 2
 	}
-	if err := target.CanEmulate(); err != nil {
+	if err := targets.CanEmulate(); err != nil {
 		fmt.Fprintf(stderr, "picosim lab: %v\n", err)
 		return 1
 	}
-	spec := target.Spec{Seed: *seed, Heartbeat: *heartbeat, PicoRadio: *radio == "picow", Link: link}
+	spec := targets.Spec{Seed: *seed, Heartbeat: *heartbeat, PicoRadio: *radio == "picow", Link: link}
 	for i := range *boards {
-		spec.Boards = append(spec.Boards, target.BoardSpec{Name: fmt.Sprintf("pico%d", i+1)})
+		spec.Boards = append(spec.Boards, targets.BoardSpec{Name: fmt.Sprintf("pico%d", i+1)})
 	}
 	if !*quiet {
-		spec.OnEvent = func(e sim.Event) { fmt.Fprintln(stdout, e) }
+		spec.OnEvent = func(e sim.Event) { fmt.Fprintln(stdout, check.Line(e)) }
 	}
-	lab, err := target.NewLab(spec, target.EmulatedConfig{Log: stderr}, *socket)
+	lab, err := targets.NewLab(spec, targets.EmulatedConfig{Log: stderr}, *socket)
 	if err != nil {
 		fmt.Fprintf(stderr, "picosim lab: %v\n", err)
 		return 1
 	}
 	defer lab.Close()
-	power, err := target.PowerCommand(*socket)
+	power, err := targets.PowerCommand(*socket)
 	if err != nil {
 		fmt.Fprintf(stderr, "picosim lab: %v\n", err)
 		return 1

@@ -15,8 +15,9 @@ import (
 	"text/tabwriter"
 
 	"github.com/picosim/picosim/sim"
+	"github.com/picosim/picosim/sim/check"
 	"github.com/picosim/picosim/sim/scenario"
-	"github.com/picosim/picosim/sim/target"
+	"github.com/picosim/picosim/sim/targets"
 )
 
 const runHelp = `Usage: picosim run [--target sim|emulated|hw] [--inventory FILE] [--seed N] [--repeat N] [--until-fail] [--json] [--junit FILE] [--report DIR] [--pcap DIR] [--verbose] PATH...
@@ -92,7 +93,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		go func() {
 			if _, ok := <-sigs; ok {
 				fmt.Fprintln(stderr, "\npicosim run: interrupted; cleaning up")
-				target.CloseAll()
+				targets.CloseAll()
 				os.Exit(130)
 			}
 		}()
@@ -139,7 +140,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		if *verbose && !*asJSON {
 			fmt.Fprintf(stdout, "== %s\n", s.Name)
-			opt.OnEvent = func(e sim.Event) { fmt.Fprintln(stdout, e) }
+			opt.OnEvent = func(e sim.Event) { fmt.Fprintln(stdout, check.Line(e)) }
 		}
 		var capture *os.File
 		if *pcap != "" || (s.Topology.Capture && *kind != "hw") {
@@ -240,7 +241,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 }
 
 // opener returns how to open the boards of a target kind.
-func opener(kind, inventory string) (func(target.Spec) (target.Target, error), error) {
+func opener(kind, inventory string) (func(targets.Spec) (targets.Target, error), error) {
 	switch kind {
 	case "sim":
 		if inventory != "" {
@@ -248,21 +249,21 @@ func opener(kind, inventory string) (func(target.Spec) (target.Target, error), e
 		}
 		return nil, nil
 	case "emulated":
-		if err := target.CanEmulate(); err != nil {
+		if err := targets.CanEmulate(); err != nil {
 			return nil, fmt.Errorf("--target emulated: %v", err)
 		}
-		return func(spec target.Spec) (target.Target, error) {
-			return target.NewEmulated(spec, target.EmulatedConfig{})
+		return func(spec targets.Spec) (targets.Target, error) {
+			return targets.NewEmulated(spec, targets.EmulatedConfig{})
 		}, nil
 	case "hw":
 		if inventory == "" {
 			return nil, fmt.Errorf("--target hw needs --inventory FILE (see hack/lab-inventory.example.yaml)")
 		}
-		inv, err := target.LoadInventory(inventory)
+		inv, err := targets.LoadInventory(inventory)
 		if err != nil {
 			return nil, err
 		}
-		return func(spec target.Spec) (target.Target, error) { return target.NewHW(spec, inv) }, nil
+		return func(spec targets.Spec) (targets.Target, error) { return targets.NewHW(spec, inv) }, nil
 	}
 	return nil, fmt.Errorf("--target %q: one of sim, emulated, hw", kind)
 }

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/picosim/picosim/sim/target"
+	"github.com/picosim/picosim/sim/targets"
 )
 
 func TestRunSaysWhyAScenarioOrAStepIsSkipped(t *testing.T) {
@@ -50,7 +50,7 @@ func TestRunSaysWhyAScenarioOrAStepIsSkipped(t *testing.T) {
 // middle of an emulated scenario, as Ctrl-C does: it must exit 130 and take
 // its board processes and network namespaces with it.
 func TestInterruptedEmulatedRunLeavesNothingBehind(t *testing.T) {
-	if err := target.CanEmulate(); err != nil {
+	if err := targets.CanEmulate(); err != nil {
 		t.Skip("emulated boards cannot run here: " + err.Error())
 	}
 	exe := filepath.Join(t.TempDir(), "picosim")
@@ -63,7 +63,7 @@ func TestInterruptedEmulatedRunLeavesNothingBehind(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	prefix := fmt.Sprintf("%s%d-", target.NamespacePrefix, cmd.Process.Pid)
+	prefix := fmt.Sprintf("%s%d-", targets.NamespacePrefix, cmd.Process.Pid)
 	var spaces []string
 	var boards []int
 	for deadline := time.Now().Add(20 * time.Second); len(boards) < 5; time.Sleep(50 * time.Millisecond) {

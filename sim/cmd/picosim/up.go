@@ -8,10 +8,10 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/picosim/picosim/firmware"
 	"github.com/picosim/picosim/netsim"
-	"github.com/picosim/picosim/node"
-	"github.com/picosim/picosim/node/control"
 	"github.com/picosim/picosim/sim"
+	"github.com/picosim/picosim/sim/check"
 )
 
 const upHelp = `Usage: picosim up [flags]
@@ -85,10 +85,9 @@ func upCmd(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg := sim.Config{Boards: *nodes, Seed: *seed, Link: link,
-		Node:    node.Config{Heartbeat: *heartbeat},
-		Control: control.Config{RevertOnLoss: *revert}, Profile: radioProfile(*radio)}
+		Settings: firmware.Settings{Heartbeat: *heartbeat, RevertOnLoss: *revert}, Profile: radioProfile(*radio)}
 	if !*quiet {
-		cfg.OnEvent = func(e sim.Event) { fmt.Fprintln(stdout, e) }
+		cfg.OnEvent = func(e sim.Event) { fmt.Fprintln(stdout, check.Line(e)) }
 	}
 	c, err := sim.New(cfg)
 	if err != nil {

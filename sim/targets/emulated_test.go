@@ -1,4 +1,4 @@
-package target
+package targets
 
 import (
 	"fmt"
@@ -10,8 +10,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/picosim/picosim/firmware"
 	"github.com/picosim/picosim/netsim"
-	"github.com/picosim/picosim/sim"
 )
 
 // inode identifies a namespace: a process is in a named namespace when its
@@ -96,7 +96,7 @@ var _ = Describe("emulated boards", Label("emulated"), func() {
 		t := newEmulated("pico1", "pico2")
 		Eventually(t.Agreement).Should(Succeed())
 		Expect(t.SetLink("pico2", netsim.Link{Loss: 1})).To(Succeed())
-		Eventually(func() []sim.MemberView { return t.View("pico2").Members }).Should(HaveLen(1))
+		Eventually(func() []firmware.MemberState { return t.View("pico2").Members }).Should(HaveLen(1))
 		Expect(t.Counter("pico2", "lost")).To(BeNumerically(">", 0))
 		Expect(t.SetLink("pico2", netsim.Link{})).To(Succeed())
 		Eventually(t.Agreement).Should(Succeed())

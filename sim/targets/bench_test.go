@@ -1,4 +1,4 @@
-package target
+package targets
 
 import (
 	"fmt"
@@ -49,7 +49,7 @@ func median(d []time.Duration) time.Duration {
 // liveness bound (k+2 heartbeats) and against the simulator with the same
 // settings in the same run.
 //
-//	go test ./sim/target -run '^$' -bench EmulatedFailover -benchtime 1x
+//	go test ./sim/targets -run '^$' -bench EmulatedFailover -benchtime 1x
 func BenchmarkEmulatedFailover(b *testing.B) {
 	if err := CanEmulate(); err != nil {
 		b.Skip("emulated boards cannot run here: " + err.Error())

@@ -1,4 +1,4 @@
-package target
+package targets
 
 import (
 	"encoding/json"
@@ -94,10 +94,10 @@ var _ = Describe("the boards a wall-clock target watches", func() {
 	})
 
 	It("keeps the timeline in time order when boards report late", func() {
-		f.line("pico1", firmware.Line{MS: 0, Event: "boot"}, 100*time.Millisecond)
-		f.line("pico1", firmware.Line{MS: 500, Event: "role", Role: "MASTER"}, 900*time.Millisecond)
-		f.line("pico2", firmware.Line{MS: 0, Event: "boot"}, 200*time.Millisecond)
-		f.line("pico2", firmware.Line{MS: 100, Event: "role", Role: "WORKER1"}, 350*time.Millisecond)
+		f.line("pico1", firmware.Line{MS: 0, Event: firmware.Event{Kind: "boot"}}, 100*time.Millisecond)
+		f.line("pico1", firmware.Line{MS: 500, Event: firmware.Event{Kind: "role", Role: "MASTER"}}, 900*time.Millisecond)
+		f.line("pico2", firmware.Line{MS: 0, Event: firmware.Event{Kind: "boot"}}, 200*time.Millisecond)
+		f.line("pico2", firmware.Line{MS: 100, Event: firmware.Event{Kind: "role", Role: "WORKER1"}}, 350*time.Millisecond)
 		var at []time.Duration
 		for _, e := range f.Timeline() {
 			at = append(at, e.At)

@@ -1,4 +1,4 @@
-package target
+package targets
 
 import (
 	"os"
@@ -7,11 +7,13 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/picosim/picosim/sim/cmd/entry"
+	"github.com/picosim/picosim/sim/simtest"
 )
 
 // TestMain lets this test binary be the emulated boards' firmware.
 func TestMain(m *testing.M) {
-	Reexec()
+	entry.Reexec()
 	os.Exit(m.Run())
 }
 
@@ -37,4 +39,4 @@ func needNamespaces() {
 
 // The reasons specs were skipped go in one line that `make test` shows
 // (hack/testsum prints NOTE lines), so a machine without namespaces is seen.
-var _ = ReportAfterSuite("skipped specs", func(r Report) { NoteSkipped(r) })
+var _ = ReportAfterSuite("skipped specs", func(r Report) { simtest.NoteSkipped(r) })

@@ -1,4 +1,4 @@
-package target
+package targets
 
 import (
 	"context"
@@ -506,3 +506,6 @@ func dialBoard(addr netip.AddrPort, in func(func() error) error, retries int, ti
 	}
 	return remoteConn{c}, nil
 }
+
+func (t *HW) StartApp(a App) error             { return startApp(t, a) }
+func (t *HW) StopApp(board, name string) error { return stopApp(t, board, name) }

@@ -1,4 +1,4 @@
-package target
+package targets
 
 import (
 	"fmt"
@@ -10,6 +10,7 @@ import (
 	"github.com/picosim/picosim/node"
 	"github.com/picosim/picosim/node/apps"
 	"github.com/picosim/picosim/sim"
+	"github.com/picosim/picosim/sim/check"
 )
 
 // fleet is what the targets on wall-clock time share: boards that report
@@ -43,12 +44,14 @@ type remote struct {
 	inc     uint32          // incarnation of the last report
 	pinSeq  uint64          // last pin event seen in that incarnation
 	pins    []sim.PinEvent  // every pin change seen
+	// apps: the counters of earlier boots, and the last seen of this one.
+	pastApps, lastApps map[string]apps.Stats
 }
 
 func newFleet(kind string, names []string, onEvent func(sim.Event)) *fleet {
 	f := &fleet{kind: kind, start: time.Now(), onEvent: onEvent, byName: map[string]*remote{}, changed: make(chan struct{}, 1)}
 	for _, n := range names {
-		r := &remote{name: n}
+		r := &remote{name: n, pastApps: map[string]apps.Stats{}, lastApps: map[string]apps.Stats{}}
 		f.boards = append(f.boards, r)
 		f.byName[n] = r
 	}
@@ -152,18 +155,19 @@ func (f *fleet) line(board string, l firmware.Line, at time.Duration) {
 	if r == nil || !r.powered {
 		return
 	}
-	if l.Event == "boot" {
+	if l.Kind == firmware.EvBoot {
 		r.bootAt = at - time.Duration(l.MS)*time.Millisecond
 	}
 	if l.State != nil {
 		f.observe(r, l.State, at, false)
 		return
 	}
-	if l.Event == "" {
+	if l.Kind == "" {
 		return
 	}
-	f.add(sim.Event{At: r.bootAt + time.Duration(l.MS)*time.Millisecond, Board: board, Kind: l.Event,
-		Member: l.Member, IP: l.IP, Role: l.Role, Old: l.Old, Reason: l.Reason, Detail: l.Detail})
+	e := l.Event
+	e.At, e.Board = r.bootAt+time.Duration(l.MS)*time.Millisecond, board
+	f.add(e)
 	f.poke()
 }
 
@@ -189,10 +193,14 @@ func (f *fleet) observe(r *remote, s *firmware.State, at time.Duration, tell boo
 	}
 	prev := r.state
 	if s.Incarnation != r.inc {
+		for name, st := range r.lastApps {
+			r.pastApps[name] = r.pastApps[name].Add(st)
+		}
+		r.lastApps = map[string]apps.Stats{}
 		r.inc, r.pinSeq = s.Incarnation, 0
 		r.bootAt = at - time.Duration(s.UptimeMS)*time.Millisecond
 		if tell {
-			f.add(sim.Event{At: r.bootAt, Board: r.name, Kind: "boot", Detail: fmt.Sprintf("incarnation %d, version %s", s.Incarnation, s.Version)})
+			f.add(sim.Event{At: r.bootAt, Board: r.name, Kind: firmware.EvBoot, Detail: fmt.Sprintf("incarnation %d, version %s", s.Incarnation, s.Version)})
 		}
 		prev = nil
 	}
@@ -204,8 +212,11 @@ func (f *fleet) observe(r *remote, s *firmware.State, at time.Duration, tell boo
 		e := sim.PinEvent{At: r.bootAt + time.Duration(pe.MS)*time.Millisecond, Pin: pe.Pin, Value: pe.Value, Cause: pe.Cause}
 		r.pins = append(r.pins, e)
 		if tell {
-			f.add(sim.Event{At: e.At, Board: r.name, Kind: sim.EvPin, Detail: fmt.Sprintf("GPIO%d = %d (%s)", pe.Pin, pe.Value, pe.Cause)})
+			f.add(sim.Event{At: e.At, Board: r.name, Kind: firmware.EvPin, Reason: pe.Cause, Detail: fmt.Sprintf("GPIO%d = %d (%s)", pe.Pin, pe.Value, pe.Cause)})
 		}
+	}
+	for _, a := range s.Apps {
+		r.lastApps[a.App] = apps.Stats{Attempts: a.Attempts, Successes: a.Successes, Sent: a.Sent, Received: a.Received, Errors: a.Errors, Crashed: a.Crashed}
 	}
 	if tell {
 		f.tellDifference(r.name, prev, s, at)
@@ -232,19 +243,19 @@ func (f *fleet) tellDifference(board string, prev, s *firmware.State, at time.Du
 	before, after := ips(prev), ips(s)
 	for k, m := range after {
 		if _, ok := before[k]; !ok {
-			f.add(sim.Event{At: at, Board: board, Kind: sim.EvJoined, Member: m.Name, IP: m.IP})
+			f.add(sim.Event{At: at, Board: board, Kind: firmware.EvJoined, Member: m.Name, IP: m.IP})
 		}
 	}
 	for k, m := range before {
 		if _, ok := after[k]; !ok {
-			f.add(sim.Event{At: at, Board: board, Kind: sim.EvLeft, Member: m.Name, IP: m.IP, Reason: "gone"})
+			f.add(sim.Event{At: at, Board: board, Kind: firmware.EvLeft, Member: m.Name, IP: m.IP, Reason: "gone"})
 		}
 	}
 	if s.Master != prev.Master {
-		f.add(sim.Event{At: at, Board: board, Kind: sim.EvMaster, Member: s.Master})
+		f.add(sim.Event{At: at, Board: board, Kind: firmware.EvMaster, Member: s.Master})
 	}
 	if s.Role != prev.Role {
-		f.add(sim.Event{At: at, Board: board, Kind: sim.EvRole, Role: s.Role, Old: prev.Role})
+		f.add(sim.Event{At: at, Board: board, Kind: firmware.EvRole, Role: s.Role, Old: prev.Role})
 	}
 }
 
@@ -310,79 +321,47 @@ func (f *fleet) up(r *remote) bool {
 	return r.powered && r.state != nil && r.state.Joined && (f.onNet == nil || f.onNet(r.name))
 }
 
-func (f *fleet) View(board string) sim.View {
+func (f *fleet) View(board string) firmware.State {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if r := f.byName[board]; r != nil {
-		return f.view(r)
+	if r := f.byName[board]; r != nil && f.up(r) {
+		return *r.state
 	}
-	return sim.View{Board: board}
+	return firmware.State{Name: board}
 }
 
-// view is what a board reports; the caller holds f.mu.
-func (f *fleet) view(r *remote) sim.View {
-	v := sim.View{Board: r.name}
-	if !f.up(r) {
-		return v
+// components groups what the boards that are up report by who hears whom,
+// each group in address order; the caller holds f.mu.
+func (f *fleet) components() [][]firmware.State {
+	comps := check.Group(f.boards, f.up, func(a, b *remote) bool { return f.connected == nil || f.connected(a.name, b.name) })
+	out := make([][]firmware.State, len(comps))
+	for i, comp := range comps {
+		for _, r := range comp {
+			out[i] = append(out[i], *r.state)
+		}
 	}
-	s := r.state
-	v.Incarnation, v.Role, v.Master = s.Incarnation, s.Role, s.Master
-	for _, m := range s.Members {
-		v.Members = append(v.Members, sim.MemberView{Name: m.Name, IP: m.IP, Incarnation: m.Incarnation, Role: m.Role})
-	}
-	return v
-}
-
-// components groups the boards that are up by who hears whom, each group
-// in address order; the caller holds f.mu.
-func (f *fleet) components() [][]*remote {
-	return sim.Group(f.boards, f.up, func(a, b *remote) bool { return f.connected == nil || f.connected(a.name, b.name) })
+	return out
 }
 
 func (f *fleet) Agreement() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	comps := f.components()
-	if len(comps) == 0 {
-		return fmt.Errorf("no board is up")
-	}
-	views := make([][]sim.View, len(comps))
-	for i, comp := range comps {
-		for _, r := range comp {
-			views[i] = append(views[i], f.view(r))
-		}
-	}
-	return sim.AgreementOf(views)
+	return check.Agreement(f.components())
 }
 
 func (f *fleet) Safety() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return sim.SafetyOf(f.components(), func(r *remote) string { return r.name },
-		func(r *remote) bool { return r.state.Role == node.Master.String() })
+	return check.Safety(f.components())
 }
 
 func (f *fleet) AgreedMaster() (string, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	master := ""
-	for _, r := range f.boards {
-		if !f.up(r) {
-			continue
-		}
-		if r.state.Master == "" || (master != "" && r.state.Master != master) {
-			return "", false
-		}
-		master = r.state.Master
-	}
-	m := f.byName[master]
-	if m == nil || !f.up(m) {
-		return "", false
-	}
-	return master, len(f.components()) == 1
+	return check.AgreedMaster(f.components())
 }
 
-func (f *fleet) Stability(since time.Duration) error { return sim.StabilityOf(f.Timeline(), since) }
+func (f *fleet) Stability(since time.Duration) error { return check.Stability(f.Timeline(), since) }
 
 func (f *fleet) Pin(board string, pin int) (int, error) {
 	f.mu.Lock()
@@ -433,15 +412,11 @@ func (f *fleet) nodeCounter(board, name string) (uint64, error) {
 }
 
 func (f *fleet) AppStats(name string) (apps.Stats, error) {
-	return apps.Stats{}, &Unsupported{Target: f.kind, Action: "app_rate", Why: appsWhy}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var sum apps.Stats
+	for _, r := range f.boards {
+		sum = sum.Add(r.pastApps[name]).Add(r.lastApps[name])
+	}
+	return sum, nil
 }
-
-func (f *fleet) StartApp(a App) error {
-	return &Unsupported{Target: f.kind, Action: "app", Why: appsWhy}
-}
-
-func (f *fleet) StopApp(board, name string) error {
-	return &Unsupported{Target: f.kind, Action: "app", Why: appsWhy}
-}
-
-const appsWhy = "the apps of node/apps run in the simulator only; the firmware runs discovery and the control server"

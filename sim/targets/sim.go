@@ -1,16 +1,15 @@
-package target
+package targets
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/picosim/picosim/firmware"
 	"github.com/picosim/picosim/netsim"
 	"github.com/picosim/picosim/node"
 	"github.com/picosim/picosim/node/apps"
-	"github.com/picosim/picosim/node/control"
 	"github.com/picosim/picosim/sim"
 )
 
@@ -31,8 +30,7 @@ func NewSim(spec Spec) (*Sim, error) {
 		Names:      spec.Names(),
 		Seed:       spec.Seed,
 		Link:       spec.Link,
-		Node:       node.Config{Heartbeat: spec.Heartbeat, MissLimit: spec.MissLimit},
-		Control:    control.Config{RevertOnLoss: spec.RevertOnLoss},
+		Settings:   firmware.Settings{Heartbeat: spec.Heartbeat, MissLimit: spec.MissLimit, RevertOnLoss: spec.RevertOnLoss},
 		Addressing: spec.Addressing,
 		OnEvent:    spec.OnEvent,
 	}
@@ -45,7 +43,7 @@ func NewSim(spec Spec) (*Sim, error) {
 	for _, b := range spec.Boards {
 		if len(b.Pins) > 0 {
 			if cfg.Pins == nil {
-				cfg.Pins = map[string][]sim.PinSetup{}
+				cfg.Pins = map[string][]firmware.PinSetup{}
 			}
 			cfg.Pins[b.Name] = b.Pins
 		}
@@ -119,11 +117,11 @@ func (t *Sim) Boards() []string {
 func (t *Sim) Up(b string) bool      { return t.c.Board(b) != nil && t.c.Board(b).Up() }
 func (t *Sim) Powered(b string) bool { return t.c.Board(b) != nil && t.c.Board(b).Powered() }
 
-func (t *Sim) View(b string) sim.View {
-	if bd := t.c.Board(b); bd != nil {
-		return bd.View()
+func (t *Sim) View(b string) firmware.State {
+	if bd := t.c.Board(b); bd != nil && bd.Up() {
+		return bd.State()
 	}
-	return sim.View{Board: b}
+	return firmware.State{Name: b}
 }
 
 func (t *Sim) AgreedMaster() (string, bool) {
@@ -164,16 +162,13 @@ func (t *Sim) Counter(board, name string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if v, ok := lanCounter(b.Host().Counters(), name); ok {
+	if v, ok := lanCounter(b.Counters(), name); ok {
 		return v, nil
 	}
-	if b.Node() == nil {
-		return 0, nil // a board that is down counts nothing
+	if !slices.Contains(firmware.StatNames, name) {
+		return 0, fmt.Errorf("no counter %q", name)
 	}
-	if v, ok := firmware.Stat(b.Node().Stats(), name); ok {
-		return v, nil
-	}
-	return 0, fmt.Errorf("no counter %q", name)
+	return b.State().Stats[name], nil // a board that is down counts nothing
 }
 
 func (t *Sim) AppStats(name string) (apps.Stats, error) { return t.c.AppStats(name), nil }
@@ -256,37 +251,6 @@ func decodeFull(p []byte) (int, bool) {
 }
 
 // StartApp runs an app of node/apps on a board.
-func (t *Sim) StartApp(a App) error {
-	c := t.c
-	now := c.Now()
-	var server node.Addr
-	if b := c.Board(a.Server); b != nil {
-		server = node.Addr(b.IP().As4())
-	}
-	var app apps.App
-	switch a.Name {
-	case "bus":
-		app = apps.NewBus(a.Interval, now)
-	case "rgb-server":
-		app = apps.NewRGBServer(rand.NewPCG(t.seed, uint64(len(a.Board))))
-	case "rgb-client-naive", "rgb-client-robust":
-		cl := apps.NewRGBClient(a.Name == "rgb-client-robust", now)
-		cl.Server, cl.ServerName = server, a.Server
-		if a.Interval > 0 {
-			cl.Interval = a.Interval
-		}
-		app = cl
-	case "echo-server":
-		app = apps.NewEchoServer()
-	case "echo-client":
-		app = apps.NewEchoClient(server, a.Interval, now)
-	default:
-		return fmt.Errorf("no app %q", a.Name)
-	}
-	return c.StartApp(a.Board, app)
-}
+func (t *Sim) StartApp(a App) error { return t.c.StartApp(a.Board, a.Spec) }
 
-func (t *Sim) StopApp(board, name string) error {
-	t.c.StopApp(board, name)
-	return nil
-}
+func (t *Sim) StopApp(board, name string) error { return t.c.StopApp(board, name) }

@@ -1,4 +1,4 @@
-package target
+package targets
 
 import (
 	"bufio"
@@ -511,3 +511,6 @@ func hello(within time.Duration, bcast netip.Addr, in func(func() error) error) 
 	}
 	return Full{}, fmt.Errorf("no FULL from the registry within %v", within)
 }
+
+func (t *Emulated) StartApp(a App) error             { return startApp(t, a) }
+func (t *Emulated) StopApp(board, name string) error { return stopApp(t, board, name) }

@@ -8,10 +8,12 @@
 // A target that cannot do something (partition real WiFi, start a
 // simulator app on a process) returns an *Unsupported error saying why; the
 // runner shows the step as skipped with that reason, never as passed.
-package target
+package targets
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 
@@ -52,8 +54,9 @@ type Target interface {
 	// Hello broadcasts HELLO as the desktop client of shared/seeds/003 and
 	// returns the first FULL that answers within the time given.
 	Hello(within time.Duration) (Full, error)
-	// Apps starts and stops the programs of node/apps; only the simulator
-	// runs them.
+	// StartApp and StopApp run the apps of node/apps on a board, as the
+	// firmware's start_app and stop_app commands do: an app started stays in
+	// the board's settings and starts again at every boot.
 	StartApp(a App) error
 	StopApp(board, name string) error
 }
@@ -76,9 +79,10 @@ type Observer interface {
 	// Powered whether it has power at all (it may be joining WiFi).
 	Up(board string) bool
 	Powered(board string) bool
-	// View is what a board reports: its role, master and members.
-	View(board string) sim.View
-	// Agreement, Safety and AgreedMaster are the checkers of package sim.
+	// View is what a board last reported of itself (its get_state); a board
+	// that is not up reports only its name.
+	View(board string) firmware.State
+	// Agreement, Safety and AgreedMaster are the checkers of package check.
 	Agreement() error
 	Safety() error
 	AgreedMaster() (string, bool)
@@ -89,7 +93,8 @@ type Observer interface {
 	PinEvents(board string, pin int) ([]sim.PinEvent, error)
 	// Counter is one of CounterNames for a board.
 	Counter(board, name string) (uint64, error)
-	// AppStats sums an app's counters over the boards that run it.
+	// AppStats sums an app's counters over the boards that run it, over
+	// every boot.
 	AppStats(name string) (apps.Stats, error)
 }
 
@@ -117,7 +122,7 @@ type Spec struct {
 // BoardSpec is one board: its name and the pins its firmware sets up.
 type BoardSpec struct {
 	Name string
-	Pins []sim.PinSetup
+	Pins []firmware.PinSetup
 }
 
 // Pair is the link of frames from one board to another.
@@ -129,11 +134,7 @@ type Pair struct {
 // settings are the firmware settings that give a board the spec's name,
 // timings and pins (config/config_node.json).
 func (s Spec) settings(b BoardSpec) firmware.Settings {
-	set := firmware.Settings{Name: b.Name, Heartbeat: s.Heartbeat, MissLimit: s.MissLimit, RevertOnLoss: s.RevertOnLoss}
-	for _, p := range b.Pins {
-		set.Pins = append(set.Pins, firmware.PinSetup{Pin: p.Pin, Output: p.Output, Value: p.Value})
-	}
-	return set
+	return firmware.Settings{Name: b.Name, Heartbeat: s.Heartbeat, MissLimit: s.MissLimit, RevertOnLoss: s.RevertOnLoss, Pins: b.Pins}
 }
 
 // Names lists the boards' names.
@@ -147,10 +148,47 @@ func (s Spec) Names() []string {
 
 // App is an app of node/apps to start on a board.
 type App struct {
-	Board    string
-	Name     string // bus, rgb-server, rgb-client-naive, rgb-client-robust, echo-server, echo-client
-	Server   string // the board a client talks to
-	Interval time.Duration
+	Board string
+	apps.Spec
+}
+
+// startApp starts an app through a control connection to its board, with
+// the firmware's start_app command.
+func startApp(t Target, a App) error {
+	cmd := map[string]any{"action": "start_app", "app": a.App}
+	for k, v := range map[string]string{"server": a.Server, "source": a.Source, "target": a.Target} {
+		if v != "" {
+			cmd[k] = v
+		}
+	}
+	if a.Interval > 0 {
+		cmd["interval_ms"] = a.Interval.Milliseconds()
+	}
+	if a.Source != "" {
+		cmd["source_pin"], cmd["target_pin"] = a.SourcePin, a.TargetPin
+	}
+	return doOn(t, a.Board, cmd)
+}
+
+// stopApp stops one with stop_app.
+func stopApp(t Target, board, name string) error {
+	return doOn(t, board, map[string]any{"action": "stop_app", "app": name})
+}
+
+func doOn(t Target, board string, cmd map[string]any) error {
+	c, err := t.Controller(board)
+	if err != nil {
+		return err
+	}
+	line, _ := json.Marshal(cmd)
+	r, err := c.Do(string(line))
+	if err != nil {
+		return err
+	}
+	if msg := r.Err(); msg != "" {
+		return fmt.Errorf("%s on %s: %s", cmd["action"], board, msg)
+	}
+	return nil
 }
 
 // Conn is one control-protocol connection.

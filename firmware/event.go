@@ -1,0 +1,105 @@
+package firmware
+
+import (
+	"time"
+
+	"github.com/picosim/picosim/node"
+	"github.com/picosim/picosim/node/control"
+)
+
+// Event is something a board reports: its discovery core's view changing
+// (joined, left, role, master) and what the program itself does (boot,
+// wifi_joined, pin, sleep, update, ...). It goes to Options.OnEvent as it is,
+// and to the console as one JSON line ({"ms": 1234, "event": "role", ...}),
+// which harnesses decode into this type.
+type Event struct {
+	At     time.Duration `json:"-"`
+	Board  string        `json:"board,omitempty"` // the board's name (OnEvent only)
+	Kind   string        `json:"event"`
+	Member string        `json:"member,omitempty"` // joined, left, master: the member's name
+	IP     string        `json:"ip,omitempty"`
+	Role   string        `json:"role,omitempty"` // role: the new role
+	Old    string        `json:"old,omitempty"`  // role: the previous role
+	Reason string        `json:"reason,omitempty"`
+	Detail string        `json:"detail,omitempty"`
+}
+
+// Event kinds: the discovery core's, then the program's own.
+const (
+	EvJoined = "joined" // a member appeared (or came back as a new incarnation)
+	EvLeft   = "left"   // a member is gone: Reason says why
+	EvRole   = "role"   // this board's role changed from Old to Role
+	EvMaster = "master" // this board follows Member as master ("" for none)
+
+	EvBoot        = "boot"
+	EvBootFail    = "boot_fail"   // the image failed its health check
+	EvRollback    = "rollback"    // the previous image is back
+	EvWiFiJoined  = "wifi_joined" // the radio joined the network
+	EvWiFiLost    = "wifi_lost"   // it lost the association
+	EvPin         = "pin"         // a GPIO changed: Detail says which, to what, why
+	EvReset       = "reset"       // the board reboots on a reset command
+	EvSleep       = "sleep"       // light or deep sleep begins
+	EvWake        = "wake"        // a light sleep ended
+	EvUpdate      = "update"      // a new image is installed; the board reboots
+	EvUpdateError = "update_error"
+	EvConfigError = "config_error" // a settings file the board could not use
+	EvSendError   = "send_error"
+	EvAppError    = "app_error"
+)
+
+// nodeEvent turns an event of the discovery core into the program's.
+func nodeEvent(e node.Event) Event {
+	ev := Event{At: e.At, Kind: e.Kind.String()}
+	switch e.Kind {
+	case node.MemberJoined, node.MemberLeft:
+		ev.Member, ev.IP = e.Member.Name, e.Member.IP.String()
+		if e.Kind == node.MemberLeft {
+			ev.Reason = e.Reason.String()
+		}
+	case node.MasterChanged:
+		if !e.Member.IP.IsZero() {
+			ev.Member, ev.IP = e.Member.Name, e.Member.IP.String()
+		}
+	case node.RoleChanged:
+		ev.Role, ev.Old = e.Role.String(), e.Old.String()
+	}
+	return ev
+}
+
+// appendLine writes the event as a console line: {"ms": ..., "event": ...}
+// and the fields that are set, Board aside.
+func (ev Event) appendLine(b []byte) []byte {
+	e := control.Enc{B: b}
+	e.Open('{')
+	e.Key("ms")
+	e.Int(ms(ev.At))
+	e.Key("event")
+	e.Str(ev.Kind)
+	for _, f := range [...]struct{ k, v string }{{"member", ev.Member}, {"ip", ev.IP}, {"role", ev.Role}, {"old", ev.Old}, {"reason", ev.Reason}, {"detail", ev.Detail}} {
+		if f.v != "" {
+			e.Key(f.k)
+			e.Str(f.v)
+		}
+	}
+	e.Close('}')
+	return e.B
+}
+
+// reporter sends events where the options say: OnEvent, the console.
+type reporter struct {
+	b    Board
+	opt  *Options
+	name string
+	line []byte
+}
+
+func (r *reporter) report(ev Event) {
+	ev.Board = r.name
+	if r.opt.OnEvent != nil {
+		r.opt.OnEvent(ev)
+	}
+	if !r.opt.Quiet {
+		r.line = ev.appendLine(r.line[:0])
+		r.b.Console(r.line)
+	}
+}

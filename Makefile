@@ -57,7 +57,7 @@ soak:
 # against the simulator (root for the last; about a minute).
 bench:
 	$(PICOSIM) bench --sizes 100,1000
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./netsim ./sim ./node ./sim/targets
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./netsim ./sim ./sim/bench ./node ./sim/targets
 
 # The scenarios on emulated boards and through the hw target on a lab of
 # emulated boards, and the targets' own specs (root; about four minutes).

@@ -234,6 +234,7 @@ func (r *appRun) flush(now time.Duration) bool {
 		}
 	}
 	for _, pc := range rd.Pins {
+		p.ctlDirty = true
 		if err := p.ctl.Drive(pc.At, pc.Pin, pc.Value); err != nil {
 			p.log(now, EvAppError, r.spec.App+": "+err.Error())
 		}

@@ -93,6 +93,10 @@ type reporter struct {
 	line []byte
 }
 
+// wanted says whether anyone takes events: a simulator of thousands of
+// boards that keeps no timeline lets the program skip building them.
+func (r *reporter) wanted() bool { return r.opt.OnEvent != nil || !r.opt.Quiet }
+
 func (r *reporter) report(ev Event) {
 	ev.Board = r.name
 	if r.opt.OnEvent != nil {

@@ -63,6 +63,8 @@ type Program struct {
 	ip, bcast node.Addr
 	online    bool // the radio is on the network
 	ctl       *control.Server
+	ctlDirty  bool          // the control server had input since flushControl
+	ctlDL     time.Duration // its deadline then
 	apps      []*appRun
 	owner     map[control.ConnID]*appRun // connections of the apps; the rest are the control server's
 	nextDial  control.ConnID
@@ -124,7 +126,7 @@ func Boot(b Board, f Flash, opt Options, now time.Duration) (*Program, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Program{b: b, flash: f, opt: opt, inc: inc, owner: map[control.ConnID]*appRun{}, nextDial: DialBase}
+	p := &Program{b: b, flash: f, opt: opt, inc: inc, owner: map[control.ConnID]*appRun{}, nextDial: DialBase, ctlDirty: true}
 	p.rep = reporter{b: b, opt: &p.opt}
 	set, err := ReadSettings(f)
 	p.set, p.name = set, set.Name
@@ -196,6 +198,7 @@ func (p *Program) Online() bool { return p.online }
 // first time, discovery starts; with another address than before, it
 // starts again there. The program (re)opens its ports.
 func (p *Program) Joined(now time.Duration, ip, broadcast node.Addr) error {
+	p.ctlDirty = true
 	p.online = true
 	p.ctl.SetConnected(now, true)
 	p.log(now, EvWiFiJoined, "at "+ip.String())
@@ -247,6 +250,7 @@ func portName(pt Port) string {
 // leaves); the LED blinks "connecting" until Joined, and with RevertOnLoss
 // held pins revert.
 func (p *Program) Lost(now time.Duration) {
+	p.ctlDirty = true
 	if !p.online {
 		return
 	}
@@ -299,6 +303,7 @@ func (p *Program) Datagram(now time.Duration, port uint16, from node.Addr, fromP
 
 // Opened reports a connection accepted on one of the program's TCP ports.
 func (p *Program) Opened(now time.Duration, c control.ConnID, port uint16) {
+	p.ctlDirty = true
 	switch r := p.appOnPort(true, port); {
 	case port == p.ControlPort():
 		p.ctl.Open(now, c)
@@ -321,6 +326,7 @@ func (p *Program) Connected(now time.Duration, c control.ConnID, err error) {
 
 // Received hands the program data read from a connection.
 func (p *Program) Received(now time.Duration, c control.ConnID, data []byte) {
+	p.ctlDirty = true
 	if now < p.asleep {
 		p.slept = append(p.slept, queued{c, append([]byte(nil), data...)})
 		return
@@ -340,6 +346,7 @@ func (p *Program) receive(now time.Duration, c control.ConnID, data []byte) {
 
 // Closed reports that a connection ended.
 func (p *Program) Closed(now time.Duration, c control.ConnID) {
+	p.ctlDirty = true
 	if r := p.owner[c]; r != nil {
 		r.closed(now, c)
 	} else {
@@ -351,6 +358,7 @@ func (p *Program) Closed(now time.Duration, c control.ConnID) {
 
 // Tick runs what is due by now. Call it when Deadline passes.
 func (p *Program) Tick(now time.Duration) {
+	p.ctlDirty = true
 	if now < p.asleep {
 		return
 	}
@@ -380,9 +388,12 @@ func (p *Program) Tick(now time.Duration) {
 // Deadline is when Tick must run next, at the latest (outbox.Never if
 // nothing is pending). Apps run once the radio has first joined.
 func (p *Program) Deadline() time.Duration {
-	d := p.ctl.Ready().Deadline
+	d := p.ctlDL
+	if p.ctlDirty {
+		d = p.ctl.Deadline()
+	}
 	if p.node != nil {
-		d = min(d, p.node.Ready().Deadline)
+		d = min(d, p.node.Deadline())
 		for _, r := range p.apps {
 			d = min(d, r.app.Ready().Deadline)
 		}
@@ -462,9 +473,12 @@ func (p *Program) flushNode(now time.Duration) bool {
 		}
 	}
 	for _, e := range rd.Events {
-		p.rep.report(nodeEvent(e))
+		if p.rep.wanted() {
+			p.rep.report(nodeEvent(e))
+		}
 		if e.Kind == node.MasterChanged && !e.Prev.IP.IsZero() {
 			p.ctl.MasterLost(e.At) // held pins may revert
+			p.ctlDirty = true
 		}
 	}
 	p.node.Advance()
@@ -482,7 +496,12 @@ func (p *Program) flushNode(now time.Duration) bool {
 }
 
 func (p *Program) flushControl(now time.Duration) bool {
+	if !p.ctlDirty {
+		return false // a datagram for discovery, say: the server has nothing new
+	}
+	p.ctlDirty = false
 	rd := p.ctl.Ready()
+	p.ctlDL = rd.Deadline
 	busy := len(rd.Writes)+len(rd.Closes)+len(rd.Pins)+len(rd.Events) > 0
 	for _, w := range rd.Writes {
 		p.b.Write(w.Conn, w.Data)
@@ -506,6 +525,9 @@ func (p *Program) flushControl(now time.Duration) bool {
 	p.ctl.Advance()
 	for _, a := range acts {
 		p.act(now, a)
+	}
+	if busy {
+		p.ctlDirty = true // what it asked may have given it more to say
 	}
 	return busy
 }

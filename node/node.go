@@ -201,6 +201,9 @@ func (n *Node) Advance() {
 	n.out = n.out[:0]
 }
 
+// Deadline is Ready().Deadline, without the rest: when Tick is due.
+func (n *Node) Deadline() time.Duration { return n.deadline() }
+
 func (n *Node) deadline() time.Duration {
 	d := n.nextBeat
 	if n.nextSweep < d {

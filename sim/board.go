@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/picosim/picosim/firmware"
@@ -16,10 +17,10 @@ import (
 )
 
 // Board is one virtual Pico W: the firmware's program (firmware.Program,
-// the one a real board runs) over a host of the simulated LAN. Board is
-// that program's firmware.Board: its sockets are the host's gVisor
-// endpoints, its pins an emulated GPIO bank, its flash files in memory,
-// its clock the cluster's. The simulator only feeds the program inputs and
+// the one a real board runs) over a host of the simulated LAN. The
+// simulator is that program's firmware.Board (adapter): its sockets are the
+// host's gVisor endpoints, its pins an emulated GPIO bank, its flash files
+// in memory, its clock the cluster's. It only feeds the program inputs and
 // carries out its outputs, as the Linux and Pico W adapters do.
 type Board struct {
 	c     *Cluster
@@ -34,15 +35,30 @@ type Board struct {
 	gen      uint64            // bumped by every power loss and reboot: older timers die
 	tick     clock.Timer
 	deadline time.Duration
-	udp      map[uint16]*netsim.UDPConn
+	udp      []*udpSock // the program's UDP ports, a handful
 	tcp      map[uint16]*netsim.TCPListener
 	conns    map[control.ConnID]*netsim.TCPConn
 	next     control.ConnID
-	drains   map[uint16]bool // a drain of that port's socket is posted
 	past     map[string]apps.Stats
 }
 
-var _ firmware.Board = (*Board)(nil)
+// udpSock is one of the program's UDP ports on the host's stack, drained by
+// a timer of its own: at the instant a datagram is queued, from the event
+// loop rather than from inside the stack.
+type udpSock struct {
+	b        *Board
+	port     uint16
+	conn     *netsim.UDPConn
+	drainer  clock.Timer
+	draining bool
+}
+
+// adapter is the Board as its program sees it: the firmware.Board over the
+// host's stack, the GPIO bank and the clock. A type of its own, so that the
+// Board's methods are the harness's and not the program's.
+type adapter Board
+
+var _ firmware.Board = (*adapter)(nil)
 
 // Name returns the board's name.
 func (b *Board) Name() string { return b.name }
@@ -164,9 +180,11 @@ func (b *Board) boot() error {
 		Name: b.name, Board: "picosim virtual Pico W", EpochNS: netsim.Epoch.UnixNano(), Inflate: firmware.Inflate,
 		Rand: rand.NewPCG(c.cfg.Seed, uint64(b.index)<<32|uint64(b.Incarnation()+1)),
 		Seed: c.cfg.Seed ^ uint64(b.index), Node: node.Config{Intern: c.intern}, Quiet: true,
-		OnEvent: func(e firmware.Event) { c.record(Event(e)) },
 	}
-	p, retry, err := firmware.Start(b, b.flash, opt, c.clk.Now())
+	if c.cfg.OnEvent != nil || !c.cfg.NoTimeline { // else nobody keeps or watches events: skip making them
+		opt.OnEvent = func(e firmware.Event) { c.record(Event(e)) }
+	}
+	p, retry, err := firmware.Start((*adapter)(b), b.flash, opt, c.clk.Now())
 	switch {
 	case err != nil:
 		c.record(Event{At: c.clk.Now(), Board: b.name, Kind: "boot_error", Detail: err.Error()})
@@ -181,7 +199,7 @@ func (b *Board) boot() error {
 		return nil
 	}
 	b.p, b.deadline = p, -1
-	b.udp, b.tcp, b.conns, b.drains = map[uint16]*netsim.UDPConn{}, map[uint16]*netsim.TCPListener{}, map[control.ConnID]*netsim.TCPConn{}, map[uint16]bool{}
+	b.udp, b.tcp, b.conns = b.udp[:0], map[uint16]*netsim.TCPListener{}, map[control.ConnID]*netsim.TCPConn{}
 	if b.tick == nil {
 		b.tick = c.clk.AfterFunc(clock.Never, b.onTick)
 	}
@@ -205,7 +223,10 @@ func (b *Board) stop() {
 		b.tick.Stop()
 	}
 	b.host.PowerOff() // every socket dies with the stack
-	b.udp, b.tcp, b.conns = nil, nil, nil
+	for _, u := range b.udp {
+		u.drainer.Stop()
+	}
+	b.udp, b.tcp, b.conns = b.udp[:0], nil, nil
 }
 
 func (b *Board) joined() {
@@ -262,79 +283,85 @@ func (b *Board) onTick() {
 }
 
 // Listen opens a UDP or TCP port of the program's on the host's stack.
-func (b *Board) Listen(pt firmware.Port) error {
-	if b.udp == nil {
+func (b *adapter) Listen(pt firmware.Port) error {
+	if b.tcp == nil {
 		return errors.New("the network is down")
 	}
 	if pt.TCP {
 		if b.tcp[pt.Num] != nil {
 			return nil
 		}
-		ln, err := b.host.ListenTCP(pt.Num, func(conn *netsim.TCPConn) { b.accept(pt.Num, conn) })
+		ln, err := b.host.ListenTCP(pt.Num, func(conn *netsim.TCPConn) { (*Board)(b).accept(pt.Num, conn) })
 		if err != nil {
 			return err
 		}
 		b.tcp[pt.Num] = ln
 		return nil
 	}
-	if b.udp[pt.Num] != nil {
+	if (*Board)(b).sock(pt.Num) != nil {
 		return nil
 	}
-	conn, err := b.host.ListenUDP(pt.Num, func() { b.readable(pt.Num) })
+	u := &udpSock{b: (*Board)(b), port: pt.Num}
+	conn, err := b.host.ListenUDP(pt.Num, u.readable)
 	if err != nil {
 		return err
 	}
-	b.udp[pt.Num] = conn
+	u.conn, u.drainer = conn, b.c.clk.AfterFunc(clock.Never, u.drain)
+	b.udp = append(b.udp, u)
 	return nil
 }
 
-func (b *Board) Unlisten(pt firmware.Port) error {
+func (b *Board) sock(port uint16) *udpSock {
+	for _, u := range b.udp {
+		if u.port == port {
+			return u
+		}
+	}
+	return nil
+}
+
+func (b *adapter) Unlisten(pt firmware.Port) error {
 	if pt.TCP {
 		if ln := b.tcp[pt.Num]; ln != nil {
 			ln.Close()
 			delete(b.tcp, pt.Num)
 		}
-	} else if conn := b.udp[pt.Num]; conn != nil {
-		conn.Close()
-		delete(b.udp, pt.Num)
+	} else if u := (*Board)(b).sock(pt.Num); u != nil {
+		u.conn.Close()
+		u.drainer.Stop()
+		b.udp = slices.DeleteFunc(b.udp, func(x *udpSock) bool { return x == u })
 	}
 	return nil
 }
 
-func (b *Board) SendUDP(from uint16, to node.Addr, port uint16, payload []byte) error {
-	conn := b.udp[from]
-	if conn == nil {
+func (b *adapter) SendUDP(from uint16, to node.Addr, port uint16, payload []byte) error {
+	u := (*Board)(b).sock(from)
+	if u == nil {
 		return fmt.Errorf("UDP port %d is not open", from)
 	}
-	return conn.WriteTo(payload, netip.AddrPortFrom(netip.AddrFrom4(to), port))
+	return u.conn.WriteTo(payload, netip.AddrPortFrom(netip.AddrFrom4(to), port))
 }
 
-// readable runs inside the stack when a datagram is queued: drain the
-// socket from the event loop, at the same instant, not from inside the
-// stack.
-func (b *Board) readable(port uint16) {
-	if b.drains[port] {
-		return
+func (u *udpSock) readable() {
+	if !u.draining {
+		u.draining = true
+		u.drainer.Reset(0)
 	}
-	b.drains[port] = true
-	gen := b.gen
-	b.c.clk.AfterFunc(0, func() {
-		if b.gen != gen {
-			return
+}
+
+func (u *udpSock) drain() {
+	u.draining = false
+	b := u.b
+	for b.p != nil {
+		payload, from, ok := u.conn.ReadFrom()
+		if !ok {
+			break
 		}
-		b.drains[port] = false
-		conn := b.udp[port]
-		for conn != nil && b.p != nil {
-			payload, from, ok := conn.ReadFrom()
-			if !ok {
-				break
-			}
-			b.p.Datagram(b.c.clk.Now(), port, node.Addr(from.Addr().As4()), from.Port(), payload)
-			if b.after(); b.p == nil || b.udp[port] != conn {
-				return // the datagram halted the board
-			}
-		}
-	})
+		// A datagram never halts a board, nor stops an app: the timer is
+		// set once for them all.
+		b.p.Datagram(b.c.clk.Now(), u.port, node.Addr(from.Addr().As4()), from.Port(), payload)
+	}
+	b.after()
 }
 
 func (b *Board) accept(port uint16, conn *netsim.TCPConn) {
@@ -370,7 +397,7 @@ func (b *Board) watch(id control.ConnID, conn *netsim.TCPConn) {
 	}
 }
 
-func (b *Board) Dial(c control.ConnID, to node.Addr, port uint16) error {
+func (b *adapter) Dial(c control.ConnID, to node.Addr, port uint16) error {
 	if b.conns == nil {
 		return errors.New("the network is down")
 	}
@@ -383,15 +410,15 @@ func (b *Board) Dial(c control.ConnID, to node.Addr, port uint16) error {
 			return
 		}
 		if err == nil {
-			b.watch(c, conn)
+			(*Board)(b).watch(c, conn)
 		}
 		b.p.Connected(b.c.clk.Now(), c, err)
-		b.after()
+		(*Board)(b).after()
 	})
 	return nil
 }
 
-func (b *Board) Write(c control.ConnID, data []byte) error {
+func (b *adapter) Write(c control.ConnID, data []byte) error {
 	if conn := b.conns[c]; conn != nil {
 		conn.Write(data)
 		return nil
@@ -399,7 +426,7 @@ func (b *Board) Write(c control.ConnID, data []byte) error {
 	return errors.New("no such connection")
 }
 
-func (b *Board) Close(c control.ConnID) error {
+func (b *adapter) Close(c control.ConnID) error {
 	if conn := b.conns[c]; conn != nil {
 		delete(b.conns, c)
 		conn.Close()
@@ -408,7 +435,7 @@ func (b *Board) Close(c control.ConnID) error {
 }
 
 // SetPin drives a pin; the program's pin event that follows says why.
-func (b *Board) SetPin(pin, value int) {
+func (b *adapter) SetPin(pin, value int) {
 	e := PinEvent{At: b.c.clk.Now(), Pin: pin, Value: value}
 	if pin == control.LED {
 		e.Cause = "blink"
@@ -416,5 +443,5 @@ func (b *Board) SetPin(pin, value int) {
 	b.gpio.set(e)
 }
 
-func (b *Board) ReadPin(pin int) int { return b.gpio.input(pin) }
-func (b *Board) Console([]byte)      {}
+func (b *adapter) ReadPin(pin int) int { return b.gpio.input(pin) }
+func (b *adapter) Console([]byte)      {}

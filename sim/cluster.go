@@ -11,6 +11,7 @@
 package sim
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -55,7 +56,8 @@ type Config struct {
 	// OnEvent, if set, sees every event as it happens (to print progress).
 	OnEvent func(Event)
 	// NoTimeline keeps no timeline in memory, for runs with thousands of
-	// boards; OnEvent still sees every event.
+	// boards; OnEvent still sees every event. With neither, the boards make
+	// no events at all (and GPIO histories carry no causes).
 	NoTimeline bool
 	// Addressing and Lease are how the router gives addresses (see
 	// netsim.Addressing): a board may come back from a reboot, or from a
@@ -149,11 +151,10 @@ func New(cfg Config) (*Cluster, error) {
 // Now returns the simulated time.
 func (c *Cluster) Now() time.Duration { return c.clk.Now() }
 
-// Clock returns the cluster's simulated time source.
-func (c *Cluster) Clock() *clock.Virtual { return c.clk }
-
-// LAN returns the simulated network.
-func (c *Cluster) LAN() *netsim.LAN { return c.lan }
+// RunPaced runs the cluster at speed simulated seconds per wall second
+// until ctx ends: the mode for clusters that programs outside talk to (a
+// Forwarder, a door). Other goroutines reach the cluster only through them.
+func (c *Cluster) RunPaced(ctx context.Context, speed float64) { c.clk.RunPaced(ctx, speed) }
 
 // Config returns the cluster's configuration.
 func (c *Cluster) Config() Config { return c.cfg }
@@ -254,16 +255,72 @@ func (c *Cluster) Heal() {
 	c.record(Event{At: c.Now(), Kind: EvHeal})
 }
 
-// SetLink changes the link of every frame a board receives.
-func (c *Cluster) SetLink(name string, l netsim.Link) error {
-	if _, err := c.board(name); err != nil {
+// SetLink changes the link of the frames a board receives: from every
+// other host, or only from the boards named in from. ResetLink goes back to
+// the configuration's link.
+func (c *Cluster) SetLink(to string, l netsim.Link, from ...string) error {
+	if _, err := c.board(to); err != nil {
 		return err
 	}
-	if err := c.lan.SetLink(name, netsim.Down, l); err != nil {
+	detail := fmt.Sprintf("loss %g latency %v jitter %v", l.Loss, l.Latency, l.Jitter)
+	if len(from) == 0 {
+		if err := c.lan.SetLink(to, netsim.Down, l); err != nil {
+			return err
+		}
+	}
+	for _, f := range from {
+		if err := c.lan.SetPair(f, to, l); err != nil {
+			return err
+		}
+	}
+	if len(from) > 0 {
+		detail += fmt.Sprintf(" from %v", from)
+	}
+	c.record(Event{At: c.Now(), Board: to, Kind: EvLink, Detail: detail})
+	return nil
+}
+
+// ResetLink undoes SetLink: a board receives through the configuration's
+// link again, from every host or from those named.
+func (c *Cluster) ResetLink(to string, from ...string) error {
+	if len(from) == 0 {
+		return c.SetLink(to, c.cfg.Link)
+	}
+	for _, f := range from {
+		if err := c.lan.SetPair(f, to, netsim.Link{}); err != nil {
+			return err
+		}
+	}
+	c.record(Event{At: c.Now(), Board: to, Kind: EvLink, Detail: fmt.Sprintf("reset from %v", from)})
+	return nil
+}
+
+// Cut stops every frame between two boards, both ways, as if each were out
+// of the other's range; Restore undoes it. The checks count them apart.
+func (c *Cluster) Cut(a, b string) error { return c.cut(a, b, true) }
+
+// Restore lets two boards hear each other again after Cut.
+func (c *Cluster) Restore(a, b string) error { return c.cut(a, b, false) }
+
+func (c *Cluster) cut(a, b string, cut bool) error {
+	if _, err := c.board(a); err != nil {
 		return err
 	}
-	c.record(Event{At: c.Now(), Board: name, Kind: EvLink,
-		Detail: fmt.Sprintf("loss %g latency %v jitter %v", l.Loss, l.Latency, l.Jitter)})
+	if _, err := c.board(b); err != nil {
+		return err
+	}
+	set := c.lan.Restore
+	kind := "restore"
+	if cut {
+		set, kind = c.lan.Cut, "cut"
+	}
+	if err := set(a, b); err != nil {
+		return err
+	}
+	if err := set(b, a); err != nil {
+		return err
+	}
+	c.record(Event{At: c.Now(), Kind: kind, Detail: a + " and " + b})
 	return nil
 }
 
@@ -329,7 +386,7 @@ func (c *Cluster) record(e Event) {
 		}
 	}
 	switch e.Kind {
-	case EvPowerOn, EvPowerOff, EvPartition, EvHeal, EvLink, firmware.EvWiFiJoined, firmware.EvWiFiLost,
+	case EvPowerOn, EvPowerOff, EvPartition, EvHeal, EvLink, "cut", "restore", firmware.EvWiFiJoined, firmware.EvWiFiLost,
 		firmware.EvReset, firmware.EvSleep, firmware.EvWake, firmware.EvUpdate, firmware.EvRollback:
 		c.lastChange = e.At
 	}

@@ -44,9 +44,6 @@ func (c *Cluster) NewController(name string) (*Controller, error) {
 	return &Controller{c: c, host: h}, nil
 }
 
-// Host returns the controller's host.
-func (ct *Controller) Host() *netsim.Host { return ct.host }
-
 // ControlTimeout bounds how long, in simulated time, Connect and Do wait.
 const ControlTimeout = 10 * time.Second
 

@@ -8,7 +8,6 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/picosim/picosim/netsim"
 	"github.com/picosim/picosim/sim"
 )
 
@@ -17,36 +16,19 @@ import (
 // format that breaks real clients breaks this test too.
 type desktop struct {
 	c        *sim.Cluster
-	conn     *netsim.UDPConn
-	fulls    [][]byte
+	d        *sim.Desktop
 	fullFrom string
 	rng      *rand.Rand
 }
 
 func newDesktop(c *sim.Cluster) *desktop {
-	d := &desktop{c: c, rng: rand.New(rand.NewPCG(1, 2))}
-	h, err := c.LAN().AddHost(netsim.HostConfig{Name: "desktop"})
+	d, err := c.NewDesktop("desktop")
 	Expect(err).NotTo(HaveOccurred())
-	d.conn, err = h.ListenUDP(37020, func() {
-		c.Clock().AfterFunc(0, func() {
-			for {
-				p, from, ok := d.conn.ReadFrom()
-				if !ok {
-					return
-				}
-				if len(p) >= 2 && p[0] == 2 { // like decode_full: only FULL counts
-					d.fulls = append(d.fulls, append([]byte(nil), p...))
-					d.fullFrom = from.Addr().String()
-				}
-			}
-		})
-	})
-	Expect(err).NotTo(HaveOccurred())
-	return d
+	return &desktop{c: c, d: d, rng: rand.New(rand.NewPCG(1, 2))}
 }
 
 func (d *desktop) broadcast(p []byte) {
-	Expect(d.conn.WriteTo(p, netip.MustParseAddrPort("255.255.255.255:37020"))).To(Succeed())
+	Expect(d.d.Send(p, netip.MustParseAddrPort("255.255.255.255:37020"))).To(Succeed())
 }
 
 // hello sends [1, name_len, name] as send_hello does.
@@ -54,14 +36,25 @@ func (d *desktop) hello(name string) {
 	d.broadcast(append([]byte{1, byte(len(name))}, name...))
 }
 
+// full returns the first FULL received (like decode_full: only FULL counts).
+func (d *desktop) full() []byte {
+	for _, r := range d.d.Received() {
+		if len(r.Payload) >= 2 && r.Payload[0] == 2 {
+			d.fullFrom = r.From.Addr().String()
+			return r.Payload
+		}
+	}
+	return nil
+}
+
 // awaitFull runs the cluster until a FULL arrives and decodes it as
 // decode_full does.
 func (d *desktop) awaitFull(within time.Duration) map[string]string {
-	d.fulls = nil
-	d.c.RunUntil(d.c.Now()+within, func() bool { return len(d.fulls) > 0 })
-	Expect(d.fulls).NotTo(BeEmpty(), "no FULL within %v", within)
+	d.d.Forget()
+	d.c.RunUntil(d.c.Now()+within, func() bool { return d.full() != nil })
+	data := d.full()
+	Expect(data).NotTo(BeNil(), "no FULL within %v", within)
 	peers := map[string]string{}
-	data := d.fulls[0]
 	count, offset := int(data[1]), 2
 	for range count {
 		if len(data) < offset+5 {

@@ -43,7 +43,7 @@ var _ = Describe("a door for host tools", func() {
 
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
-		go func() { c.Clock().RunPaced(ctx, 10); close(done) }()
+		go func() { c.RunPaced(ctx, 10); close(done) }()
 		DeferCleanup(func() { cancel(); <-done })
 
 		client, err := filepath.Abs("../hack/desktop_client.py")

@@ -163,6 +163,7 @@ func (s *Server) setup(now time.Duration, n int, mode Mode, value int) {
 // Setup sets a pin up as the firmware itself does at boot, before any
 // controller: a pin of 0..28, Input or Output, and an output's level.
 func (s *Server) Setup(now time.Duration, n int, mode Mode, value int) error {
+	s.stale = true
 	switch {
 	case n < 0 || n > MaxPin:
 		return errorString("pin " + strconv.Itoa(n) + " is out of range: GPIO pins are 0 to 28")
@@ -179,6 +180,7 @@ func (s *Server) Setup(now time.Duration, n int, mode Mode, value int) error {
 // target): a pin that is not an output yet becomes one, with 0 as its setup
 // value. A revert pending on the pin stays pending.
 func (s *Server) Drive(now time.Duration, n, value int) error {
+	s.stale = true
 	if n < 0 || n > MaxPin || (value != 0 && value != 1) {
 		return errorString("an app drove GPIO" + strconv.Itoa(n) + " to " + strconv.Itoa(value))
 	}

@@ -54,6 +54,7 @@ func (b *blinker) advance(now time.Duration) bool {
 // SetConnected tells the server whether the board has joined the network;
 // the LED shows the connecting pattern until it has.
 func (s *Server) SetConnected(now time.Duration, up bool) {
+	s.stale = true
 	s.connected = up
 	if st := s.status(); st != s.led.status {
 		s.led.start(now, st)

@@ -147,6 +147,9 @@ type Server struct {
 	connected bool
 
 	rd Ready
+	// dl is the deadline, computed again after any input (stale).
+	dl    time.Duration
+	stale bool
 }
 
 type delayed struct {
@@ -171,7 +174,7 @@ func NewServer(cfg Config, now time.Duration) *Server {
 	if cfg.HeapBytes <= 0 {
 		cfg.HeapBytes = 192 << 10
 	}
-	s := &Server{cfg: cfg, booted: now, conns: map[ConnID]*conn{}, connected: true}
+	s := &Server{cfg: cfg, booted: now, conns: map[ConnID]*conn{}, connected: true, stale: true}
 	s.led.start(now, Idle)
 	s.emitLED(now)
 	return s
@@ -198,6 +201,7 @@ func (s *Server) Conns() int { return len(s.conns) }
 
 // SetInput records the level the hardware reads on an input pin.
 func (s *Server) SetInput(n, value int) {
+	s.stale = true
 	if n >= 0 && n <= MaxPin && s.pins[n].mode == Input {
 		s.pins[n].value = value
 	}
@@ -206,6 +210,7 @@ func (s *Server) SetInput(n, value int) {
 // Open reports a new connection. Beyond MaxConns the connection gets an error
 // reply and is closed.
 func (s *Server) Open(now time.Duration, c ConnID) {
+	s.stale = true
 	if len(s.conns) >= s.cfg.MaxConns {
 		s.reply(c, errorReply(Value{}, "OSError", "too many connections (at most "+strconv.Itoa(s.cfg.MaxConns)+")"))
 		s.rd.Closes = append(s.rd.Closes, c)
@@ -218,6 +223,7 @@ func (s *Server) Open(now time.Duration, c ConnID) {
 
 // Closed reports that a connection ended (the peer closed it, or it broke).
 func (s *Server) Closed(now time.Duration, c ConnID) {
+	s.stale = true
 	if _, ok := s.conns[c]; !ok {
 		return
 	}
@@ -241,6 +247,7 @@ func (s *Server) Closed(now time.Duration, c ConnID) {
 // MasterLost reports that the board no longer sees a master. With
 // RevertOnLoss, every held pin reverts now.
 func (s *Server) MasterLost(now time.Duration) {
+	s.stale = true
 	if !s.cfg.RevertOnLoss {
 		return
 	}
@@ -253,6 +260,7 @@ func (s *Server) MasterLost(now time.Duration) {
 
 // Receive hands the server bytes read from a connection.
 func (s *Server) Receive(now time.Duration, c ConnID, data []byte) {
+	s.stale = true
 	cn := s.conns[c]
 	if cn == nil {
 		return
@@ -296,6 +304,7 @@ func (s *Server) Receive(now time.Duration, c ConnID, data []byte) {
 
 // Tick fires what is due: reverts, delayed actions, idle timeouts, the LED.
 func (s *Server) Tick(now time.Duration) {
+	s.stale = true
 	if now < s.asleep {
 		return // light sleep: nothing runs; due work fires on waking
 	}
@@ -331,8 +340,16 @@ func (s *Server) Tick(now time.Duration) {
 // Ready returns what the server wants done since the last Advance.
 func (s *Server) Ready() Ready {
 	rd := s.rd
-	rd.Deadline = s.deadline()
+	rd.Deadline = s.Deadline()
 	return rd
+}
+
+// Deadline is Ready().Deadline, without the rest: when Tick is due.
+func (s *Server) Deadline() time.Duration {
+	if s.stale {
+		s.dl, s.stale = s.deadline(), false
+	}
+	return s.dl
 }
 
 // Advance acknowledges the last Ready.

@@ -514,3 +514,18 @@ func hello(within time.Duration, bcast netip.Addr, in func(func() error) error) 
 
 func (t *Emulated) StartApp(a App) error             { return startApp(t, a) }
 func (t *Emulated) StopApp(board, name string) error { return stopApp(t, board, name) }
+// setLinks applies a spec's per-board and per-pair links to a LAN.
+func setLinks(lan *netsim.LAN, spec Spec) error {
+	for b, l := range spec.Links {
+		if err := lan.SetLink(b, netsim.Down, l); err != nil {
+			return err
+		}
+	}
+	for _, p := range spec.Pairs {
+		if err := lan.SetPair(p.From, p.To, p.Link); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+

@@ -8,7 +8,6 @@ import (
 
 	"github.com/picosim/picosim/firmware"
 	"github.com/picosim/picosim/netsim"
-	"github.com/picosim/picosim/node"
 	"github.com/picosim/picosim/node/apps"
 	"github.com/picosim/picosim/sim"
 )
@@ -17,8 +16,8 @@ import (
 // in simulated time, replayable from the seed.
 type Sim struct {
 	c    *sim.Cluster
-	seed uint64
 	ct   *sim.Controller
+	desk *sim.Desktop
 }
 
 var _ Target = (*Sim)(nil)
@@ -52,9 +51,16 @@ func NewSim(spec Spec) (*Sim, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Sim{c: c, seed: spec.Seed}
-	if err := setLinks(c.LAN(), spec); err != nil {
-		return nil, err
+	t := &Sim{c: c}
+	for b, l := range spec.Links {
+		if err := c.SetLink(b, l); err != nil {
+			return nil, err
+		}
+	}
+	for _, p := range spec.Pairs {
+		if err := c.SetLink(p.To, p.Link, p.From); err != nil {
+			return nil, err
+		}
 	}
 	if spec.Capture != nil {
 		if err := c.StartCapture(spec.Capture); err != nil {
@@ -62,21 +68,6 @@ func NewSim(spec Spec) (*Sim, error) {
 		}
 	}
 	return t, nil
-}
-
-// setLinks applies a spec's per-board and per-pair links to a LAN.
-func setLinks(lan *netsim.LAN, spec Spec) error {
-	for b, l := range spec.Links {
-		if err := lan.SetLink(b, netsim.Down, l); err != nil {
-			return err
-		}
-	}
-	for _, p := range spec.Pairs {
-		if err := lan.SetPair(p.From, p.To, p.Link); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // Cluster returns the simulated cluster.
@@ -203,36 +194,27 @@ func (c simConn) Close()       { c.ct.Close() }
 // the wire format alone, as a user's script would be.
 func (t *Sim) Hello(within time.Duration) (Full, error) {
 	c := t.c
-	host := c.LAN().Host("desktop")
-	if host == nil {
-		var err error
-		if host, err = c.LAN().AddHost(netsim.HostConfig{Name: "desktop"}); err != nil {
+	if t.desk == nil {
+		d, err := c.NewDesktop("desktop")
+		if err != nil {
 			return Full{}, err
 		}
+		t.desk = d
+	}
+	t.desk.Forget()
+	if err := t.desk.Send(helloFrame, netip.MustParseAddrPort("255.255.255.255:37020")); err != nil {
+		return Full{}, err
 	}
 	full := Full{Members: -1}
-	var conn *netsim.UDPConn
-	conn, err := host.ListenUDP(node.Port, func() {
-		c.Clock().AfterFunc(0, func() {
-			for {
-				p, src, ok := conn.ReadFrom()
-				if !ok {
-					return
-				}
-				if f, ok := decodeFull(p); ok && full.Members < 0 {
-					full = Full{From: src.Addr().String(), Members: f}
-				}
+	c.RunUntil(c.Now()+within, func() bool {
+		for _, d := range t.desk.Received() {
+			if n, ok := decodeFull(d.Payload); ok {
+				full = Full{From: d.From.Addr().String(), Members: n}
+				return true
 			}
-		})
+		}
+		return false
 	})
-	if err != nil {
-		return Full{}, err
-	}
-	defer conn.Close()
-	if err := conn.WriteTo(helloFrame, netip.MustParseAddrPort("255.255.255.255:37020")); err != nil {
-		return Full{}, err
-	}
-	c.RunUntil(c.Now()+within, func() bool { return full.Members >= 0 })
 	if full.Members < 0 {
 		return full, fmt.Errorf("no FULL from the registry within %v", within)
 	}

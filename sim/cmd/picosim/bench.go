@@ -12,6 +12,7 @@ import (
 
 	"github.com/picosim/picosim/netsim"
 	"github.com/picosim/picosim/sim"
+	"github.com/picosim/picosim/sim/bench"
 )
 
 const benchHelp = `Usage: picosim bench [cluster|control|netsim] [flags]
@@ -118,7 +119,7 @@ func benchCluster(ns []int, seed uint64, stdout, stderr io.Writer) int {
 	fmt.Fprintf(tw, "failover\t%d\t%.1f\t%.4f\t%.0fx\t%.3f\t-\t-\t-\t\n", s.Nodes, s.SimS, s.WallS, s.Speedup, *s.FailoverS)
 	for _, n := range ns {
 		fmt.Fprintf(stderr, "picosim bench: %d boards converging...\n", n)
-		c, err := sim.MeasureConvergence(n, seed, 100*time.Millisecond, 5*time.Minute)
+		c, err := bench.MeasureConvergence(n, seed, 100*time.Millisecond, 5*time.Minute)
 		if err != nil {
 			fmt.Fprintf(stderr, "picosim bench: %v\n", err)
 			code = 1
@@ -141,7 +142,7 @@ func benchControl(roundTrips, reverts int, seed uint64, stdout, stderr io.Writer
 	code := 0
 	fmt.Fprintf(stderr, "picosim bench: %d control round trips, %d reverts...\n", roundTrips, reverts)
 	link := netsim.Link{Latency: 5 * time.Millisecond, Jitter: time.Millisecond}
-	cb, err := sim.MeasureControl(roundTrips, reverts, link, seed)
+	cb, err := bench.MeasureControl(roundTrips, reverts, link, seed)
 	if err != nil {
 		fmt.Fprintf(stderr, "picosim bench: control: %v\n", err)
 		return 1

@@ -118,7 +118,7 @@ func upCmd(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := untilInterrupted(*forDur)
 	defer stop()
-	c.Clock().RunPaced(ctx, *speed)
+	c.RunPaced(ctx, *speed)
 	fmt.Fprintf(stdout, "picosim up: stopped at %.3fs of simulated time\n", c.Now().Seconds())
 	return 0
 }

@@ -27,7 +27,7 @@ func upCluster(t *testing.T) (*sim.Cluster, *sim.Forwarder) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { c.Clock().RunPaced(ctx, 20); close(done) }()
+	go func() { c.RunPaced(ctx, 20); close(done) }()
 	t.Cleanup(func() { cancel(); <-done; f.Close() })
 	return c, f
 }

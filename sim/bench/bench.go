@@ -1,13 +1,20 @@
-package sim
+// Package bench provides the simulator's measurements that picosim bench
+// and the benchmarks print: clusters converging (time and heap), and the
+// control protocol's round trips and reverts, each against a baseline
+// measured in the same run.
+package bench
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/netip"
+	"runtime"
 	"slices"
 	"time"
 
 	"github.com/picosim/picosim/netsim"
+	"github.com/picosim/picosim/sim"
 )
 
 // ControlBench is what MeasureControl found.
@@ -29,7 +36,7 @@ type ControlBench struct {
 // a board over link, and reverts writes with random timeouts.
 func MeasureControl(n, reverts int, link netsim.Link, seed uint64) (ControlBench, error) {
 	res := ControlBench{RoundTrips: n, Reverts: reverts}
-	c, err := New(Config{Boards: 2, Seed: seed, Link: link, NoTimeline: true})
+	c, err := sim.New(sim.Config{Boards: 2, Seed: seed, Link: link, NoTimeline: true})
 	if err != nil {
 		return res, err
 	}
@@ -67,8 +74,14 @@ func MeasureControl(n, reverts int, link netsim.Link, seed uint64) (ControlBench
 		if r, err := ct.Do(cmd); err != nil || r.Err() != "" {
 			return res, fmt.Errorf("write: %v %s", err, r.Err())
 		}
-		due, held := b.p.Control().Held(2)
-		if !held {
+		var due time.Duration
+		for _, p := range b.State().Pins {
+			if p.Pin == 2 && p.HeldUntilMS != 0 {
+				// The state says it in milliseconds, to the nanosecond.
+				due = time.Duration(math.Round(p.HeldUntilMS * float64(time.Millisecond)))
+			}
+		}
+		if due == 0 {
 			return res, fmt.Errorf("write_pin scheduled no revert")
 		}
 		c.RunUntil(due+time.Second, func() bool { return b.GPIO().Level(2) == 0 })
@@ -129,4 +142,51 @@ func absDur(d time.Duration) time.Duration {
 		return -d
 	}
 	return d
+}
+
+// Convergence is what MeasureConvergence found.
+type Convergence struct {
+	Boards     int
+	SimS       float64 // simulated seconds from power-on to convergence
+	WallS      float64 // wall seconds for the whole run, set-up included
+	HeapBytes  uint64  // live heap after convergence, after a GC, less the heap before
+	PeakHeap   uint64  // largest heap seen while converging, less the heap before
+	FramesSent uint64
+}
+
+// HeapPerBoard is HeapBytes divided by the number of boards.
+func (c Convergence) HeapPerBoard() uint64 { return c.HeapBytes / uint64(c.Boards) }
+
+// MeasureConvergence boots n boards at once on a perfect LAN and runs until
+// they converge (see Converged), checking every step of simulated time, for
+// at most limit of simulated time.
+func MeasureConvergence(n int, seed uint64, step, limit time.Duration) (Convergence, error) {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapAlloc
+	wall := time.Now()
+	c, err := sim.New(sim.Config{Boards: n, Seed: seed, NoTimeline: true})
+	if err != nil {
+		return Convergence{}, err
+	}
+	res := Convergence{Boards: n}
+	for c.Converged() != nil {
+		if c.Now() >= limit {
+			return res, fmt.Errorf("%d boards did not converge in %v: %v", n, limit, c.Converged())
+		}
+		c.Run(step)
+		runtime.ReadMemStats(&ms)
+		res.PeakHeap = max(res.PeakHeap, ms.HeapAlloc-base)
+	}
+	res.SimS = c.Now().Seconds()
+	res.WallS = time.Since(wall).Seconds()
+	for _, b := range c.Boards() {
+		res.FramesSent += b.Counters().Sent
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	res.HeapBytes = ms.HeapAlloc - base
+	runtime.KeepAlive(c)
+	return res, nil
 }

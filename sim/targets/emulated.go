@@ -514,6 +514,7 @@ func hello(within time.Duration, bcast netip.Addr, in func(func() error) error) 
 
 func (t *Emulated) StartApp(a App) error             { return startApp(t, a) }
 func (t *Emulated) StopApp(board, name string) error { return stopApp(t, board, name) }
+
 // setLinks applies a spec's per-board and per-pair links to a LAN.
 func setLinks(lan *netsim.LAN, spec Spec) error {
 	for b, l := range spec.Links {
@@ -528,4 +529,3 @@ func setLinks(lan *netsim.LAN, spec Spec) error {
 	}
 	return nil
 }
-

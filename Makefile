@@ -60,10 +60,11 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./netsim ./sim ./sim/bench ./node ./sim/targets
 
 # The scenarios on emulated boards and through the hw target on a lab of
-# emulated boards, and the targets' own specs (root; about four minutes).
-# make test runs them too; this is them alone, through the Ginkgo CLI.
+# emulated boards, and the targets' own specs (root; about ten minutes).
+# make test runs them too, but for the scenarios longer than 90 s of real
+# time (RGB under loss: 5 minutes), which run here (PICOSIM_LONG=1).
 emulated:
-	$(GINKGO) --label-filter='emulated || hw' ./scenarios ./sim/targets
+	PICOSIM_LONG=1 $(GINKGO) --label-filter='emulated || hw' ./scenarios ./sim/targets
 
 # The Pico W firmware image, build/picosim-pico-w.uf2, and its size against
 # the budgets (flash, static RAM, heap with 64 boards); fails over budget.

@@ -1,6 +1,7 @@
 package firmware
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/picosim/picosim/node"
@@ -46,6 +47,54 @@ const (
 	EvSendError   = "send_error"
 	EvAppError    = "app_error"
 )
+
+// String renders the event as a line of a human timeline: the time in
+// seconds, the board that reports it ("LAN" for the whole network), and
+// what it saw.
+func (ev Event) String() string {
+	b := strconv.AppendFloat(nil, ev.At.Seconds(), 'f', 3, 64)
+	line := make([]byte, 0, 64)
+	for i := len(b); i < 10; i++ {
+		line = append(line, ' ')
+	}
+	line = append(append(line, b...), "s  "...)
+	who := ev.Board
+	if who == "" {
+		who = "LAN"
+	}
+	line = append(line, who...)
+	for i := len(who); i < 8; i++ {
+		line = append(line, ' ')
+	}
+	line = append(line, ' ')
+	switch ev.Kind {
+	case EvJoined:
+		line = append(line, "sees "+ev.Member+" ("+ev.IP+") join"...)
+	case EvLeft:
+		line = append(line, "sees "+ev.Member+" leave ("+ev.Reason+")"...)
+	case EvRole:
+		line = append(line, "is "+ev.Role+" (was "+ev.Old+")"...)
+	case EvMaster:
+		if ev.Member == "" {
+			line = append(line, "sees no master"...)
+		} else {
+			line = append(line, "follows master "+ev.Member...)
+		}
+	case "power_on":
+		line = append(line, "powers on "+ev.Detail...)
+	case "power_off":
+		line = append(line, "powers off "+ev.Detail...)
+	default:
+		line = append(line, ev.Kind...)
+		if ev.Detail != "" {
+			line = append(append(line, ' '), ev.Detail...)
+		}
+	}
+	for len(line) > 0 && line[len(line)-1] == ' ' {
+		line = line[:len(line)-1]
+	}
+	return string(line)
+}
 
 // nodeEvent turns an event of the discovery core into the program's.
 func nodeEvent(e node.Event) Event {

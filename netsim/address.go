@@ -25,9 +25,6 @@ const (
 	NewAtExpiry
 )
 
-func (a Addressing) String() string {
-	return [...]string{"sticky", "new-each-boot", "new-at-expiry"}[a]
-}
 
 // The soft AP of a Pico W (MicroPython's shared/netutils/dhcpserver.c, as in
 // pico-examples): the AP is 192.168.4.1 and leases 192.168.4.16 onward, at

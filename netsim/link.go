@@ -75,7 +75,6 @@ const (
 	Normal
 )
 
-func (d Dist) String() string { return [...]string{"uniform", "normal"}[d] }
 
 // Validate reports a setting that makes no sense, naming it.
 func (l Link) Validate() error {

@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -61,6 +62,20 @@ func needNamespaces() {
 	}
 }
 
+// LongEnough is the longest a scenario may run in wall-clock time in
+// make test; longer ones run on emulated boards and labs with PICOSIM_LONG=1
+// (make emulated sets it), and are skipped otherwise, saying so.
+const LongEnough = 90 * time.Second
+
+// notTooLong skips a wall-clock spec of a scenario that runs longer than
+// LongEnough, unless PICOSIM_LONG is set.
+func notTooLong(s *scenario.Scenario) {
+	GinkgoHelper()
+	if d := s.MinDuration(); d > LongEnough && os.Getenv("PICOSIM_LONG") == "" {
+		Skip(fmt.Sprintf("a scenario of more than %v in real time runs with PICOSIM_LONG=1 (make emulated)", LongEnough))
+	}
+}
+
 // passes runs a scenario and fails the spec with the scenario's own report.
 func passes(s *scenario.Scenario, opt scenario.Options) {
 	GinkgoHelper()
@@ -84,6 +99,7 @@ var _ = func() bool {
 			if slices.Contains(kinds, "emulated") {
 				It("passes on emulated boards, each a process in its own network namespace", Label("emulated"), func() {
 					needNamespaces()
+					notTooLong(s)
 					passes(s, scenario.Options{Target: "emulated", Open: func(spec targets.Spec) (targets.Target, error) {
 						t, err := targets.NewEmulated(spec, targets.EmulatedConfig{Log: GinkgoWriter})
 						if t != nil {
@@ -96,6 +112,7 @@ var _ = func() bool {
 			if slices.Contains(kinds, "hw") {
 				It("passes through the hw target on a lab of emulated boards", Label("hw"), func() {
 					needNamespaces()
+					notTooLong(s)
 					inv := startLab(s)
 					passes(s, scenario.Options{Target: "hw", Open: func(spec targets.Spec) (targets.Target, error) {
 						return targets.NewHW(spec, inv)

@@ -1,7 +1,8 @@
-// Package sim provides virtual Pico W clusters: boards running the node core
-// on a netsim LAN, faults that come in pairs (PowerOff/PowerOn,
-// Partition/Heal), a timeline of everything that happened in simulated time,
-// and checkers for the properties a cluster must keep.
+// Package sim provides virtual Pico W clusters: boards that run the
+// firmware's own program (firmware.Program) on a netsim LAN, faults that come
+// in pairs taking board names (PowerOff/PowerOn, Partition/Heal, Cut/Restore,
+// SetLink/ResetLink), a timeline of everything that happened in simulated
+// time, and the checkers of package check over what the boards report.
 //
 //	c, _ := sim.New(sim.Config{Boards: 5, Seed: 7})
 //	c.Run(10 * time.Second)

@@ -7,8 +7,8 @@
 //
 //	hack/tinygo-build.sh    # tinygo build -target=pico-w -scheduler=tasks
 //
-// Everything the board does lives in package firmware, which the emulated
-// boards run too and the host's tests cover; this file is the loop that
+// Everything the board does lives in package firmware, which the simulator's
+// virtual boards and the emulated boards run too and the host's tests cover; this file is the loop that
 // feeds it (firmware/doc.go) and the few lines that touch the hardware.
 // What it does, and why here:
 //

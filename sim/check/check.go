@@ -222,34 +222,5 @@ func noneSince(events []firmware.Event, since time.Duration, what string, kinds 
 	return nil
 }
 
-// Line renders an event as a line of the human timeline: simulated (or
-// run) time, the board that reports it ("LAN" for the whole network), and
-// what it saw.
-func Line(e firmware.Event) string {
-	who := e.Board
-	if who == "" {
-		who = "LAN"
-	}
-	var what string
-	switch e.Kind {
-	case firmware.EvJoined:
-		what = fmt.Sprintf("sees %s (%s) join", e.Member, e.IP)
-	case firmware.EvLeft:
-		what = fmt.Sprintf("sees %s leave (%s)", e.Member, e.Reason)
-	case firmware.EvRole:
-		what = fmt.Sprintf("is %s (was %s)", e.Role, e.Old)
-	case firmware.EvMaster:
-		if e.Member == "" {
-			what = "sees no master"
-		} else {
-			what = fmt.Sprintf("follows master %s", e.Member)
-		}
-	case "power_on":
-		what = "powers on " + e.Detail
-	case "power_off":
-		what = "powers off " + e.Detail
-	default:
-		what = strings.TrimSpace(e.Kind + " " + e.Detail)
-	}
-	return fmt.Sprintf("%10.3fs  %-8s %s", e.At.Seconds(), who, what)
-}
+// Line renders an event as a line of the human timeline (Event.String).
+func Line(e firmware.Event) string { return e.String() }

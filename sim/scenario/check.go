@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/picosim/picosim/netsim"
 	"github.com/picosim/picosim/sim/targets"
 )
 
@@ -58,8 +59,9 @@ func (s *Scenario) check() []problem {
 		}
 	}
 	oneOf("$.topology.network.mode", "mode", t.Network.Mode, "router", "softap")
-	oneOf("$.topology.network.radio", "radio", t.Network.Radio, "picow", "ideal")
-	oneOf("$.topology.network.addressing", "addressing", t.Network.Addressing, "sticky", "new-each-boot")
+	if t.Network.Addressing == netsim.NewAtExpiry {
+		add("$.topology.network.addressing", "addressing %q needs a lease time, which scenarios do not set: sticky or new-each-boot", t.Network.Addressing)
+	}
 	board := func(path, name string) {
 		if !s.hasBoard(name) {
 			names := s.BoardNames()
@@ -212,9 +214,6 @@ func (st *Step) actions() int {
 func (s *Scenario) defaults() {
 	if s.Timeout == 0 {
 		s.Timeout = Duration(10 * time.Minute)
-	}
-	if s.Topology.Network.Radio == "" {
-		s.Topology.Network.Radio = "picow"
 	}
 	if len(s.Targets) == 0 {
 		s.Targets = Targets{"sim": {}}

@@ -7,6 +7,8 @@ package scenario
 import (
 	"fmt"
 
+	"github.com/picosim/picosim/netsim"
+
 	"strconv"
 	"strings"
 	"time"
@@ -115,9 +117,9 @@ type Network struct {
 	Mode string `yaml:"mode"`
 	// Radio is picow (default: join delay, power saving, lost
 	// associations) or ideal.
-	Radio string `yaml:"radio"`
+	Radio netsim.Radio `yaml:"radio"`
 	// Addressing is sticky (default) or new-each-boot.
-	Addressing string `yaml:"addressing"`
+	Addressing netsim.Addressing `yaml:"addressing"`
 	// The link of every frame a board receives, unless Boards or Pairs say
 	// otherwise for a board or a pair.
 	Link   `yaml:",inline"`
@@ -134,14 +136,14 @@ type Link struct {
 	Latency     Duration `yaml:"latency"`
 	Jitter      Duration `yaml:"jitter"`
 	// Distribution of the jitter: uniform (default) or normal.
-	Distribution string   `yaml:"distribution"`
-	Tail         Rate     `yaml:"tail"`      // share of frames with an extra exponential delay...
-	TailMean     Duration `yaml:"tail_mean"` // ...of this mean
-	Duplicate    Rate     `yaml:"duplicate"`
-	Reorder      Rate     `yaml:"reorder"`
-	Corrupt      Rate     `yaml:"corrupt"`
-	Rate         int64    `yaml:"rate"`  // bytes per second
-	Queue        int      `yaml:"queue"` // frames waiting at the rate limit
+	Distribution netsim.Dist `yaml:"distribution"`
+	Tail         Rate        `yaml:"tail"`      // share of frames with an extra exponential delay...
+	TailMean     Duration    `yaml:"tail_mean"` // ...of this mean
+	Duplicate    Rate        `yaml:"duplicate"`
+	Reorder      Rate        `yaml:"reorder"`
+	Corrupt      Rate        `yaml:"corrupt"`
+	Rate         int64       `yaml:"rate"`  // bytes per second
+	Queue        int         `yaml:"queue"` // frames waiting at the rate limit
 }
 
 // Pair is the link of frames from one board to another.

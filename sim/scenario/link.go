@@ -12,14 +12,7 @@ func (l Link) netsim() (netsim.Link, error) {
 		Loss: float64(l.Loss), Latency: l.Latency.D(), Jitter: l.Jitter.D(),
 		TailProb: float64(l.Tail), TailMean: l.TailMean.D(),
 		Duplicate: float64(l.Duplicate), Reorder: float64(l.Reorder), Corrupt: float64(l.Corrupt),
-		Rate: l.Rate, Queue: l.Queue,
-	}
-	switch l.Distribution {
-	case "", "uniform":
-	case "normal":
-		n.Dist = netsim.Normal
-	default:
-		return n, fmt.Errorf("distribution %q: uniform or normal", l.Distribution)
+		Rate: l.Rate, Queue: l.Queue, Dist: l.Distribution,
 	}
 	if l.BurstLength != 0 {
 		// Bursts of mean length L (R = 1/L) that lose Loss of the frames in

@@ -3,6 +3,8 @@ package scenario
 import (
 	"strings"
 	"testing"
+
+	"github.com/picosim/picosim/netsim"
 )
 
 func TestErrorsNameTheirPlaceAndSuggestTheFieldMeant(t *testing.T) {
@@ -50,8 +52,19 @@ func TestDurationsAndRatesInTheirUsualForms(t *testing.T) {
 	if s.Topology.Heartbeat.String() != "1.5s" || n.Loss != 0.1 || n.Latency.String() != "200ms" || s.Steps[0].SetLink.Loss != 0.25 {
 		t.Fatalf("%+v", s.Topology)
 	}
-	if s.Timeout.String() != "10m0s" || n.Radio != "picow" {
-		t.Fatalf("defaults: timeout %v, radio %q", s.Timeout, n.Radio)
+	if s.Timeout.String() != "10m0s" || n.Radio != netsim.PicoWRadio {
+		t.Fatalf("defaults: timeout %v, radio %v", s.Timeout, n.Radio)
+	}
+	// The words of the LAN's settings are netsim's own, parsed once.
+	s, err = Parse("g.yaml", []byte("name: x\ntopology:\n  boards: 2\n  network: {radio: ideal, addressing: new-each-boot, distribution: normal, jitter: 5ms}\n"))
+	if n := s.Topology.Network; err != nil || n.Radio != netsim.IdealRadio || n.Addressing != netsim.NewEachBoot || n.Distribution != netsim.Normal {
+		t.Fatalf("%v %+v", err, s.Topology.Network)
+	}
+	for _, bad := range []string{"radio: pcow", "addressing: new-eachboot", "distribution: gauss"} {
+		_, err := Parse("h.yaml", []byte("name: x\ntopology:\n  boards: 2\n  network: {"+bad+"}\n"))
+		if err == nil || !strings.Contains(err.Error(), " or ") {
+			t.Errorf("%s: %v, want an error that lists the words", bad, err)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"encoding"
 	"encoding/json"
 	"reflect"
 	"strings"
@@ -24,6 +25,8 @@ var (
 	rateType     = reflect.TypeOf(Rate(0))
 	boardsType   = reflect.TypeOf(Boards{})
 	targetsType  = reflect.TypeOf(Targets{})
+
+	textUnmarshaler = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
 )
 
 func schemaOf(t reflect.Type) map[string]any {
@@ -49,6 +52,11 @@ func schemaOf(t reflect.Type) map[string]any {
 			map[string]any{"type": "number", "minimum": 0, "maximum": 1},
 			map[string]any{"type": "string", "pattern": `^[0-9]+(\.[0-9]+)?%$`},
 		}, "description": "a rate: 10% or 0.1"}
+	}
+	// A setting that parses its own words (netsim's radio, addressing,
+	// distribution) is an enum of them.
+	if v, ok := reflect.Zero(t).Interface().(interface{ Values() []string }); ok && reflect.PointerTo(t).Implements(textUnmarshaler) {
+		return map[string]any{"enum": v.Values()}
 	}
 	switch t.Kind() {
 	case reflect.Bool:

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/picosim/picosim/firmware"
 	"github.com/picosim/picosim/netsim"
@@ -15,11 +16,6 @@ import (
 func (s *Scenario) Unsupported(kind string) string {
 	if _, ok := s.Targets[kind]; ok {
 		return ""
-	}
-	for _, st := range s.Steps {
-		if st.App != nil && kind != "sim" {
-			return fmt.Sprintf("the scenario runs on %s only: it starts apps (%s), which the simulator runs and the firmware does not", strings.Join(s.TargetNames(), ", "), st.App.Start+st.App.Stop)
-		}
 	}
 	return fmt.Sprintf("the scenario runs on %s only (add %s to its targets to run it there)", strings.Join(s.TargetNames(), ", "), kind)
 }
@@ -47,7 +43,8 @@ func (s *Scenario) Spec(kind string, seed uint64) targets.Spec {
 		MissLimit:    t.MissLimit,
 		RevertOnLoss: t.RevertOnLoss,
 		SoftAP:       t.Network.Mode == "softap",
-		PicoRadio:    t.Network.Radio != "ideal",
+		Radio:        t.Network.Radio,
+		Addressing:   t.Network.Addressing,
 		Link:         link,
 	}
 	if o := s.Targets[kind]; o.Heartbeat > 0 {
@@ -55,9 +52,6 @@ func (s *Scenario) Spec(kind string, seed uint64) targets.Spec {
 	}
 	if o := s.Targets[kind]; o.MissLimit > 0 {
 		spec.MissLimit = o.MissLimit
-	}
-	if t.Network.Addressing == "new-each-boot" {
-		spec.Addressing = netsim.NewEachBoot
 	}
 	pins := map[string]map[int]string{}
 	for _, b := range t.Boards.List {
@@ -97,4 +91,26 @@ func (s *Scenario) checkTargets(add func(path, format string, args ...any)) {
 			add("$.targets", "targets: no target %q: one of %v", k, targets.Kinds)
 		}
 	}
+}
+
+// MinDuration is the least time the scenario takes: its waits, the windows
+// of its "consistently" expectations, and the gaps its steps' times leave.
+// On a target in wall-clock time it is wall-clock time.
+func (s *Scenario) MinDuration() time.Duration {
+	var t time.Duration
+	for _, st := range s.Steps {
+		switch {
+		case st.At != nil:
+			t = max(t, st.At.D())
+		case st.After != nil:
+			t += st.After.D()
+		}
+		if st.Wait != nil {
+			t += st.Wait.D()
+		}
+		if e := st.Expect; e != nil && e.Consistently != nil {
+			t += e.Consistently.D()
+		}
+	}
+	return t
 }

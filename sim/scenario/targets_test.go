@@ -3,6 +3,7 @@ package scenario
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/picosim/picosim/netsim"
 	"github.com/picosim/picosim/sim/targets"
@@ -62,5 +63,15 @@ func TestTargetsTakeAListOrTimingsAndRefuseUnknownOnes(t *testing.T) {
 	}
 	if d, err := Parse("f.yaml", []byte("name: x\ntopology:\n  boards: 2\n")); err != nil || d.Unsupported("sim") != "" || d.Unsupported("hw") == "" {
 		t.Fatalf("no targets: sim only (%v)", err)
+	}
+}
+
+func TestMinDurationAddsWaitsWindowsAndStepTimes(t *testing.T) {
+	s, err := Parse("f.yaml", []byte("name: x\ntopology:\n  boards: 2\nsteps:\n  - wait: 5s\n  - expect: {consistently: 20s, one_master: true}\n  - at: 40s\n    power_off: pico1\n  - after: 2s\n    wait: 1m\n  - expect: {eventually: 10s, one_master: true}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.MinDuration(); got != 40*time.Second+2*time.Second+time.Minute {
+		t.Fatalf("MinDuration = %v", got)
 	}
 }

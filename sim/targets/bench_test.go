@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/picosim/picosim/netsim"
 )
 
 // measureFailover boots t's boards until they agree, then kills the master
@@ -56,7 +58,7 @@ func BenchmarkEmulatedFailover(b *testing.B) {
 	}
 	const kills = 5
 	heartbeat := 250 * time.Millisecond
-	spec := Spec{Seed: 1, Heartbeat: heartbeat}
+	spec := Spec{Seed: 1, Heartbeat: heartbeat, Radio: netsim.IdealRadio}
 	for _, n := range []string{"pico1", "pico2", "pico3", "pico4", "pico5"} {
 		spec.Boards = append(spec.Boards, BoardSpec{Name: n})
 	}

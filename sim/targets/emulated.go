@@ -131,7 +131,7 @@ func NewEmulated(spec Spec, cfg EmulatedConfig) (t *Emulated, err error) {
 		return nil, err
 	}
 	var profile *netsim.PicoW
-	if spec.PicoRadio {
+	if spec.Radio == netsim.PicoWRadio {
 		profile = &netsim.PicoW{}
 	}
 	for _, b := range spec.Boards {

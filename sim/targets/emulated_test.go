@@ -38,7 +38,7 @@ func namespaces(prefix string) []string {
 func newEmulated(boards ...string) *Emulated {
 	GinkgoHelper()
 	needNamespaces()
-	spec := Spec{Seed: 1, Heartbeat: 250 * time.Millisecond}
+	spec := Spec{Seed: 1, Heartbeat: 250 * time.Millisecond, Radio: netsim.IdealRadio}
 	for _, b := range boards {
 		spec.Boards = append(spec.Boards, BoardSpec{Name: b})
 	}

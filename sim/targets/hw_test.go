@@ -6,11 +6,12 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/picosim/picosim/netsim"
 )
 
 var _ = Describe("the hw target on a lab of emulated boards", Label("hw"), func() {
 	spec := func(boards ...string) Spec {
-		s := Spec{Seed: 1, Heartbeat: 250 * time.Millisecond}
+		s := Spec{Seed: 1, Heartbeat: 250 * time.Millisecond, Radio: netsim.IdealRadio}
 		for _, b := range boards {
 			s.Boards = append(s.Boards, BoardSpec{Name: b})
 		}

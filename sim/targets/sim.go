@@ -33,7 +33,7 @@ func NewSim(spec Spec) (*Sim, error) {
 		Addressing: spec.Addressing,
 		OnEvent:    spec.OnEvent,
 	}
-	if spec.PicoRadio {
+	if spec.Radio == netsim.PicoWRadio {
 		cfg.Profile = &netsim.PicoW{}
 	}
 	if spec.SoftAP {

@@ -107,8 +107,8 @@ type Spec struct {
 	MissLimit    int
 	RevertOnLoss bool
 	// Network: the LAN's shape and impairments (sim and emulated).
-	SoftAP     bool // the first board is the soft AP
-	PicoRadio  bool // the Pico W radio profile (join delay, power saving)
+	SoftAP     bool         // the first board is the soft AP
+	Radio      netsim.Radio // the Pico W's (the zero value: join delay, power saving) or an ideal one
 	Addressing netsim.Addressing
 	Link       netsim.Link            // of every frame a board receives
 	Links      map[string]netsim.Link // per board, instead of Link

@@ -48,7 +48,9 @@ type clusterFlags struct {
 	killAt, duration, spread time.Duration
 	seed                     uint64
 	json, quiet              bool
-	pcap, radio, addressing  string
+	pcap                     string
+	radio                    netsim.Radio
+	addressing               netsim.Addressing
 	softAP                   bool
 }
 
@@ -72,8 +74,8 @@ func clusterCmd(args []string, stdout, stderr io.Writer) int {
 	fs.Uint64Var(&f.seed, "seed", 1, "seed of every random choice; the same seed replays the run")
 	fs.BoolVar(&f.json, "json", false, "print JSON lines instead of a timeline")
 	fs.BoolVar(&f.quiet, "quiet", false, "print only the verdict (or only the summary with --json)")
-	fs.StringVar(&f.radio, "radio", "picow", "the boards' radio: picow (join delay, power saving, lost associations) or ideal")
-	fs.StringVar(&f.addressing, "addressing", "sticky", "how the router gives addresses: sticky, new-each-boot (a rebooted board moves)")
+	fs.TextVar(&f.radio, "radio", netsim.PicoWRadio, "the boards' radio: picow (join delay, power saving, lost associations) or ideal")
+	fs.TextVar(&f.addressing, "addressing", netsim.Sticky, "how the router gives addresses: sticky, new-each-boot (a rebooted board moves)")
 	fs.BoolVar(&f.softAP, "softap", false, "pico1 is the network's soft AP at 192.168.4.1, as in the seeds' three-Pico cluster")
 	fs.StringVar(&f.pcap, "pcap", "", "write every frame to this pcapng file (open it with wireshark -X lua_script:hack/picosim-discovery.lua)")
 	if err := fs.Parse(args); err != nil {
@@ -99,8 +101,8 @@ func clusterCmd(args []string, stdout, stderr io.Writer) int {
 			Settings:   firmware.Settings{Heartbeat: f.heartbeat, MissLimit: f.missLimit},
 			BootSpread: f.spread,
 			NoTimeline: true,
-			Profile:    radioProfile(f.radio),
-			Addressing: addressing(f.addressing),
+			Profile:    f.radio.Profile(),
+			Addressing: f.addressing,
 			SoftAP:     softAPBoard(f.softAP),
 		},
 		KillAt:   f.killAt,
@@ -166,21 +168,12 @@ func (f *clusterFlags) validate() error {
 		return fmt.Errorf("--kill-master-at %v: must come before the end of --duration %v", f.killAt, f.duration)
 	case f.spread < 0:
 		return fmt.Errorf("--boot-spread %v: must not be negative", f.spread)
-	case f.radio != "picow" && f.radio != "ideal":
-		return fmt.Errorf("--radio %q: picow or ideal", f.radio)
-	case f.addressing != "sticky" && f.addressing != "new-each-boot":
-		return fmt.Errorf("--addressing %q: sticky or new-each-boot", f.addressing)
+	case f.addressing == netsim.NewAtExpiry:
+		return fmt.Errorf("--addressing %s: needs a lease time: sticky or new-each-boot", f.addressing)
 	case f.softAP && f.nodes > netsim.SoftAPLeases+1:
 		return fmt.Errorf("--softap: a soft AP serves %d stations, so at most %d boards", netsim.SoftAPLeases, netsim.SoftAPLeases+1)
 	}
 	return nil
-}
-
-func addressing(name string) netsim.Addressing {
-	if name == "new-each-boot" {
-		return netsim.NewEachBoot
-	}
-	return netsim.Sticky
 }
 
 func softAPBoard(on bool) string {
@@ -188,14 +181,6 @@ func softAPBoard(on bool) string {
 		return "pico1"
 	}
 	return ""
-}
-
-// radioProfile is the boards' radio for --radio.
-func radioProfile(name string) *netsim.PicoW {
-	if name == "ideal" {
-		return nil
-	}
-	return &netsim.PicoW{}
 }
 
 func (f *clusterFlags) linkString() string {

@@ -47,7 +47,8 @@ func labCmd(args []string, stdout, stderr io.Writer) int {
 	invPath := fs.String("inventory", "lab.yaml", "where to write the inventory")
 	socket := fs.String("socket", filepath.Join(os.TempDir(), fmt.Sprintf("picosim-lab-%d.sock", os.Getpid())), "the power commands' Unix socket")
 	heartbeat := fs.Duration("heartbeat", 0, "the boards' heartbeat until a harness configures them (default 1s)")
-	radio := fs.String("radio", "picow", "the boards' radio: picow (join delay, power saving) or ideal")
+	radio := netsim.PicoWRadio
+	fs.TextVar(&radio, "radio", netsim.PicoWRadio, "the boards' radio: picow (join delay, power saving) or ideal")
 	loss := fs.Float64("loss", 0, "probability (0..1) that a board misses a frame")
 	latency := fs.Duration("latency", 0, "one-way latency of every frame a board receives")
 	jitter := fs.Duration("jitter", 0, "latency varies uniformly by ±jitter")
@@ -65,9 +66,6 @@ func labCmd(args []string, stdout, stderr io.Writer) int {
 	case *boards < 1 || *boards > 64:
 		fmt.Fprintf(stderr, "picosim lab: --boards %d: 1 to 64\n", *boards)
 		return 2
-	case *radio != "picow" && *radio != "ideal":
-		fmt.Fprintf(stderr, "picosim lab: --radio %q: picow or ideal\n", *radio)
-		return 2
 	case err != nil:
 		fmt.Fprintf(stderr, "picosim lab: %v\n", err)
 		return 2
@@ -76,7 +74,7 @@ func labCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "picosim lab: %v\n", err)
 		return 1
 	}
-	spec := targets.Spec{Seed: *seed, Heartbeat: *heartbeat, PicoRadio: *radio == "picow", Link: link}
+	spec := targets.Spec{Seed: *seed, Heartbeat: *heartbeat, Radio: radio, Link: link}
 	for i := range *boards {
 		spec.Boards = append(spec.Boards, targets.BoardSpec{Name: fmt.Sprintf("pico%d", i+1)})
 	}

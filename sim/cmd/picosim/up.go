@@ -53,7 +53,8 @@ func upCmd(args []string, stdout, stderr io.Writer) int {
 	seed := fs.Uint64("seed", 1, "seed of every random choice")
 	quiet := fs.Bool("quiet", false, "print the port mapping only, not the timeline")
 	forDur := fs.Duration("for", 0, "stop after this much wall time (0: run until interrupted)")
-	radio := fs.String("radio", "picow", "the boards' radio: picow or ideal")
+	radio := netsim.PicoWRadio
+	fs.TextVar(&radio, "radio", netsim.PicoWRadio, "the boards' radio: picow or ideal")
 	nsName := fs.String("netns", "", "also open a door: a network namespace of this name whose TAP device is one more host on the LAN (needs root)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -72,9 +73,6 @@ func upCmd(args []string, stdout, stderr io.Writer) int {
 	case int(base.Port())+*nodes > 65536:
 		fmt.Fprintf(stderr, "picosim up: --forward %s: %d ports from there run past 65535\n", base, *nodes)
 		return 2
-	case *radio != "picow" && *radio != "ideal":
-		fmt.Fprintf(stderr, "picosim up: --radio %q: picow or ideal\n", *radio)
-		return 2
 	case *speed <= 0:
 		fmt.Fprintf(stderr, "picosim up: --speed %v: must be positive\n", *speed)
 		return 2
@@ -85,7 +83,7 @@ func upCmd(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg := sim.Config{Boards: *nodes, Seed: *seed, Link: link,
-		Settings: firmware.Settings{Heartbeat: *heartbeat, RevertOnLoss: *revert}, Profile: radioProfile(*radio)}
+		Settings: firmware.Settings{Heartbeat: *heartbeat, RevertOnLoss: *revert}, Profile: radio.Profile()}
 	if !*quiet {
 		cfg.OnEvent = func(e sim.Event) { fmt.Fprintln(stdout, check.Line(e)) }
 	}

@@ -25,7 +25,6 @@ const (
 	NewAtExpiry
 )
 
-
 // The soft AP of a Pico W (MicroPython's shared/netutils/dhcpserver.c, as in
 // pico-examples): the AP is 192.168.4.1 and leases 192.168.4.16 onward, at
 // most 8 at a time, for 24 hours.

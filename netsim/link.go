@@ -75,7 +75,6 @@ const (
 	Normal
 )
 
-
 // Validate reports a setting that makes no sense, naming it.
 func (l Link) Validate() error {
 	type named struct {

@@ -42,17 +42,29 @@ func (p *Program) Apps() []AppState {
 // starts again at every boot, as a program installed on a board does. An
 // app of the same name is replaced.
 func (p *Program) StartApp(now time.Duration, spec apps.Spec) error {
-	if err := p.startApp(now, spec); err != nil {
-		return err
-	}
-	p.set.Apps = replaceApp(p.set.Apps, spec)
-	err := p.saveSettings()
+	err := p.installApp(now, spec)
 	p.flush(now)
 	return err
 }
 
+// installApp starts an app and keeps it in the settings, without carrying
+// out what that asks for: start_app runs inside the control server.
+func (p *Program) installApp(now time.Duration, spec apps.Spec) error {
+	if err := p.startApp(now, spec); err != nil {
+		return err
+	}
+	p.set.Apps = replaceApp(p.set.Apps, spec)
+	return p.saveSettings()
+}
+
 // StopApp stops an app and removes it from the settings.
 func (p *Program) StopApp(now time.Duration, name string) error {
+	err := p.uninstallApp(now, name)
+	p.flush(now)
+	return err
+}
+
+func (p *Program) uninstallApp(now time.Duration, name string) error {
 	found := p.stopApp(now, name)
 	kept := p.set.Apps[:0]
 	for _, s := range p.set.Apps {
@@ -64,9 +76,7 @@ func (p *Program) StopApp(now time.Duration, name string) error {
 	if !found {
 		return errors.New("no app " + name + " is running")
 	}
-	err := p.saveSettings()
-	p.flush(now)
-	return err
+	return p.saveSettings()
 }
 
 func replaceApp(list []apps.Spec, spec apps.Spec) []apps.Spec {
@@ -276,14 +286,14 @@ func (p *Program) extensions() []control.Extension {
 			if err != nil {
 				return nil, err
 			}
-			return nil, p.StartApp(now, spec)
+			return nil, p.installApp(now, spec)
 		}},
 		{Name: "stop_app", Do: func(now time.Duration, req control.Value) ([]control.Field, error) {
 			name, ok := req.Get("app")
 			if !ok || name.Kind != control.String {
 				return nil, errors.New(`stop_app needs "app"`)
 			}
-			return nil, p.StopApp(now, name.Str)
+			return nil, p.uninstallApp(now, name.Str)
 		}},
 	}
 }

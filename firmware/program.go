@@ -342,6 +342,7 @@ func (p *Program) receive(now time.Duration, c control.ConnID, data []byte) {
 	}
 	p.sampleInputs()
 	p.ctl.Receive(now, c, data)
+	p.ctlDirty = true // an extension may have flushed meanwhile: its reply is still to go
 }
 
 // Closed reports that a connection ended.

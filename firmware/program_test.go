@@ -420,3 +420,35 @@ func TestInflateIsBounded(t *testing.T) {
 		t.Fatalf("raw deflate: %q %v", out, err)
 	}
 }
+
+// TestStartAppTakesOnlyWhatIsSafe: start_app names an app of node/apps,
+// with settings in range; a flood of 1 ms messages is refused.
+func TestStartAppTakesOnlyWhatIsSafe(t *testing.T) {
+	l := &lan{t: t}
+	f := l.add(2, nil)
+	f.p.Opened(l.now, 1, control.Port)
+	for _, cmd := range []string{
+		`{"action": "start_app"}`,
+		`{"action": "start_app", "app": "fork-bomb"}`,
+		`{"action": "start_app", "app": "bus", "interval_ms": 1}`,
+		`{"action": "start_app", "app": "echo-client"}`,
+		`{"action": "start_app", "app": "rgb-client-naive", "server_ip": "300.1.2.3"}`,
+		`{"action": "start_app", "app": "mirror", "source": "pico2", "target": "pico3", "source_pin": 99}`,
+		`{"action": "stop_app", "app": "bus"}`,
+	} {
+		if r := f.do(1, cmd); r["error"] == nil {
+			t.Errorf("%s was accepted: %v", cmd, r)
+		}
+	}
+	if r := f.do(1, `{"action": "start_app", "app": "bus", "interval_ms": 500}`); r["error"] != nil {
+		t.Fatalf("a good start_app: %v", r)
+	}
+	set, err := firmware.ReadSettings(f.flash)
+	if err != nil || len(set.Apps) != 1 || set.Apps[0].App != "bus" || set.Apps[0].Interval != 500*time.Millisecond {
+		t.Fatalf("the settings keep %+v (%v)", set.Apps, err)
+	}
+	f.boot() // it starts again at boot
+	if apps := f.p.Apps(); len(apps) != 1 || apps[0].Spec.App != "bus" {
+		t.Fatalf("after a reboot: %+v", apps)
+	}
+}

@@ -142,6 +142,11 @@ func (s Settings) JSON() []byte {
 	return v.Append(nil)
 }
 
+// MinAppInterval is the shortest interval, in milliseconds, an app may be
+// given over the network: a controller must not be able to make every board
+// flood the LAN.
+const MinAppInterval = 50
+
 // parseApp reads an app's spec: an entry of "apps" in the settings, or a
 // start_app command (whose "action" it ignores).
 func parseApp(v control.Value) (apps.Spec, error) {
@@ -182,6 +187,9 @@ func parseApp(v control.Value) (apps.Spec, error) {
 		if err != nil {
 			return s, errors.New(s.App + ": " + err.Error())
 		}
+	}
+	if interval != 0 && interval < MinAppInterval {
+		return s, errors.New(s.App + ": interval_ms " + strconv.Itoa(interval) + " is below " + strconv.Itoa(MinAppInterval) + ": an app must not flood the network")
 	}
 	s.Interval = time.Duration(interval) * time.Millisecond
 	if ip != "" {

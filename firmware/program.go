@@ -6,6 +6,7 @@ import (
 	"github.com/picosim/picosim/node"
 	"github.com/picosim/picosim/node/apps"
 	"github.com/picosim/picosim/node/control"
+	"github.com/picosim/picosim/node/outbox"
 )
 
 // Options are what an adapter tells the program about its platform.
@@ -218,6 +219,8 @@ func (p *Program) Joined(now time.Duration, ip, broadcast node.Addr) error {
 			return err
 		}
 		p.node, p.ip, p.bcast, p.views = n, ip, broadcast, 0
+	} else {
+		p.node.Online(now)
 	}
 	p.listen(now)
 	p.changed = true
@@ -247,8 +250,9 @@ func portName(pt Port) string {
 
 // Lost tells the program the radio lost the network. Discovery keeps its
 // view and timers (nothing reaches it meanwhile, and nothing it sends
-// leaves); the LED blinks "connecting" until Joined, and with RevertOnLoss
-// held pins revert.
+// leaves; see node.Offline), the LED blinks "connecting" until Joined, and
+// with RevertOnLoss held pins revert. Back on the network, a board that
+// timed members out meanwhile listens again before it takes a role.
 func (p *Program) Lost(now time.Duration) {
 	p.ctlDirty = true
 	if !p.online {
@@ -256,6 +260,9 @@ func (p *Program) Lost(now time.Duration) {
 	}
 	p.online = false
 	p.log(now, EvWiFiLost, "")
+	if p.node != nil {
+		p.node.Offline(now)
+	}
 	p.ctl.SetConnected(now, false)
 	p.ctl.MasterLost(now)
 	p.changed = true
@@ -328,8 +335,11 @@ func (p *Program) Connected(now time.Duration, c control.ConnID, err error) {
 func (p *Program) Received(now time.Duration, c control.ConnID, data []byte) {
 	p.ctlDirty = true
 	if now < p.asleep {
-		p.slept = append(p.slept, queued{c, append([]byte(nil), data...)})
-		return
+		if p.owner[c] != nil {
+			p.slept = append(p.slept, queued{c, append([]byte(nil), data...)})
+			return // an app's data waits for the wake
+		}
+		p.wake(now, "a command") // seed 002: a command wakes the server
 	}
 	p.receive(now, c, data)
 	p.flush(now)
@@ -360,17 +370,13 @@ func (p *Program) Closed(now time.Duration, c control.ConnID) {
 // Tick runs what is due by now. Call it when Deadline passes.
 func (p *Program) Tick(now time.Duration) {
 	p.ctlDirty = true
-	if now < p.asleep {
+	switch {
+	case now < p.asleep && p.ctl.RevertDue(now):
+		p.wake(now, "a revert is due") // the fail-safe does not sleep
+	case now < p.asleep:
 		return
-	}
-	if p.asleep > 0 {
-		p.asleep, p.changed = 0, true
-		p.log(now, EvWake, "")
-		q := p.slept
-		p.slept = nil
-		for _, d := range q {
-			p.receive(now, d.c, d.data)
-		}
+	case p.asleep > 0:
+		p.wake(now, "")
 	}
 	if p.node != nil {
 		p.node.Tick(now)
@@ -393,13 +399,29 @@ func (p *Program) Deadline() time.Duration {
 	if p.ctlDirty {
 		d = p.ctl.Deadline()
 	}
+	o := outbox.Never
 	if p.node != nil {
-		d = min(d, p.node.Deadline())
+		o = p.node.Deadline()
 		for _, r := range p.apps {
-			d = min(d, r.app.Ready().Deadline)
+			o = min(o, r.app.Ready().Deadline)
 		}
 	}
-	return max(d, p.asleep)
+	// The cluster and the apps wait for the end of a light sleep; the
+	// control server's deadline already does, except for a revert.
+	return min(d, max(o, p.asleep))
+}
+
+// wake ends a light sleep (why, if not its end) and hands the control
+// server and the apps what waited for it.
+func (p *Program) wake(now time.Duration, why string) {
+	p.asleep, p.changed = 0, true
+	p.ctl.Wake(now)
+	p.log(now, EvWake, why)
+	q := p.slept
+	p.slept = nil
+	for _, d := range q {
+		p.receive(now, d.c, d.data)
+	}
 }
 
 // Leave says LEAVE, so that the others drop this board at once: a clean

@@ -40,9 +40,16 @@ type fake struct {
 	p       *firmware.Program
 	pins    map[int]int
 	inputs  map[int]int
-	console []firmware.Line
+	console []firmware.Line // parsed by lines
+	raw     [][]byte
 	replies map[control.ConnID][]string
 	closed  []control.ConnID
+	sets    []pinSet // every SetPin, in order
+}
+
+type pinSet struct {
+	at         time.Duration
+	pin, value int
 }
 
 func (f *fake) Listen(firmware.Port) error   { return nil }
@@ -61,14 +68,25 @@ func (f *fake) Write(c control.ConnID, data []byte) error {
 	return nil
 }
 func (f *fake) Close(c control.ConnID) error { f.closed = append(f.closed, c); return nil }
-func (f *fake) SetPin(pin, value int)        { f.pins[pin] = value }
-func (f *fake) ReadPin(pin int) int          { return f.inputs[pin] }
-func (f *fake) Console(line []byte) {
-	var l firmware.Line
-	if err := json.Unmarshal(line, &l); err != nil {
-		f.lan.t.Fatalf("console line is not JSON: %s: %v", line, err)
+func (f *fake) SetPin(pin, value int) {
+	f.pins[pin] = value
+	f.sets = append(f.sets, pinSet{f.lan.now, pin, value})
+}
+func (f *fake) ReadPin(pin int) int { return f.inputs[pin] }
+func (f *fake) Console(line []byte) { f.raw = append(f.raw, append([]byte(nil), line...)) }
+
+// lines parses the console lines printed since the last call; every line
+// must be JSON.
+func (f *fake) lines() []firmware.Line {
+	for _, raw := range f.raw {
+		var l firmware.Line
+		if err := json.Unmarshal(raw, &l); err != nil {
+			f.lan.t.Fatalf("console line is not JSON: %s: %v", raw, err)
+		}
+		f.console = append(f.console, l)
 	}
-	f.console = append(f.console, l)
+	f.raw = f.raw[:0]
+	return f.console
 }
 
 var _ firmware.Board = (*fake)(nil)
@@ -138,8 +156,9 @@ func (l *lan) run(d time.Duration) {
 
 // state is the board's last state line.
 func (f *fake) state() firmware.State {
-	for i := len(f.console) - 1; i >= 0; i-- {
-		if s := f.console[i].State; s != nil {
+	lines := f.lines()
+	for i := len(lines) - 1; i >= 0; i-- {
+		if s := lines[i].State; s != nil {
 			return *s
 		}
 	}
@@ -183,7 +202,7 @@ func TestBoardsAgreeAndReportTheirStateOnTheConsoleAndOverControl(t *testing.T) 
 		}
 	}
 	var sawRole bool
-	for _, line := range b.console {
+	for _, line := range b.lines() {
 		sawRole = sawRole || (line.Kind == "role" && line.Role == "WORKER1" && line.Old == "JOINING")
 	}
 	if !sawRole {
@@ -257,7 +276,7 @@ func TestACrashingUpdateRollsBackAndAGoodOneIsKept(t *testing.T) {
 		t.Fatalf("rolled back after %v, incarnation %d", l.now-start, f.p.Incarnation())
 	}
 	var events []string
-	for _, line := range f.console {
+	for _, line := range f.lines() {
 		if line.Kind != "" && line.Kind != "pin" {
 			events = append(events, line.Kind)
 		}
@@ -301,26 +320,54 @@ func TestSettingsInFlashNameTheBoardAndSetItsTimingsAndPins(t *testing.T) {
 	}
 }
 
-func TestLightSleepLosesDatagramsAndAnswersCommandsOnWaking(t *testing.T) {
+func TestLightSleepLosesDatagramsAndACommandWakesTheBoard(t *testing.T) {
 	l := &lan{t: t}
 	f := l.add(2, nil)
 	l.run(3 * time.Second)
 	f.p.Opened(l.now, 1, control.Port)
-	f.do(1, `{"action": "sleep", "time_ms": 2000, "deep": 0}`)
+	f.do(1, `{"action": "sleep", "time_ms": 60000, "deep": 0}`)
 	l.run(1500 * time.Millisecond) // the sleep starts a second after the reply
 	received := f.state().Stats["received"]
 	if !f.state().Asleep {
 		t.Fatal("not asleep")
 	}
 	f.p.Datagram(l.now, node.Port, node.Addr{10, 0, 0, 3}, node.Port, []byte{1, 1, 'x'})
-	f.p.Received(l.now, 1, []byte(`{"action": "ping"}`+"\n"))
-	n := len(f.replies[1])
-	l.run(2 * time.Second)
-	if len(f.replies[1]) != n+1 {
-		t.Fatal("the command sent during the sleep was not answered on waking")
+	if r := f.do(1, `{"action": "ping"}`); r["error"] != nil {
+		t.Fatalf("ping: %v", r)
 	}
 	if s := f.state(); s.Asleep || s.Stats["received"] != received {
-		t.Fatalf("after waking: asleep %v, received %d (was %d)", s.Asleep, s.Stats["received"], received)
+		t.Fatalf("after the command: asleep %v, received %d (was %d)", s.Asleep, s.Stats["received"], received)
+	}
+}
+
+func TestARevertDueInLightSleepWakesTheBoard(t *testing.T) {
+	l := &lan{t: t}
+	f := l.add(2, nil)
+	l.run(3 * time.Second)
+	f.p.Opened(l.now, 1, control.Port)
+	f.do(1, `{"action": "setup_pin", "pin": 4, "mode": "output", "value": 0}`)
+	f.do(1, `{"action": "write_pin", "pin": 4, "value": 1, "timeout": 5}`)
+	written := l.now
+	f.do(1, `{"action": "sleep", "time_ms": 60000, "deep": 0}`)
+	l.run(2 * time.Second)
+	if !f.state().Asleep || f.pins[4] != 1 {
+		t.Fatalf("asleep %v, GPIO4 %d", f.state().Asleep, f.pins[4])
+	}
+	l.run(written + 5*time.Second - l.now)
+	if f.pins[4] != 0 {
+		t.Fatal("the revert did not happen in light sleep")
+	}
+	if f.state().Asleep {
+		t.Fatal("the board did not wake for the revert")
+	}
+	var wake *firmware.Line
+	for i, l := range f.lines() {
+		if l.Kind == firmware.EvWake {
+			wake = &f.console[i]
+		}
+	}
+	if wake == nil || wake.MS != (written+5*time.Second).Milliseconds() || !strings.Contains(wake.Detail, "revert") {
+		t.Fatalf("wake event %+v", wake)
 	}
 }
 

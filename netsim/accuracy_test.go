@@ -23,6 +23,7 @@ type arrival struct {
 func stream(t *testing.T, n int, spacing time.Duration, link netsim.Link, size int) (netsim.Counters, []arrival) {
 	t.Helper()
 	lan, err := netsim.New(netsim.Config{Seed: 42})
+	t.Cleanup(func() { lan.Close() })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,6 +200,7 @@ func TestRateLimitSpacesFramesAndDropsBeyondTheQueue(t *testing.T) {
 
 func TestOneWayCutAndMTU(t *testing.T) {
 	lan, _ := netsim.New(netsim.Config{})
+	t.Cleanup(func() { lan.Close() })
 	a, _ := lan.AddHost(netsim.HostConfig{Name: "a"})
 	b, _ := lan.AddHost(netsim.HostConfig{Name: "b", MTU: 576})
 	ra, rb := listen(t, a, 9), listen(t, b, 9)
@@ -233,6 +235,7 @@ func TestOneWayCutAndMTU(t *testing.T) {
 
 func TestPairLinkOverridesTheDownlink(t *testing.T) {
 	lan, _ := netsim.New(netsim.Config{})
+	t.Cleanup(func() { lan.Close() })
 	a, _ := lan.AddHost(netsim.HostConfig{Name: "a"})
 	b, _ := lan.AddHost(netsim.HostConfig{Name: "b"})
 	c, _ := lan.AddHost(netsim.HostConfig{Name: "c", Down: netsim.Link{Latency: time.Millisecond}})

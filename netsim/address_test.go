@@ -23,6 +23,7 @@ func TestNewEachBootGivesARebootedHostANewAddressThatWorks(t *testing.T) {
 	var moved []string
 	lan, _ := netsim.New(netsim.Config{Addressing: netsim.NewEachBoot,
 		OnAddress: func(h *netsim.Host, old netip.Addr) { moved = append(moved, old.String()+">"+h.IP().String()) }})
+	t.Cleanup(func() { lan.Close() })
 	a, _ := lan.AddHost(netsim.HostConfig{Name: "a"})
 	b, _ := lan.AddHost(netsim.HostConfig{Name: "b"})
 	old := b.IP()
@@ -45,6 +46,7 @@ func TestNewEachBootGivesARebootedHostANewAddressThatWorks(t *testing.T) {
 
 func TestNewAtExpiryMovesARunningHost(t *testing.T) {
 	lan, err := netsim.New(netsim.Config{Addressing: netsim.NewAtExpiry, Lease: time.Minute})
+	t.Cleanup(func() { lan.Close() })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,6 +73,7 @@ func TestSoftAPStationsLoseTheNetworkWithTheAPAndJoinAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { lan.Close() })
 	radio := &netsim.PicoW{JoinMin: time.Second, JoinMax: time.Second, PowerSaveOff: true, AssocLossEvery: -1}
 	ap, _ := lan.AddHost(netsim.HostConfig{Name: "ap"})
 	var stations []*netsim.Host
@@ -126,6 +129,7 @@ func TestSoftAPStationsLoseTheNetworkWithTheAPAndJoinAgain(t *testing.T) {
 
 func TestAddressesAreGivenInOrderUntilTheSubnetIsFull(t *testing.T) {
 	lan, _ := netsim.New(netsim.Config{Subnet: netip.MustParsePrefix("10.0.0.0/29")})
+	t.Cleanup(func() { lan.Close() })
 	var ips []string
 	for i := range 5 { // .1 is the router, .7 the broadcast
 		h, err := lan.AddHost(netsim.HostConfig{Name: string(rune('a' + i)), Off: true})

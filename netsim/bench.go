@@ -60,6 +60,7 @@ func lanPair(n int, link Link) (int, float64, error) {
 	if err != nil {
 		return 0, 0, err
 	}
+	defer lan.Close()
 	a, _ := lan.AddHost(HostConfig{Name: "a"})
 	b, _ := lan.AddHost(HostConfig{Name: "b", Down: link})
 	got := 0
@@ -189,6 +190,6 @@ func HeapPerHost(n int) (uint64, error) {
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
-	runtime.KeepAlive(lan)
-	return (ms.HeapAlloc - base) / uint64(n), nil
+	per := (ms.HeapAlloc - base) / uint64(n)
+	return per, lan.Close()
 }

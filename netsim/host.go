@@ -1,6 +1,8 @@
 package netsim
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -100,6 +102,10 @@ func (h *Host) PowerOff() {
 // PowerOn boots the host with a fresh stack: empty ARP cache, no sockets.
 func (h *Host) PowerOn() error {
 	h.lan.mu.Lock()
+	if h.lan.closed {
+		h.lan.mu.Unlock()
+		return errors.New("netsim: the LAN is closed")
+	}
 	if h.powered {
 		h.lan.mu.Unlock()
 		return nil
@@ -129,6 +135,10 @@ func (h *Host) PowerOn() error {
 		TransportProtocols: []stack.TransportProtocolFactory{udp.NewProtocol, tcp.NewProtocol},
 		Clock:              &stackClock{host: h, gen: gen},
 		RandSource:         &lockedSource{src: rand.NewPCG(seed, 0x737461636b)}, // "stack"
+		// The "secure" source makes ISNs, ephemeral ports and timestamp
+		// offsets: seeded too, so that a seed gives the same frames, byte
+		// for byte (crypto/rand would change them on every run).
+		SecureRNG: newSeededReader(seed),
 	})
 	p := &port{host: h, mtu: h.mtu + header.EthernetMinimumSize, mac: h.mac}
 	if err := s.CreateNIC(nicID, ethernet.New(p)); err != nil {
@@ -246,6 +256,26 @@ func (c *stackClock) AfterFunc(d time.Duration, f func()) tcpip.Timer {
 }
 
 var _ tcpip.Timer = clock.Timer(nil)
+
+// seededReader is a deterministic io.Reader for the stack's SecureRNG,
+// which several goroutines of a stack read.
+type seededReader struct {
+	mu  sync.Mutex
+	src *rand.ChaCha8
+}
+
+func newSeededReader(seed uint64) *seededReader {
+	var key [32]byte
+	binary.LittleEndian.PutUint64(key[:], seed)
+	copy(key[8:], "netsim secure rng")
+	return &seededReader{src: rand.NewChaCha8(key)}
+}
+
+func (r *seededReader) Read(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.src.Read(p)
+}
 
 // lockedSource makes a PCG a thread-safe math/rand.Source, as gVisor wants.
 type lockedSource struct {

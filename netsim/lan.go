@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -66,6 +67,7 @@ type LAN struct {
 	capture *Capture
 	ap      *Host   // the soft AP, if any
 	busy    []*Host // hosts whose stacks may have work in flight, see settle
+	closed  bool
 }
 
 // New returns an empty LAN.
@@ -187,6 +189,28 @@ type HostConfig struct {
 	Profile *PicoW
 }
 
+// Close ends the LAN: every host is powered off, its stack destroyed with
+// the stack's goroutines, and a capture is flushed. Nothing can be added
+// afterwards. A LAN that is dropped without Close keeps its stacks' goroutines
+// for the life of the process.
+func (l *LAN) Close() error {
+	if l == nil {
+		return nil
+	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	hosts := slices.Clone(l.hosts)
+	l.mu.Unlock()
+	for _, h := range hosts {
+		h.PowerOff()
+	}
+	return l.StopCapture()
+}
+
 // AddHost attaches a powered-on host to the LAN.
 func (l *LAN) AddHost(hc HostConfig) (*Host, error) {
 	if err := hc.Up.Validate(); err != nil {
@@ -196,6 +220,10 @@ func (l *LAN) AddHost(hc HostConfig) (*Host, error) {
 		return nil, fmt.Errorf("netsim: host %q downlink: %w", hc.Name, err)
 	}
 	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil, errors.New("netsim: the LAN is closed")
+	}
 	if hc.Name == "" {
 		l.mu.Unlock()
 		return nil, errors.New("netsim: a host needs a name")
@@ -405,6 +433,12 @@ func (l *LAN) transmit(src *Host, frame []byte) {
 	dst := header.Ethernet(frame).DestinationAddress()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if !src.powered {
+		// The resets a stack sends as PowerOff destroys it: a board without
+		// power sends nothing (and the order gVisor tears endpoints down in
+		// is a map's, so letting them out would make runs differ).
+		return
+	}
 	now := l.clock.Now()
 	src.counters.Sent++
 	var miss missed

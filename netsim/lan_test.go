@@ -46,6 +46,7 @@ func listen(t *testing.T, h *netsim.Host, port uint16) *receiver {
 func newLAN(t *testing.T, names ...string) (*netsim.LAN, []*netsim.Host) {
 	t.Helper()
 	lan, err := netsim.New(netsim.Config{Seed: 1})
+	t.Cleanup(func() { lan.Close() })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,6 +142,7 @@ func TestPartitionCutsBetweenGroupsUntilHealed(t *testing.T) {
 func TestLossIsDrawnFromTheSeed(t *testing.T) {
 	run := func(seed uint64) (uint64, uint64) {
 		lan, _ := netsim.New(netsim.Config{Seed: seed})
+		t.Cleanup(func() { lan.Close() })
 		a, _ := lan.AddHost(netsim.HostConfig{Name: "a"})
 		b, _ := lan.AddHost(netsim.HostConfig{Name: "b", Down: netsim.Link{Loss: 0.3}})
 		listen(t, b, 9)

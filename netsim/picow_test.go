@@ -12,6 +12,7 @@ import (
 func picoLAN(t *testing.T, p netsim.PicoW, on func(*netsim.Host, bool)) (*netsim.LAN, *netsim.UDPConn, *netsim.Host, *receiver) {
 	t.Helper()
 	lan, err := netsim.New(netsim.Config{Seed: 3, OnAssociation: on})
+	t.Cleanup(func() { lan.Close() })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 // arrived in simulated time.
 func echoRun(t *testing.T, seed uint64, n int) []time.Duration {
 	lan, err := netsim.New(netsim.Config{Seed: seed})
+	t.Cleanup(func() { lan.Close() })
 	if err != nil {
 		t.Fatal(err)
 	}

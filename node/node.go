@@ -32,8 +32,12 @@ type Node struct {
 	// existing: while settling, this board heard a worker with a number, so
 	// it joins a cluster that was there before it.
 	existing bool
-	role     Role
-	master   Member // as last reported in a MasterChanged event
+	// offline: the radio is off the network (Offline); dropped: members
+	// timed out meanwhile, so the others have most likely dropped this
+	// board too.
+	offline, dropped bool
+	role             Role
+	master           Member // as last reported in a MasterChanged event
 
 	seq       uint32 // heartbeats sent
 	nextBeat  time.Duration
@@ -177,6 +181,35 @@ func (n *Node) Tick(now time.Duration) {
 	}
 }
 
+// Offline tells the node its radio lost the network: it hears nothing, and
+// nothing it sends leaves. Its view ages as usual.
+func (n *Node) Offline(now time.Duration) { n.offline, n.dropped = true, false }
+
+// Online tells the node its radio is back on the network. A board that
+// timed members out while it was away was most likely timed out by them,
+// and a new master may have been elected without it: it comes back as
+// after a boot, JOINING until it has listened for Settle, so that it does
+// not return as a second MASTER before it has heard the cluster.
+func (n *Node) Online(now time.Duration) {
+	if !n.offline {
+		return
+	}
+	n.offline = false
+	if !n.dropped {
+		return // a short outage: nobody noticed
+	}
+	n.settled, n.existing, n.booted = false, false, now
+	if !n.master.IP.IsZero() {
+		n.event(now, Event{Kind: MasterChanged, Prev: n.master})
+		n.master = Member{}
+	}
+	if n.role != Joining {
+		n.event(now, Event{Kind: RoleChanged, Member: n.self().public(), Role: Joining, Old: n.role})
+		n.role = Joining
+	}
+	n.views++
+}
+
 // Leave broadcasts LEAVE so that the others drop this board at once; the
 // driver stops the node afterwards.
 func (n *Node) Leave(now time.Duration) {
@@ -308,6 +341,7 @@ func (n *Node) sweep(now time.Duration) bool {
 		if m.IP != n.cfg.IP && now-m.seen > n.timeout {
 			n.remove(now, i, Timeout)
 			left = true
+			n.dropped = n.dropped || n.offline
 			continue
 		}
 		if m.IP != n.cfg.IP && m.seen < oldest {

@@ -20,6 +20,7 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testda
 //	kill NAME        power a board off, silently
 //	leave NAME       shut a board down cleanly, with LEAVE
 //	partition A B | C   cut the LAN between groups; heal joins it again
+//	offline NAME     its radio loses the network; online NAME: it is back
 //	run DURATION     let time pass; prints role, master and leave events
 //	roles            prints what each live board sees
 //
@@ -37,7 +38,7 @@ func TestScripts(t *testing.T) {
 				t.Fatal(err)
 			}
 			var out strings.Builder
-			l := &lan{nodes: map[string]*Node{}, group: map[string]int{}, inc: map[string]uint32{}, byIP: map[Addr]string{}}
+			l := &lan{nodes: map[string]*Node{}, group: map[string]int{}, inc: map[string]uint32{}, byIP: map[Addr]string{}, offline: map[string]bool{}}
 			for _, block := range strings.Split(string(raw), "\n\n") {
 				if strings.TrimSpace(block) == "" {
 					continue
@@ -83,6 +84,7 @@ type lan struct {
 	group   map[string]int
 	inc     map[string]uint32
 	byIP    map[Addr]string // every board ever booted
+	offline map[string]bool // radios off the network
 	flight  []packet
 	printed []string
 }
@@ -130,6 +132,14 @@ func (l *lan) do(t *testing.T, cmd string) string {
 		}
 	case "heal":
 		l.group = map[string]int{}
+	case "offline":
+		l.offline[f[1]] = true
+		l.nodes[f[1]].Offline(l.now)
+		l.apply(l.nodes[f[1]])
+	case "online":
+		delete(l.offline, f[1])
+		l.nodes[f[1]].Online(l.now)
+		l.apply(l.nodes[f[1]])
 	case "run":
 		d, err := time.ParseDuration(f[1])
 		if err != nil {
@@ -158,6 +168,9 @@ func (l *lan) do(t *testing.T, cmd string) string {
 func (l *lan) apply(n *Node) {
 	rd := n.Ready()
 	for _, d := range rd.Datagrams {
+		if l.offline[n.cfg.Name] {
+			break // its radio is off the network: nothing leaves
+		}
 		to := d.To
 		if to == n.cfg.Broadcast {
 			to = Addr{}
@@ -212,7 +225,7 @@ func (l *lan) run(end time.Duration) {
 			from := l.name(p.from)
 			for _, name := range l.names {
 				n := l.nodes[name]
-				if n == nil || name == from || l.group[name] != l.group[from] || (!p.to.IsZero() && p.to != n.cfg.IP) {
+				if n == nil || name == from || l.group[name] != l.group[from] || l.offline[name] || (!p.to.IsZero() && p.to != n.cfg.IP) {
 					continue
 				}
 				n.Step(l.now, p.from, Port, p.data)

@@ -13,6 +13,7 @@
 package scenarios_test
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -41,6 +42,8 @@ func TestScenarios(t *testing.T) {
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "scenarios")
 }
+
+var _ = BeforeSuite(func() { DeferCleanup(simtest.NoLeaks()) })
 
 // The reasons specs were skipped go in one line that `make test` shows.
 var _ = ReportAfterSuite("skipped specs", func(r Report) { simtest.NoteSkipped(r) })
@@ -140,4 +143,35 @@ func startLab(s *scenario.Scenario) *targets.Inventory {
 	_, err = targets.LoadInventory(inv.File) // what the lab writes, the hw target reads
 	Expect(err).NotTo(HaveOccurred(), fmt.Sprintf("the lab's inventory %s", inv.File))
 	return inv
+}
+
+// The same seed gives the same frames, byte for byte, TCP included: gVisor's
+// random sources (ISNs, ephemeral ports, timestamps) are seeded from the
+// scenario's seed, and a board that loses power sends nothing more.
+var _ = Describe("captures of TCP scenarios", func() {
+	for _, file := range []string{"server-new-address.yaml", "update-rollback.yaml", "rgb-under-loss.yaml"} {
+		It("are byte-identical for the same seed: "+file, func() {
+			s, err := scenario.Load(file)
+			Expect(err).NotTo(HaveOccurred())
+			capture := func() []byte {
+				var buf bytes.Buffer
+				r := scenario.Run(s, scenario.Options{Capture: &buf})
+				Expect(r.Passed).To(BeTrue(), strings.Join(r.Failures, "\n"))
+				return buf.Bytes()
+			}
+			first, second := capture(), capture()
+			Expect(len(first)).To(BeNumerically(">", 5000))
+			Expect(bytes.Equal(first, second)).To(BeTrue(), "captures of %d and %d bytes differ from byte %d",
+				len(first), len(second), firstDifference(first, second))
+		})
+	}
+})
+
+func firstDifference(a, b []byte) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
 }

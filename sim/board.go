@@ -32,6 +32,7 @@ type Board struct {
 
 	p        *firmware.Program // nil while off, rebooting, or in deep sleep
 	on       bool              // has power
+	first    bool              // its first power-on is still to come (Config.BootSpread)
 	gen      uint64            // bumped by every power loss and reboot: older timers die
 	tick     clock.Timer
 	deadline time.Duration
@@ -70,10 +71,10 @@ func (b *Board) IP() netip.Addr { return b.host.IP() }
 // deep sleep, with its network down).
 func (b *Board) Powered() bool { return b.on }
 
-// Up reports whether the board runs discovery: powered, booted, and its
-// radio has joined the network at least once since. Only boards that are
-// up take part in the checks.
-func (b *Board) Up() bool { return b.p != nil && b.p.Node() != nil }
+// Up reports whether the board takes part in the checks: powered, booted,
+// running discovery, and its radio on the network now (a board whose radio
+// lost its association hears no one, and no one hears it).
+func (b *Board) Up() bool { return b.p != nil && b.p.Node() != nil && b.p.Online() }
 
 // Incarnation returns the number of the board's current (or last) boot.
 func (b *Board) Incarnation() uint32 {

@@ -144,9 +144,26 @@ func New(cfg Config) (*Cluster, error) {
 		if cfg.BootSpread > 0 {
 			at = time.Duration(boot.Int64N(int64(cfg.BootSpread)))
 		}
-		clk.At(at, func() { c.PowerOn(name) })
+		b.first = true
+		clk.At(at, func() {
+			if b.first { // unless a power_off came first
+				b.first = false
+				c.PowerOn(name)
+			}
+		})
 	}
 	return c, nil
+}
+
+// Close ends the cluster: the boards stop, their network stacks are
+// destroyed (with the goroutines gVisor runs for them) and a capture is
+// flushed. Call it when done with a cluster; the cluster is unusable after.
+func (c *Cluster) Close() error {
+	for _, b := range c.boards {
+		b.first = false
+		b.powerOff()
+	}
+	return c.lan.Close()
 }
 
 // Now returns the simulated time.
@@ -192,15 +209,22 @@ func (c *Cluster) PowerOn(name string) error {
 	if err != nil || b.Powered() {
 		return err
 	}
+	b.first = false
 	c.record(Event{At: c.Now(), Board: name, Kind: EvPowerOn, IP: b.IP().String(),
 		Detail: fmt.Sprintf("at %s (incarnation %d)", b.IP(), b.Incarnation()+1)})
 	return b.powerOn()
 }
 
 // PowerOff cuts a board's power: it stops at once, says nothing, and its
-// frames in flight are lost.
+// frames in flight are lost. A board yet to be powered on for the first
+// time (at 0 s, or within Config.BootSpread) stays off until PowerOn.
 func (c *Cluster) PowerOff(name string) error {
 	b, err := c.board(name)
+	if err == nil && b.first {
+		b.first = false
+		c.record(Event{At: c.Now(), Board: name, Kind: EvPowerOff, Detail: "before its first boot"})
+		return nil
+	}
 	if err != nil || !b.Powered() {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/picosim/picosim/netsim"
+	"github.com/picosim/picosim/sim/ctl"
 )
 
 // Controller is a piconetcontrol client on a host of its own on the
@@ -44,10 +45,15 @@ func (c *Cluster) NewController(name string) (*Controller, error) {
 	return &Controller{c: c, host: h}, nil
 }
 
-// ControlTimeout bounds how long, in simulated time, Connect and Do wait.
+// ControlTimeout bounds how long, in simulated time, Do waits for a reply:
+// long enough for TCP's retransmissions on a lossy link.
 const ControlTimeout = 10 * time.Second
 
-// Connect opens a connection to a board's control server.
+// Connect opens a connection to a board's control server. Like ctl.Dial,
+// which drives emulated and real boards, it tries up to four times, each
+// try bounded by 3 s, with 200 ms, 400 ms and 800 ms between them (the
+// defaults of ctl.Options): a connect whose ARP requests or SYNs are all
+// lost is tried again, as a careful controller does.
 func (ct *Controller) Connect(board string) error {
 	b, err := ct.c.board(board)
 	if err != nil {
@@ -55,9 +61,35 @@ func (ct *Controller) Connect(board string) error {
 	}
 	ct.Close()
 	ct.buf, ct.closed = nil, false
+	var opt ctl.Options
+	opt.Defaults()
+	backoff := opt.Backoff
+	for try := 0; ; try++ {
+		err = ct.dial(b, opt.Timeout)
+		if err == nil || try == opt.Retries {
+			break
+		}
+		ct.c.Run(backoff)
+		backoff *= 2
+	}
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w (after %d tries)", board, err, opt.Retries+1)
+	}
+	return nil
+}
+
+// dial makes one connect attempt. A connection that completes after the
+// attempt gave up is closed at once.
+func (ct *Controller) dial(b *Board, timeout time.Duration) error {
 	var dialErr error
-	done := false
+	done, late := false, false
 	ct.host.DialTCP(b.ControlAddr(), func(conn *netsim.TCPConn, err error) {
+		if late {
+			if err == nil {
+				conn.Close()
+			}
+			return
+		}
 		done, dialErr = true, err
 		if err != nil {
 			return
@@ -66,8 +98,9 @@ func (ct *Controller) Connect(board string) error {
 		conn.OnData = ct.receive
 		conn.OnClose = func() { ct.closed = true }
 	})
-	if !ct.c.RunUntil(ct.c.Now()+ControlTimeout, func() bool { return done }) {
-		return fmt.Errorf("connect to %s: no answer within %v", board, ControlTimeout)
+	if !ct.c.RunUntil(ct.c.Now()+timeout, func() bool { return done }) {
+		late = true
+		return fmt.Errorf("no answer within %v", timeout)
 	}
 	return dialErr
 }

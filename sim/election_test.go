@@ -261,6 +261,7 @@ var _ = Describe("replaying a run", func() {
 			Link:     netsim.Link{Loss: 0.1, Latency: 20 * time.Millisecond, Jitter: 5 * time.Millisecond},
 			Settings: firmware.Settings{Heartbeat: 500 * time.Millisecond}})
 		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(c.Close)
 		c.Run(10 * time.Second)
 		Expect(c.PowerOff("pico1")).To(Succeed())
 		c.Run(10 * time.Second)

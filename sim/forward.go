@@ -21,7 +21,12 @@ type Forwarder struct {
 	gw        *netsim.Host
 	listeners []net.Listener
 	Mappings  []Mapping
-	wg        sync.WaitGroup
+	done      chan struct{} // closed by Close: pumps stop
+
+	mu     sync.Mutex // guards below; wg.Add happens under it, before closed
+	closed bool
+	conns  map[net.Conn]bool // host connections open
+	wg     sync.WaitGroup    // acceptors and pumps
 }
 
 // Mapping is one forwarded port.
@@ -38,7 +43,7 @@ func (c *Cluster) Forward(base netip.AddrPort) (*Forwarder, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &Forwarder{c: c, gw: gw}
+	f := &Forwarder{c: c, gw: gw, done: make(chan struct{}), conns: map[net.Conn]bool{}}
 	for i, b := range c.boards {
 		from := netip.AddrPortFrom(base.Addr(), base.Port()+uint16(i))
 		if base.Port() == 0 {
@@ -57,15 +62,46 @@ func (c *Cluster) Forward(base netip.AddrPort) (*Forwarder, error) {
 	return f, nil
 }
 
-// Close stops listening and ends the forwarded connections.
+// Close stops listening, ends the forwarded connections and waits for the
+// goroutines that served them.
 func (f *Forwarder) Close() {
-	for _, ln := range f.listeners {
-		ln.Close()
+	f.mu.Lock()
+	if !f.closed {
+		f.closed = true
+		close(f.done)
+		for _, ln := range f.listeners {
+			ln.Close()
+		}
+		for conn := range f.conns {
+			conn.Close()
+		}
 	}
+	f.mu.Unlock()
 	f.wg.Wait()
 }
 
 func (f *Forwarder) post(fn func()) { f.c.clk.Post(0, clock.Func(fn)) }
+
+// track adds a host connection and n goroutines that serve it, unless the
+// forwarder is closed (then the connection is closed at once).
+func (f *Forwarder) track(conn net.Conn, n int) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		conn.Close()
+		return false
+	}
+	f.conns[conn] = true
+	f.wg.Add(n)
+	return true
+}
+
+func (f *Forwarder) untrack(conn net.Conn) {
+	conn.Close()
+	f.mu.Lock()
+	delete(f.conns, conn)
+	f.mu.Unlock()
+}
 
 func (f *Forwarder) accept(ln net.Listener, b *Board) {
 	defer f.wg.Done()
@@ -74,35 +110,53 @@ func (f *Forwarder) accept(ln net.Listener, b *Board) {
 		if err != nil {
 			return // closed
 		}
-		f.post(func() { f.bridge(conn, b) })
+		if f.track(conn, 0) {
+			f.post(func() { f.bridge(conn, b) })
+		}
 	}
 }
 
 // bridge runs on the clock's goroutine: it dials the board from the gateway
 // and pumps bytes both ways. Host sockets are read and written by goroutines
-// of their own; they reach the simulation only through post.
+// of their own; they reach the simulation only through post, and never
+// block it: once the forwarder closes, data for the host is dropped.
 func (f *Forwarder) bridge(conn net.Conn, b *Board) {
 	toHost := make(chan []byte, 64)
 	f.gw.DialTCP(b.ControlAddr(), func(tc *netsim.TCPConn, err error) {
-		if err != nil {
-			conn.Close()
+		if err != nil || !f.track(conn, 2) {
+			f.untrack(conn)
 			return
 		}
-		tc.OnData = func(p []byte) { toHost <- append([]byte(nil), p...) }
+		tc.OnData = func(p []byte) {
+			select {
+			case toHost <- append([]byte(nil), p...):
+			case <-f.done:
+			}
+		}
 		tc.OnClose = func() { close(toHost) }
 		go func() { // board → host; keeps draining after a failed write so the loop never blocks on it
+			defer f.wg.Done()
+			defer f.untrack(conn)
 			ok := true
-			for p := range toHost {
-				if ok {
-					if _, err := conn.Write(p); err != nil {
-						ok = false
-						conn.Close()
+			for {
+				select {
+				case p, open := <-toHost:
+					if !open {
+						return
 					}
+					if ok {
+						if _, err := conn.Write(p); err != nil {
+							ok = false
+							conn.Close()
+						}
+					}
+				case <-f.done:
+					return
 				}
 			}
-			conn.Close()
 		}()
 		go func() { // host → board
+			defer f.wg.Done()
 			buf := make([]byte, 4096)
 			for {
 				n, err := conn.Read(buf)

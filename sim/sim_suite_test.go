@@ -9,6 +9,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/picosim/picosim/sim"
+	"github.com/picosim/picosim/sim/simtest"
 )
 
 func TestSim(t *testing.T) {
@@ -17,6 +18,7 @@ func TestSim(t *testing.T) {
 }
 
 var _ = BeforeSuite(func() {
+	DeferCleanup(simtest.NoLeaks())
 	// Eventually and Consistently are driven by simulated time (simtest):
 	// these wall-clock limits only guard against a hung simulation.
 	SetDefaultEventuallyTimeout(time.Minute)
@@ -31,6 +33,7 @@ func newCluster(cfg sim.Config) *sim.Cluster {
 	GinkgoHelper()
 	c, err := sim.New(cfg)
 	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(c.Close)
 	AddReportEntry("seed", cfg.Seed, ReportEntryVisibilityFailureOrVerbose)
 	DeferCleanup(func() {
 		if CurrentSpecReport().Failed() {

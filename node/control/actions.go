@@ -211,19 +211,24 @@ func (s *Server) writePin(now time.Duration, c ConnID, req Value) *cmdError {
 	if e != nil {
 		return e
 	}
-	if timeout < 0 || math.IsInf(timeout, 0) {
-		return valueError("timeout must be a finite number of seconds, not negative; got %s", strconv.FormatFloat(timeout, 'g', -1, 64))
+	if !(timeout >= 0 && timeout <= MaxTimeout.Seconds()) { // NaN too
+		return valueError("timeout must be 0 to %s seconds (about 6.2 days), got %s",
+			strconv.FormatFloat(MaxTimeout.Seconds(), 'f', -1, 64), strconv.FormatFloat(timeout, 'g', -1, 64))
 	}
 	p := &s.pins[n]
 	if p.mode != Output {
 		return valueError("pin %s is set up as an input: it cannot be written", strconv.Itoa(n))
 	}
 	if p.value == value {
-		return nil // already there: nothing to write, nothing to revert
+		// Already there: nothing to write and, as on the real server,
+		// nothing to schedule; a hold keeps its end.
+		return nil
 	}
-	prev := p.value
+	if !p.held {
+		p.revertTo = p.value // the hold begins: this is what it returns to
+	}
 	p.value = value
-	p.held, p.revertAt, p.revertTo, p.heldBy = true, now+time.Duration(timeout*float64(time.Second)), prev, c
+	p.held, p.revertAt, p.heldBy = true, now+time.Duration(math.Round(timeout*1e9)), c
 	s.rd.Pins = append(s.rd.Pins, PinChange{At: now, Pin: n, Value: value, Cause: ByWrite})
 	return nil
 }

@@ -12,12 +12,35 @@
 //
 // # Fail-safe
 //
-// write_pin needs a timeout: when it ends, the pin goes back to the value it
-// had, exactly once, whatever happened to the connection. A later write to
-// the same pin replaces the pending revert; a write of the value the pin
-// already holds schedules nothing. With Config.RevertOnLoss, every held pin
-// also reverts at once when the board loses its master or the connection
-// that wrote it (off by default, as on the real server).
+// write_pin needs a timeout (0 to MaxTimeout seconds). The promise, checked
+// over random schedules by TestFailSafeProperty:
+//
+//	When the last unexpired timed write on a pin ends, the pin returns to
+//	the value it had before the first of those writes, exactly once.
+//
+// A write that changes a pin with no pending revert begins a hold and
+// records the value to return to. A later write while it is held replaces
+// the hold's end (the latest timeout counts: it is what the controller asked
+// last) but never what it returns to, so no sequence of writes can leave a
+// written value in place for good. A write of the value the pin already
+// holds changes and schedules nothing, as on the real server. The hold ends
+// at its deadline; with Config.RevertOnLoss also at once when the board
+// loses its master or the connection of the latest write closes (off by
+// default, as on the real server); a reset, deep sleep or update ends it by
+// putting every pin back at its setup value, which is where an unheld pin
+// already was.
+//
+// Light sleep does not suspend the fail-safe: a revert due while the board
+// sleeps wakes it (Tick runs at Deadline, which a sleep does not postpone
+// past a revert), and a command wakes it (seed 002: "if in light sleep, the
+// server wakes up upon receiving a command"); the driver calls Wake.
+//
+// Where piconetcontrol 1.13 differs: it schedules one task per write that
+// writes the opposite of the written value after its timeout, so writing 1
+// (timeout 5) at 12 s and 0 (timeout 2) at 13 s turns the pin back on from
+// 15 s to 17 s; a timeout
+// is slept in light sleep, and a timeout beyond 2^29 ms wraps MicroPython's
+// tick counter. The safe reading is kept here.
 //
 // # The driver loop
 //

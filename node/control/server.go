@@ -17,6 +17,12 @@ const (
 	// ActionDelay is how long reset and sleep wait after replying, so that
 	// the reply gets out first, as the real server does.
 	ActionDelay = time.Second
+	// MaxTimeout is the longest write_pin timeout accepted: 2^29 ms (about
+	// 6.2 days), the longest delay MicroPython's asyncio can wait (its
+	// ticks_ms wraps at 2^30 ms and compares half-periods), so the real
+	// server and this one accept the same commands. Above it the command is
+	// refused: a fail-safe that might never fire is no fail-safe.
+	MaxTimeout = (1 << 29) * time.Millisecond
 )
 
 // ConnID names one controller connection; the driver picks them.
@@ -118,14 +124,17 @@ type Extension struct {
 	Do   func(now time.Duration, req Value) ([]Field, error)
 }
 
+// pin is one GPIO. A hold begins with a write that changes an unheld pin;
+// later writes while it is held move its end (the latest timeout counts) but
+// not what it returns to: the value from before the hold began.
 type pin struct {
 	mode     Mode
 	value    int
 	setupVal int
 	held     bool          // a revert is pending
-	revertAt time.Duration // when it is due
-	revertTo int
-	heldBy   ConnID // the connection that wrote the pin
+	revertAt time.Duration // when it is due: the latest write's timeout
+	revertTo int           // the value before the hold's first write
+	heldBy   ConnID        // the connection of the latest write
 }
 
 type conn struct {
@@ -303,10 +312,15 @@ func (s *Server) Receive(now time.Duration, c ConnID, data []byte) {
 }
 
 // Tick fires what is due: reverts, delayed actions, idle timeouts, the LED.
+// In light sleep only a revert runs, and it wakes the board: the fail-safe
+// does not sleep.
 func (s *Server) Tick(now time.Duration) {
 	s.stale = true
 	if now < s.asleep {
-		return // light sleep: nothing runs; due work fires on waking
+		if !s.RevertDue(now) {
+			return // light sleep: nothing else runs; due work fires on waking
+		}
+		s.Wake(now)
 	}
 	for n := range s.pins {
 		if p := &s.pins[n]; p.held && p.revertAt <= now {
@@ -337,6 +351,29 @@ func (s *Server) Tick(now time.Duration) {
 	}
 }
 
+// RevertDue reports whether a pin's revert is due by now.
+func (s *Server) RevertDue(now time.Duration) bool {
+	for n := range s.pins {
+		if p := &s.pins[n]; p.held && p.revertAt <= now {
+			return true
+		}
+	}
+	return false
+}
+
+// Asleep reports whether the board is in light sleep.
+func (s *Server) Asleep(now time.Duration) bool { return now < s.asleep }
+
+// Wake ends a light sleep now: a command arrived, or a revert is due.
+func (s *Server) Wake(now time.Duration) {
+	s.stale = true
+	if now < s.asleep {
+		s.asleep = now
+		s.led.start(now, s.status())
+		s.emitLED(now)
+	}
+}
+
 // Ready returns what the server wants done since the last Advance.
 func (s *Server) Ready() Ready {
 	rd := s.rd
@@ -355,26 +392,21 @@ func (s *Server) Deadline() time.Duration {
 // Advance acknowledges the last Ready.
 func (s *Server) Advance() { s.rd.Reset() }
 
+// deadline is the earliest of the due times; in light sleep, only reverts
+// come before its end.
 func (s *Server) deadline() time.Duration {
 	d := s.led.next
-	consider := func(t time.Duration) {
-		if t < d {
-			d = t
-		}
-	}
-	for n := range s.pins {
-		if s.pins[n].held {
-			consider(s.pins[n].revertAt)
-		}
-	}
 	for _, p := range s.pending {
-		consider(p.at)
+		d = min(d, p.at)
 	}
 	for _, c := range s.order {
-		consider(s.conns[c].lastActive + s.cfg.IdleTimeout)
+		d = min(d, s.conns[c].lastActive+s.cfg.IdleTimeout)
 	}
-	if d < s.asleep {
-		d = s.asleep
+	d = max(d, s.asleep)
+	for n := range s.pins {
+		if s.pins[n].held {
+			d = min(d, s.pins[n].revertAt)
+		}
 	}
 	return d
 }

@@ -224,7 +224,9 @@ func TestInvalidCommandsGetErrorRepliesNamingTheProblem(t *testing.T) {
 		{`{"action": "write_pin", "pin": 9, "value": 1, "timeout": 1}`, "GPIOPinNotSetupError", "pin 9 not setup"},
 		{`{"action": "read_pin", "pin": 9}`, "GPIOPinNotSetupError", "pin 9 not setup"},
 		{`{"action": "write_pin", "pin": 2, "value": 2, "timeout": 1}`, "ValueError", `"value" must be 0 or 1, got 2`},
-		{`{"action": "write_pin", "pin": 2, "value": 1, "timeout": -1}`, "ValueError", "timeout must be"},
+		{`{"action": "write_pin", "pin": 2, "value": 1, "timeout": -1}`, "ValueError", "timeout must be 0 to 536870.912 seconds (about 6.2 days), got -1"},
+		{`{"action": "write_pin", "pin": 2, "value": 1, "timeout": 1e10}`, "ValueError", "timeout must be 0 to 536870.912 seconds (about 6.2 days), got 1e+10"},
+		{`{"action": "write_pin", "pin": 2, "value": 1, "timeout": 536871}`, "ValueError", "timeout must be 0 to 536870.912"},
 		{`{"action": "write_pin", "pin": 2, "value": 1, "timeout": "soon"}`, "ValueError", `"timeout" must be a number`},
 		{`{"action": "sleep", "time_ms": -5, "deep": 0}`, "ValueError", "time_ms must not be negative"},
 		{`{"action": "update", "files": {}}`, "ValueError", `"files" must be an object`},
@@ -322,6 +324,60 @@ func TestFailSafe(t *testing.T) {
 		b.run(12 * time.Second)
 		if _, v := b.s.Pin(2); v != 0 {
 			t.Fatal("the last write's revert did not fire at 12 s")
+		}
+	})
+	t.Run("a rewrite of a held pin returns it to its value before the hold", func(t *testing.T) {
+		// GPIO4 =1 (timeout 5) at 12 s, =0 (timeout 2) at 13 s: the latest
+		// timeout ends the hold at 15 s, at 0, for good.
+		b := newBoard(t, Config{})
+		b.open(1)
+		b.send(1, `{"action": "setup_pin", "pin": 4, "mode": "output", "value": 0}`)
+		b.run(12 * time.Second)
+		b.send(1, `{"action": "write_pin", "pin": 4, "value": 1, "timeout": 5}`)
+		b.run(13 * time.Second)
+		b.send(1, `{"action": "write_pin", "pin": 4, "value": 0, "timeout": 2}`)
+		b.run(15 * time.Second)
+		if _, v := b.s.Pin(4); v != 0 {
+			t.Fatal("GPIO4 not back at 0 when the last hold ended")
+		}
+		if _, held := b.s.Held(4); held {
+			t.Fatal("still held")
+		}
+		b.run(60 * time.Second)
+		if _, v := b.s.Pin(4); v != 0 {
+			t.Fatal("GPIO4 turned on again after the hold")
+		}
+	})
+	t.Run("with RevertOnLoss, a rewritten pin returns to its value before the hold", func(t *testing.T) {
+		b := setup(Config{RevertOnLoss: true})
+		b.send(1, `{"action": "write_pin", "pin": 2, "value": 0, "timeout": 9}`)
+		b.s.Closed(b.now, 1)
+		b.apply()
+		if _, v := b.s.Pin(2); v != 0 {
+			t.Fatal("the lost controller's pin did not return to 0")
+		}
+	})
+	t.Run("the longest timeout is accepted and held for its length", func(t *testing.T) {
+		b := newBoard(t, Config{})
+		b.open(1)
+		b.send(1, `{"action": "setup_pin", "pin": 2, "mode": "output", "value": 0}`)
+		if r := b.send(1, `{"action": "write_pin", "pin": 2, "value": 1, "timeout": 536870.912}`); r["error"] != nil {
+			t.Fatalf("MaxTimeout refused: %v", r)
+		}
+		if at, held := b.s.Held(2); !held || at != MaxTimeout {
+			t.Fatalf("held %v until %v, want %v", held, at, MaxTimeout)
+		}
+	})
+	t.Run("a revert due in light sleep wakes the board", func(t *testing.T) {
+		b := setup(Config{})
+		b.send(1, `{"action": "sleep", "time_ms": 60000, "deep": 0}`)
+		b.run(2 * time.Second)
+		if !b.s.Asleep(b.now) {
+			t.Fatal("not asleep")
+		}
+		b.run(5 * time.Second)
+		if _, v := b.s.Pin(2); v != 0 || b.s.Asleep(b.now) {
+			t.Fatalf("at the deadline: GPIO2 %d, asleep %v", v, b.s.Asleep(b.now))
 		}
 	})
 	t.Run("writing the value the pin holds schedules nothing", func(t *testing.T) {

@@ -40,6 +40,7 @@ func MeasureControl(n, reverts int, link netsim.Link, seed uint64) (ControlBench
 	if err != nil {
 		return res, err
 	}
+	defer c.Close()
 	c.Run(3 * time.Second)
 	ct, err := c.NewController("bench")
 	if err != nil {
@@ -104,6 +105,7 @@ func measureEcho(n int, link netsim.Link, seed uint64) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
+	defer lan.Close()
 	srv, _ := lan.AddHost(netsim.HostConfig{Name: "server", Down: link})
 	cli, _ := lan.AddHost(netsim.HostConfig{Name: "client"})
 	if _, err := srv.ListenTCP(7, func(c *netsim.TCPConn) { c.OnData = func(p []byte) { c.Write(p) } }); err != nil {
@@ -170,6 +172,7 @@ func MeasureConvergence(n int, seed uint64, step, limit time.Duration) (Converge
 	if err != nil {
 		return Convergence{}, err
 	}
+	defer c.Close()
 	res := Convergence{Boards: n}
 	for c.Converged() != nil {
 		if c.Now() >= limit {

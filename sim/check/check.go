@@ -193,14 +193,16 @@ func FailSafe(states []firmware.State) error {
 	return nil
 }
 
-// Stability holds when no board changed its role or its master at or after
-// since.
+// Stability holds when no board changed its role or its master after
+// since. The window is (since, now]: a change at the instant since belongs
+// to what came before it (the eventually step that it ended, in a
+// scenario).
 func Stability(events []firmware.Event, since time.Duration) error {
 	return noneSince(events, since, "role changes", firmware.EvRole, firmware.EvMaster)
 }
 
-// MembershipStable holds when no board saw a member join or leave at or
-// after since.
+// MembershipStable holds when no board saw a member join or leave after
+// since (the same window as Stability).
 func MembershipStable(events []firmware.Event, since time.Duration) error {
 	return noneSince(events, since, "membership changes", firmware.EvJoined, firmware.EvLeft)
 }
@@ -209,7 +211,7 @@ func noneSince(events []firmware.Event, since time.Duration, what string, kinds 
 	var first *firmware.Event
 	n := 0
 	for i := range events {
-		if e := &events[i]; e.At >= since && slices.Contains(kinds, e.Kind) {
+		if e := &events[i]; e.At > since && slices.Contains(kinds, e.Kind) {
 			if first == nil {
 				first = e
 			}

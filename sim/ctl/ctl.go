@@ -119,7 +119,8 @@ type Options struct {
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
-func (o *Options) defaults() {
+// Defaults fills in the defaults of the fields left zero.
+func (o *Options) Defaults() {
 	if o.Retries == 0 {
 		o.Retries = 3
 	}
@@ -143,7 +144,7 @@ type Client struct {
 
 // Dial connects to addr (host:port), retrying with backoff.
 func Dial(ctx context.Context, addr string, opt Options) (*Client, error) {
-	opt.defaults()
+	opt.Defaults()
 	backoff := opt.Backoff
 	var err error
 	for attempt := 0; attempt <= opt.Retries; attempt++ {

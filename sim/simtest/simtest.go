@@ -19,6 +19,7 @@ import (
 	"github.com/onsi/ginkgo/v2/types"
 	"github.com/onsi/gomega"
 	"github.com/picosim/picosim/sim"
+	"go.uber.org/goleak"
 )
 
 // Within checks that check passes within d of simulated time from now. It
@@ -84,5 +85,19 @@ func NoteSkipped(r types.Report) {
 	sort.Strings(reasons)
 	for _, w := range reasons {
 		fmt.Printf("\nNOTE: %s: %d specs skipped: %s\n", r.SuiteDescription, why[w], strings.TrimSpace(w))
+	}
+}
+
+// NoLeaks returns a check, for DeferCleanup in a suite's BeforeSuite, that
+// fails the suite if goroutines started during it are still alive at its
+// end, retrying for a while since stacks and processes take a moment to
+// wind down:
+//
+//	var _ = BeforeSuite(func() { DeferCleanup(simtest.NoLeaks()) })
+func NoLeaks() func() {
+	before := goleak.IgnoreCurrent()
+	return func() {
+		gomega.Expect(goleak.Find(before)).To(gomega.Succeed(),
+			"goroutines left behind by the suite (a cluster, LAN or target not closed?)")
 	}
 }

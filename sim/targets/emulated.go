@@ -342,7 +342,7 @@ func (t *Emulated) Close() error {
 			}
 		}
 		if t.lan != nil {
-			if err := t.lan.StopCapture(); err != nil {
+			if err := t.lan.Close(); err != nil { // flushes a capture
 				errs = append(errs, err)
 			}
 		}

@@ -76,7 +76,7 @@ func (t *Sim) Cluster() *sim.Cluster { return t.c }
 func (t *Sim) Kind() string            { return "sim" }
 func (t *Sim) Now() time.Duration      { return t.c.Now() }
 func (t *Sim) Timeline() sim.Timeline  { return t.c.Timeline() }
-func (t *Sim) Close() error            { return t.c.StopCapture() }
+func (t *Sim) Close() error            { return t.c.Close() }
 func (t *Sim) PowerOff(b string) error { return t.c.PowerOff(b) }
 func (t *Sim) PowerOn(b string) error  { return t.c.PowerOn(b) }
 func (t *Sim) Heal() error             { t.c.Heal(); return nil }

@@ -23,6 +23,7 @@ func TestTarget(t *testing.T) {
 }
 
 var _ = BeforeSuite(func() {
+	DeferCleanup(simtest.NoLeaks())
 	// Emulated boards live in wall-clock time: a 250ms heartbeat settles
 	// a cluster in a few seconds.
 	SetDefaultEventuallyTimeout(20 * time.Second)

@@ -28,6 +28,7 @@ Usage:
   picosim validate PATH...  check scenario files without running them
   picosim schema            print the JSON Schema of scenario files
   picosim cluster [flags]   boot virtual boards, kill the master, check the failover
+  picosim sweep [flags]     the same failover over many seeds: a table of outcomes
   picosim up [flags]        keep a cluster running; forward its control ports to the host
   picosim ctl ADDR -c ...   send control commands to a board (real or virtual)
   picosim hostboard [flags] run the firmware built for Linux: one emulated board
@@ -62,6 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "cluster":
 		return clusterCmd(args[1:], stdout, stderr)
+	case "sweep":
+		return sweepCmd(args[1:], stdout, stderr)
 	case "bench":
 		return benchCmd(args[1:], stdout, stderr)
 	case "run":

@@ -92,6 +92,7 @@ func upCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "picosim up: %v\n", err)
 		return 2
 	}
+	defer c.Close()
 	f, err := c.Forward(base)
 	if err != nil {
 		fmt.Fprintf(stderr, "picosim up: %v\n", err)

@@ -28,7 +28,7 @@ func upCluster(t *testing.T) (*sim.Cluster, *sim.Forwarder) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { c.RunPaced(ctx, 20); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; f.Close() })
+	t.Cleanup(func() { cancel(); <-done; f.Close(); c.Close() })
 	return c, f
 }
 

@@ -8,7 +8,7 @@ GO      ?= go
 GINKGO  := $(GO) tool ginkgo
 PICOSIM := $(GO) run ./sim/cmd/picosim
 
-.PHONY: run demo test tools vet ginkgo soak nightly sweep bench fuzz build emulated firmware
+.PHONY: run demo test tools vet ginkgo soak nightly sweep bench fuzz build emulated stress firmware
 
 # Every bundled scenario (scenarios/*.yaml), a verdict table at the end.
 run:
@@ -78,6 +78,12 @@ bench:
 # time (RGB under loss: 5 minutes), which run here (PICOSIM_LONG=1).
 emulated:
 	PICOSIM_LONG=1 $(GINKGO) --label-filter='emulated || hw' ./scenarios ./sim/targets
+
+# The wall-clock specs (emulated, hw) under a load of 15 busy processes,
+# three times, then their pass rate (root; LOAD=, RUNS=, FOCUS= change it;
+# about half an hour on two cores). The nightly-sim workflow runs it.
+stress:
+	hack/stress.sh
 
 # The Pico W firmware image, build/picosim-pico-w.uf2, and its size against
 # the budgets (flash, static RAM, heap with 64 boards); fails over budget.

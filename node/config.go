@@ -31,7 +31,7 @@ type Config struct {
 	// Default 2×Heartbeat.
 	Settle time.Duration
 	// Witnesses is how many "I heard X" reports ride on each heartbeat.
-	// Default 8; 0 keeps the default, a negative value turns them off.
+	// Default 16; 0 keeps the default, a negative value turns them off.
 	Witnesses int
 	// MaxDatagram bounds FULL frames; longer member lists are split. Default
 	// 1472, the UDP payload of one 1500-byte Ethernet frame.
@@ -83,7 +83,7 @@ func (c *Config) setDefaults() error {
 		c.Settle = 2 * c.Heartbeat
 	}
 	if c.Witnesses == 0 {
-		c.Witnesses = 8
+		c.Witnesses = 16
 	}
 	if c.Witnesses > 255 {
 		c.Witnesses = 255

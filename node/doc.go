@@ -35,6 +35,17 @@
 // without them a healthy master would be dropped every few minutes. A witness
 // counts only for a heartbeat newer than any known, so relays cannot keep a
 // dead member alive by vouching for the same old heartbeat again and again.
+// Each heartbeat carries up to Witnesses (16) entries: the master, then the
+// other members in turn, each board starting its turn at its own place in
+// the member list, so that in every round each member is vouched for by
+// about 15 boards rather than all boards vouching for the same few.
+//
+// The stability promise, tested in sim (election_test.go): a healthy member
+// is not dropped, in clusters of up to 100 boards, at up to 30% loss with
+// 200 ms of jitter on every frame. Measured over 10 seeds of 10 simulated
+// minutes each: no false drop at 64 and 100 boards at 30%, nor at 64 boards
+// at 45%; with 8 witnesses and every board rotating in step, 50 boards at
+// 10% lost 83 healthy members in 9.5 minutes.
 //
 // Roles follow from the membership by one rule, so every board computes the
 // same roles from the same members:

@@ -450,11 +450,18 @@ func (n *Node) sendHeartbeat(now time.Duration) {
 	if w > 0 && n.members[0].IP != n.cfg.IP {
 		add(&n.members[0])
 	}
-	// Indices 1..len-1 in turn, from where the last heartbeat stopped.
-	for k := 1; k < len(n.members) && len(f.Witnesses) < w; k++ {
-		n.cursor = n.cursor%(len(n.members)-1) + 1
-		if m := &n.members[n.cursor]; m.IP != n.cfg.IP {
-			add(m)
+	// Indices 1..len-1 in turn, from where the last heartbeat stopped,
+	// shifted by this board's own place: boards whose cursors move in step
+	// (they all start at boot and send at the same rate) then vouch for
+	// different members in the same round, so each member is witnessed by
+	// w-1 boards a round rather than all boards vouching for the same w-1
+	// members while the rest wait their turn.
+	if others := len(n.members) - 1; others > 0 {
+		for k := 0; k < others && len(f.Witnesses) < w; k++ {
+			n.cursor = n.cursor%others + 1
+			if m := &n.members[(n.cursor-1+n.selfAt)%others+1]; m.IP != n.cfg.IP {
+				add(m)
+			}
 		}
 	}
 	n.stats.HeartbeatsSent++

@@ -89,6 +89,9 @@ func passes(s *scenario.Scenario, opt scenario.Options) {
 	}
 	Expect(r.Skipped).To(BeEmpty(), "the %s target skipped the scenario", r.Target)
 	Expect(r.Passed).To(BeTrue(), "%s target, seed %d\n%s", r.Target, r.Seed, strings.Join(r.Failures, "\n"))
+	if r.NotJudged != "" {
+		Skip(r.NotJudged + " (replay: " + r.Replay + ")")
+	}
 }
 
 var _ = func() bool {
@@ -117,7 +120,7 @@ var _ = func() bool {
 					needNamespaces()
 					notTooLong(s)
 					inv := startLab(s)
-					passes(s, scenario.Options{Target: "hw", Open: func(spec targets.Spec) (targets.Target, error) {
+					passes(s, scenario.Options{Target: "hw", Inventory: inv.File, Open: func(spec targets.Spec) (targets.Target, error) {
 						return targets.NewHW(spec, inv)
 					}})
 				})

@@ -226,3 +226,48 @@ func noneSince(events []firmware.Event, since time.Duration, what string, kinds 
 
 // Line renders an event as a line of the human timeline (Event.String).
 func Line(e firmware.Event) string { return e.String() }
+
+// Outage is a board's time off the network by a fault of its radio: from
+// the loss of its WiFi association (Lost) to its next join (Back; 0 while
+// it lasts). Verdicts do not judge a window an outage touches, and name it.
+type Outage struct {
+	Board      string
+	Lost, Back time.Duration
+}
+
+// Outages lists the radio outages in a timeline. scripted, if set, reports
+// the losses a scenario's own steps caused (its soft AP powered off, say):
+// those are not faults.
+func Outages(events []firmware.Event, scripted func(at time.Duration) bool) []Outage {
+	var out []Outage
+	open := map[string]int{} // board: index of its outage still going on
+	for _, e := range events {
+		switch e.Kind {
+		case firmware.EvWiFiLost:
+			if _, going := open[e.Board]; going || (scripted != nil && scripted(e.At)) {
+				continue
+			}
+			open[e.Board] = len(out)
+			out = append(out, Outage{Board: e.Board, Lost: e.At})
+		case firmware.EvWiFiJoined, firmware.EvBoot:
+			if i, going := open[e.Board]; going {
+				out[i].Back = e.At
+				delete(open, e.Board)
+			}
+		}
+	}
+	return out
+}
+
+// Touches reports whether the outage, and the bound the cluster takes to
+// notice a board's coming and going after it, overlaps [from, to].
+func (o Outage) Touches(from, to, bound time.Duration) bool {
+	return o.Lost <= to && (o.Back == 0 || o.Back+bound >= from)
+}
+
+func (o Outage) String() string {
+	if o.Back == 0 {
+		return fmt.Sprintf("%s lost its WiFi association at %.3fs", o.Board, o.Lost.Seconds())
+	}
+	return fmt.Sprintf("%s lost its WiFi association at %.3fs (back at %.3fs)", o.Board, o.Lost.Seconds(), o.Back.Seconds())
+}

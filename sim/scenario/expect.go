@@ -6,14 +6,82 @@ import (
 	"strings"
 	"time"
 
+	"github.com/picosim/picosim/sim/check"
 	"github.com/picosim/picosim/sim/targets"
 )
 
 // expect checks an expectation now, eventually, or consistently, after
-// every event the target reports.
+// every event the target reports. A window starts after the instant its
+// step begins: what happened at that instant belongs to the step before.
+// An expectation about the cluster (one_master, master_is, members_agree,
+// roles, no_role_change, app_rate) that fails while a radio outage nobody
+// scripted touches its window is not judged (see excused).
 func (r *runner) expect(e *Expect) error {
+	err := r.judge(e)
+	if err == nil {
+		return nil
+	}
+	if _, ok := targets.IsUnsupported(err); ok {
+		return err
+	}
+	return r.excused(e, err)
+}
+
+// notJudged is an expectation that failed inside the window of a fault of
+// a board's radio: the run stops there without a verdict.
+type notJudged struct {
+	step     int
+	faults   []check.Outage
+	from, to time.Duration // the window
+	bound    time.Duration // looked at before from, too
+	err      error
+}
+
+func (n *notJudged) Error() string {
+	var names []string
+	for _, o := range n.faults {
+		names = append(names, o.String())
+	}
+	return fmt.Sprintf("step %d not judged: %s, within its window (%.3fs to %.3fs, and the %v before it that the cluster takes to notice a board); it failed with: %v",
+		n.step, strings.Join(names, "; "), n.from.Seconds(), n.to.Seconds(), n.bound, n.err)
+}
+
+// excused turns the failure of an expectation about the cluster into
+// notJudged when an unscripted radio outage touches its window, from the
+// step's start (the app's start for app_rate) to now: the outage began
+// before the window ended, and ended less than one failover bound (k+2
+// heartbeats, the time the cluster takes to notice a board and settle)
+// before the window began, or not at all.
+// Pins, reverts and counters are never excused: the fail-safe holds
+// whatever the radio does.
+func (r *runner) excused(e *Expect, err error) error {
+	if e.Pin != nil || e.Reverted != nil || e.Counter != nil {
+		return err
+	}
+	from := r.since
+	if e.AppRate != nil {
+		if at, ok := r.appsFrom[e.AppRate.App]; ok {
+			from = at
+		}
+	}
+	to := r.t.Now()
+	var touching []check.Outage
+	for _, o := range check.Outages(r.t.Timeline(), func(at time.Duration) bool { return r.stepsAt[at] }) {
+		if o.Touches(from, to, r.bound) {
+			touching = append(touching, o)
+		}
+	}
+	if len(touching) == 0 {
+		return err
+	}
+	return &notJudged{faults: touching, from: from, to: to, bound: r.bound, err: err}
+}
+
+// judge checks an expectation, now, eventually or consistently.
+func (r *runner) judge(e *Expect) error {
 	t := r.t
 	since := t.Now()
+	r.since = since
 	check := r.checker(e, since)
 	desc := describe(e)
 	now := check()

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/picosim/picosim/node"
 	"github.com/picosim/picosim/node/apps"
 	"github.com/picosim/picosim/sim"
 	"github.com/picosim/picosim/sim/targets"
@@ -27,6 +28,9 @@ type Options struct {
 	// simulator).
 	Target string
 	Open   func(targets.Spec) (targets.Target, error)
+	// Inventory is the lab's inventory file on the hw target, for the
+	// replay line.
+	Inventory string
 }
 
 // Result is how a run went.
@@ -41,6 +45,10 @@ type Result struct {
 	Failures []string `json:"failures"`
 	// Skipped, when set, says why the scenario did not run on this target.
 	Skipped string `json:"skipped,omitempty"`
+	// NotJudged, when set, says why the run stopped without a verdict: an
+	// expectation failed with a fault of a board's radio inside its window,
+	// named here (see the README's verdict rules). Passed is true then.
+	NotJudged string `json:"not_judged,omitempty"`
 	// SkippedSteps are steps the target could not carry out, with why.
 	SkippedSteps []string `json:"skipped_steps,omitempty"`
 	// Replay is the command that runs the scenario again, same seed.
@@ -63,12 +71,12 @@ func Run(s *Scenario, opt Options) Result {
 		kind = "sim"
 	}
 	res := Result{Scenario: s.Name, File: s.File, Target: kind, Seed: seed, Failures: []string{},
-		Replay: replay(kind, seed, s.File)}
+		Replay: replay(kind, opt.Inventory, seed, s.File)}
 	if why := s.Unsupported(kind); why != "" {
 		res.Skipped, res.Passed = why, true
 		return res
 	}
-	r := &runner{s: s, seed: seed, kind: kind}
+	r := &runner{s: s, seed: seed, kind: kind, inventory: opt.Inventory}
 	err := r.run(opt)
 	if u, ok := targets.IsUnsupported(err); ok && r.t == nil {
 		res.Skipped, res.Passed = u.Error(), true // the target cannot build this cluster
@@ -81,6 +89,10 @@ func Run(s *Scenario, opt Options) Result {
 		if cerr := r.t.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("closing the %s target: %w", kind, cerr)
 		}
+	}
+	var nj *notJudged
+	if errors.As(err, &nj) {
+		res.NotJudged, err = nj.Error(), nil
 	}
 	if err != nil {
 		res.Failures = append(res.Failures, err.Error())
@@ -95,22 +107,35 @@ func Run(s *Scenario, opt Options) Result {
 	return res
 }
 
-// replay is the command that runs a scenario again with the same seed.
-func replay(kind string, seed uint64, file string) string {
-	if kind == "sim" {
+// replay is the command that runs a scenario again with the same seed, as
+// it can be pasted (the emulated target as root): the hw target with its
+// lab's inventory.
+func replay(kind, inventory string, seed uint64, file string) string {
+	switch {
+	case kind == "sim":
 		return fmt.Sprintf("picosim run --seed %d %s", seed, file)
+	case kind == "hw":
+		if inventory == "" {
+			inventory = "LAB.yaml"
+		}
+		return fmt.Sprintf("picosim run --target hw --inventory %s --seed %d %s", inventory, seed, file)
 	}
 	return fmt.Sprintf("picosim run --target %s --seed %d %s", kind, seed, file)
 }
 
 type runner struct {
-	s       *Scenario
-	seed    uint64
-	kind    string
-	t       targets.Target
-	ct      targets.Conn
-	ctTo    string   // the board the controller is connected to
-	skipped []string // steps the target could not carry out
+	s         *Scenario
+	seed      uint64
+	kind      string
+	inventory string // hw: the lab's inventory file, for replay lines
+	t         targets.Target
+	ct        targets.Conn
+	ctTo      string   // the board the controller is connected to
+	skipped   []string // steps the target could not carry out
+	bound     time.Duration
+	stepsAt   map[time.Duration]bool   // when steps acted: what happens then is scripted
+	appsFrom  map[string]time.Duration // when each app was first started
+	since     time.Duration            // when the current expectation began
 }
 
 func (r *runner) run(opt Options) error {
@@ -125,6 +150,9 @@ func (r *runner) run(opt Options) error {
 		return err
 	}
 	r.t = t
+	cfg, _ := node.Config{Heartbeat: spec.Heartbeat, MissLimit: spec.MissLimit}.WithDefaults()
+	r.bound = time.Duration(cfg.MissLimit+2) * cfg.Heartbeat
+	r.stepsAt, r.appsFrom = map[time.Duration]bool{}, map[string]time.Duration{}
 	if s, ok := t.(interface{ Skipped() []string }); ok {
 		r.skipped = append(r.skipped, s.Skipped()...)
 	}
@@ -142,10 +170,18 @@ func (r *runner) run(opt Options) error {
 		if at > t.Now() {
 			t.RunUntil(at, nil)
 		}
+		if st.Expect == nil && st.Wait == nil {
+			r.stepsAt[t.Now()] = true
+		}
 		if err := r.step(st); err != nil {
 			if u, ok := targets.IsUnsupported(err); ok {
 				r.skipped = append(r.skipped, fmt.Sprintf("step %d (%s): %s", i+1, u.Action, u.Why))
 				continue
+			}
+			var nj *notJudged
+			if errors.As(err, &nj) {
+				nj.step = i + 1
+				return nj
 			}
 			return r.fail(i, err)
 		}
@@ -162,7 +198,7 @@ func (r *runner) fail(i int, err error) error {
 	for _, e := range r.t.Timeline().Last(10) {
 		fmt.Fprintf(&b, "  %s\n", e)
 	}
-	fmt.Fprintf(&b, "  replay: %s", replay(r.kind, r.seed, r.s.File))
+	fmt.Fprintf(&b, "  replay: %s", replay(r.kind, r.inventory, r.seed, r.s.File))
 	return errors.New(b.String())
 }
 
@@ -192,6 +228,9 @@ func (r *runner) step(st Step) error {
 	case st.App != nil:
 		if st.App.Stop != "" {
 			return t.StopApp(st.App.Board, st.App.Stop)
+		}
+		if _, ok := r.appsFrom[st.App.Start]; !ok {
+			r.appsFrom[st.App.Start] = t.Now()
 		}
 		return t.StartApp(targets.App{Board: st.App.Board, Spec: apps.Spec{App: st.App.Start, Server: st.App.Server, Interval: st.App.Interval.D()}})
 	case st.Wait != nil:

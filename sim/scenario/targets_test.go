@@ -35,11 +35,11 @@ steps:
 		sim, err := targets.NewSim(spec)
 		return noLinks{sim}, err
 	}
-	r := Run(s, Options{Target: "hw", Open: open})
+	r := Run(s, Options{Target: "hw", Open: open, Inventory: "racks/lab-2.yaml"})
 	if !r.Passed || len(r.SkippedSteps) != 1 || !strings.Contains(r.SkippedSteps[0], "step 1 (set_link): real WiFi cannot be impaired") {
 		t.Fatalf("passed %v, skipped steps %q, failures %q", r.Passed, r.SkippedSteps, r.Failures)
 	}
-	if !strings.Contains(r.Replay, "--target hw") {
+	if !strings.Contains(r.Replay, "picosim run --target hw --inventory racks/lab-2.yaml --seed 0 f.yaml") {
 		t.Fatalf("replay %q does not name the target", r.Replay)
 	}
 	if r := Run(s, Options{Target: "emulated"}); r.Skipped == "" || !strings.Contains(r.Skipped, "runs on sim, hw only") {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -60,11 +59,8 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	reverts := fs.Int("reverts", 10000, "write_pin reverts to time")
 	frames := fs.Int("frames", 200000, "datagrams to send through the LAN")
 	seed := fs.Uint64("seed", 1, "seed of the runs")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, args, false, stderr); !ok {
+		return code
 	}
 	var ns []int
 	for _, s := range strings.Split(*sizes, ",") {

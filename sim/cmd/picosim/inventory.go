@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -37,11 +36,8 @@ func inventoryCmd(args []string, stdout, stderr io.Writer) int {
 	uf2 := fs.String("uf2", "", "the firmware image, for flash (PICOSIM_UF2)")
 	var boards []string
 	fs.Func("board", "a board to run it for (repeatable; default every board)", func(s string) error { boards = append(boards, s); return nil })
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, args, true, stderr); !ok {
+		return code
 	}
 	if fs.NArg() != 1 {
 		fmt.Fprintf(stderr, "picosim inventory: give one inventory file\n\n")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -55,11 +54,8 @@ func labCmd(args []string, stdout, stderr io.Writer) int {
 	seed := fs.Uint64("seed", 1, "seed of the LAN's random choices")
 	quiet := fs.Bool("quiet", false, "print the lab's boards only, not the timeline")
 	forDur := fs.Duration("for", 0, "stop after this much time (0: run until interrupted)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, args, false, stderr); !ok {
+		return code
 	}
 	link := netsim.Link{Loss: *loss, Latency: *latency, Jitter: *jitter}
 	switch err := link.Validate(); {

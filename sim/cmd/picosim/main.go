@@ -10,6 +10,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -98,4 +100,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "picosim: unknown command %q\n\n%s", args[0], usage)
 	return 2
+}
+
+// parseFlags parses a subcommand's flags. When it reports !ok the command
+// returns code: 0 after --help (the usage is printed), 2 for a bad flag or,
+// for a command that takes no arguments, a stray one (a value whose flag
+// lost its dashes, say), so that nothing a user typed is silently ignored.
+func parseFlags(fs *flag.FlagSet, args []string, takesArgs bool, stderr io.Writer) (code int, ok bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, false
+		}
+		return 2, false
+	}
+	if !takesArgs && fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "picosim %s: unexpected argument %q (flags start with --)\n", fs.Name(), fs.Arg(0))
+		return 2, false
+	}
+	return 0, true
 }

@@ -125,6 +125,10 @@ func TestBadFlagsExit2NamingTheFlag(t *testing.T) {
 		{[]string{"cluster", "extra"}, "extra"},
 		{[]string{"frobnicate"}, "frobnicate"},
 		{[]string{"bench", "--sizes", "10,x"}, "--sizes"},
+		{[]string{"bench", "--sizes", "10", "100"}, `picosim bench: unexpected argument "100"`},
+		{[]string{"up", "nodes", "3"}, `picosim up: unexpected argument "nodes"`},
+		{[]string{"lab", "pico1"}, `picosim lab: unexpected argument "pico1"`},
+		{[]string{"sweep", "--seeds", "1-10", "7"}, `picosim sweep: unexpected argument "7"`},
 	} {
 		code, _, errOut := picosim(t, c.args...)
 		if code != 2 || !strings.Contains(errOut, c.want) {

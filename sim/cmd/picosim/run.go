@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"encoding/xml"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -35,7 +34,12 @@ file (see hack/lab-inventory.example.yaml). A scenario runs only on the
 targets its "targets:" field names; the others are skipped with the reason,
 and so is a step a target cannot carry out (set_link on real WiFi, say).
 
-Exit status: 0 all passed or skipped, 1 a scenario failed, 2 invalid input.
+A run is "not judged" when an expectation about the cluster failed while a
+board's radio lost its WiFi association, unscripted, inside the window the
+expectation looks at (the fault is named; see the README's verdict rules).
+
+Exit status: 0 all passed, skipped or not judged, 1 a scenario failed, 2
+invalid input.
 
 Examples:
   picosim run scenarios/
@@ -65,11 +69,8 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	report := fs.String("report", "", "write each run's timeline.jsonl and timeline.svg (open it in a browser) into this folder")
 	kind := fs.String("target", "sim", "where the boards are: sim, emulated (needs root) or hw (needs --inventory)")
 	inventory := fs.String("inventory", "", "with --target hw: the inventory file of the lab's boards")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, args, true, stderr); !ok {
+		return code
 	}
 	if fs.NArg() == 0 {
 		fmt.Fprintf(stderr, "picosim run: no scenario given\n\n%s", runHelp)
@@ -134,7 +135,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	for _, j := range jobs {
 		s := j.s
 		jobSeed := j.seed
-		opt := scenario.Options{Seed: &jobSeed, Target: *kind, Open: open}
+		opt := scenario.Options{Seed: &jobSeed, Target: *kind, Open: open, Inventory: *inventory}
 		if code != 0 && *untilFail {
 			break
 		}
@@ -184,6 +185,8 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		switch {
 		case !r.Passed:
 			verdict = "FAIL"
+		case r.NotJudged != "":
+			verdict = "n/j "
 		case r.Skipped != "":
 			fmt.Fprintf(stdout, "skip %-40s %s\n", s.Name, r.Skipped)
 			continue
@@ -198,6 +201,9 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		for _, f := range r.Failures {
 			fmt.Fprintf(stdout, "     %s\n", strings.ReplaceAll(f, "\n", "\n     "))
+		}
+		if r.NotJudged != "" {
+			fmt.Fprintf(stdout, "     %s\n     replay: %s\n", r.NotJudged, r.Replay)
 		}
 	}
 	if *junit != "" {
@@ -218,12 +224,14 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 			timeCol = "run s"
 		}
 		fmt.Fprintf(tw, "scenario\tverdict\t%s\twall s\tseed\n", timeCol)
-		passed, failed, skipped := 0, 0, 0
+		passed, failed, notJudged, skipped := 0, 0, 0, 0
 		for _, r := range results {
 			v := "FAILED"
 			switch {
 			case r.Skipped != "":
 				v, skipped = "skipped", skipped+1
+			case r.NotJudged != "":
+				v, notJudged = "not judged", notJudged+1
 			case r.Passed:
 				v, passed = "passed", passed+1
 			default:
@@ -235,7 +243,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.2f\t%d\n", r.Scenario, v, r.SimS, r.WallS, r.Seed)
 		}
 		tw.Flush()
-		fmt.Fprintf(stdout, "\n%d passed, %d failed, %d skipped\n", passed, failed, skipped)
+		fmt.Fprintf(stdout, "\n%d passed, %d failed, %d not judged, %d skipped\n", passed, failed, notJudged, skipped)
 	}
 	return code
 }
@@ -295,9 +303,13 @@ func writeJUnit(path string, results []scenario.Result) error {
 	st := suite{Name: "picosim scenarios", Tests: len(results)}
 	for _, r := range results {
 		tc := testcase{Name: fmt.Sprintf("%s (seed %d, %s)", r.Scenario, r.Seed, r.Target), Classname: r.File, Time: r.WallS}
-		if r.Skipped != "" {
+		switch {
+		case r.Skipped != "":
 			st.Skipped++
 			tc.Skipped = &skipped{Message: r.Skipped}
+		case r.NotJudged != "":
+			st.Skipped++
+			tc.Skipped = &skipped{Message: r.NotJudged + " (replay: " + r.Replay + ")"}
 		}
 		if !r.Passed {
 			st.Failures++

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -44,15 +43,8 @@ func sweepCmd(args []string, stdout, stderr io.Writer) int {
 	seeds := fs.String("seeds", "1-100", "the seeds to run: FIRST-LAST, or a count from 1")
 	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "runs at a time")
 	asJSON := fs.Bool("json", false, "one JSON line per failing or not-judged seed, then the summary")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "picosim sweep: unexpected argument %q (flags start with --)\n", fs.Arg(0))
-		return 2
+	if code, ok := parseFlags(fs, args, false, stderr); !ok {
+		return code
 	}
 	first, last, err := seedRange(*seeds)
 	if err == nil {

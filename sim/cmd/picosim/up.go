@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -56,11 +55,8 @@ func upCmd(args []string, stdout, stderr io.Writer) int {
 	radio := netsim.PicoWRadio
 	fs.TextVar(&radio, "radio", netsim.PicoWRadio, "the boards' radio: picow or ideal")
 	nsName := fs.String("netns", "", "also open a door: a network namespace of this name whose TAP device is one more host on the LAN (needs root)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, args, false, stderr); !ok {
+		return code
 	}
 	base, err := netip.ParseAddrPort(*forward)
 	switch {

@@ -244,6 +244,10 @@ func (s *Server) sleep(now time.Duration, req Value) *cmdError {
 	if msec < 0 {
 		return valueError("time_ms must not be negative")
 	}
+	if msec > MaxTimeout.Milliseconds() { // and a duration that overflows
+		return valueError("time_ms must be at most %s (about 6.2 days), got %s",
+			strconv.FormatInt(MaxTimeout.Milliseconds(), 10), strconv.FormatInt(msec, 10))
+	}
 	deep, e := intField(req, "deep")
 	if e != nil {
 		return e

@@ -17,11 +17,11 @@ const (
 	// ActionDelay is how long reset and sleep wait after replying, so that
 	// the reply gets out first, as the real server does.
 	ActionDelay = time.Second
-	// MaxTimeout is the longest write_pin timeout accepted: 2^29 ms (about
-	// 6.2 days), the longest delay MicroPython's asyncio can wait (its
-	// ticks_ms wraps at 2^30 ms and compares half-periods), so the real
-	// server and this one accept the same commands. Above it the command is
-	// refused: a fail-safe that might never fire is no fail-safe.
+	// MaxTimeout is the longest write_pin timeout, and the longest sleep,
+	// accepted: 2^29 ms (about 6.2 days), the longest delay MicroPython's
+	// asyncio can wait (its ticks_ms wraps at 2^30 ms and compares
+	// half-periods). Above it a command is refused: a fail-safe that might
+	// never fire is no fail-safe, and a duration must not overflow.
 	MaxTimeout = (1 << 29) * time.Millisecond
 )
 

@@ -229,6 +229,7 @@ func TestInvalidCommandsGetErrorRepliesNamingTheProblem(t *testing.T) {
 		{`{"action": "write_pin", "pin": 2, "value": 1, "timeout": 536871}`, "ValueError", "timeout must be 0 to 536870.912"},
 		{`{"action": "write_pin", "pin": 2, "value": 1, "timeout": "soon"}`, "ValueError", `"timeout" must be a number`},
 		{`{"action": "sleep", "time_ms": -5, "deep": 0}`, "ValueError", "time_ms must not be negative"},
+		{`{"action": "sleep", "time_ms": 9007199254740991, "deep": 0}`, "ValueError", "time_ms must be at most 536870912 (about 6.2 days), got 9007199254740991"},
 		{`{"action": "update", "files": {}}`, "ValueError", `"files" must be an object`},
 		{`{"action": "update", "files": {"a": "!!"}, "compress": true}`, "ValueError", "not valid base64"},
 		{`{"action": "update", "files": {"a": "aGVsbG8="}, "compress": true}`, "ValueError", "not valid deflate"},

@@ -232,9 +232,12 @@ func (r *appRun) flush(now time.Duration) bool {
 			p.b.SendUDP(d.From, d.To, d.Port, d.Payload)
 		}
 	}
+	var cut []control.ConnID
 	for _, w := range rd.Writes {
 		if c, ok := r.board[w.Conn]; ok {
-			p.b.Write(c, w.Data)
+			if err := p.b.Write(c, w.Data); err == ErrCutOff {
+				cut = append(cut, c)
+			}
 		}
 	}
 	for _, id := range rd.Closes {
@@ -254,6 +257,13 @@ func (r *appRun) flush(now time.Duration) bool {
 		dials = append(dials, rd.Dials...)
 	}
 	r.app.Advance()
+	for _, c := range cut { // after Advance, as the outbox was being read
+		if _, ok := r.local[c]; ok {
+			p.cutOff++
+			p.log(now, EvCutOff, r.spec.App+": connection "+itoa(int(c))+": its peer read nothing while "+itoa(MaxBacklog)+" bytes waited")
+			r.closed(now, c)
+		}
+	}
 	for _, d := range dials { // after Advance: the outcome may come from within Dial
 		c := p.nextDial
 		p.nextDial++

@@ -22,10 +22,17 @@ type Board interface {
 	// Dial opens TCP connection c (DialBase and up) to to:port; its outcome
 	// goes to Program.Connected, later or from within Dial.
 	Dial(c control.ConnID, to node.Addr, port uint16) error
-	// Write sends data on a connection.
+	// Write sends data on a connection without blocking. When the
+	// connection would owe its peer more than MaxBacklog bytes (written,
+	// not yet acknowledged), the adapter drops it at once and returns
+	// ErrCutOff; the program then forgets it.
 	Write(c control.ConnID, data []byte) error
 	// Close closes a connection after what was written on it.
 	Close(c control.ConnID) error
+	// Peer is the IPv4 address at the other end of a connection (zero if
+	// unknown): the control server holds a slot for other hosts than the
+	// one that has the rest.
+	Peer(c control.ConnID) node.Addr
 	// SetPin drives a GPIO the program set up as an output, or the on-board
 	// LED when pin is control.LED (on a Pico W it hangs off the radio chip).
 	SetPin(pin, value int)

@@ -51,10 +51,11 @@ func (b *quietBoard) Write(c control.ConnID, data []byte) error {
 	}
 	return nil
 }
-func (b *quietBoard) Close(control.ConnID) error { return nil }
-func (b *quietBoard) SetPin(int, int)            {}
-func (b *quietBoard) ReadPin(int) int            { return 0 }
-func (b *quietBoard) Console([]byte)             {}
+func (b *quietBoard) Close(control.ConnID) error    { return nil }
+func (b *quietBoard) Peer(control.ConnID) node.Addr { return node.Addr{} }
+func (b *quietBoard) SetPin(int, int)               {}
+func (b *quietBoard) ReadPin(int) int               { return 0 }
+func (b *quietBoard) Console([]byte)                {}
 
 type quietLAN struct {
 	now    time.Duration

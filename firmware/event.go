@@ -46,6 +46,7 @@ const (
 	EvConfigError = "config_error" // a settings file the board could not use
 	EvSendError   = "send_error"
 	EvAppError    = "app_error"
+	EvCutOff      = "cut_off" // a connection was dropped: its peer read nothing while more than MaxBacklog waited
 )
 
 // String renders the event as a line of a human timeline: the time in

@@ -51,14 +51,15 @@ type Halt struct {
 
 // Program is the firmware of one board from one boot to the next.
 type Program struct {
-	b     Board
-	flash Flash
-	opt   Options
-	rep   reporter
-	set   Settings
-	name  string
-	inc   uint32
-	wlan  WLAN
+	b      Board
+	flash  Flash
+	opt    Options
+	rep    reporter
+	set    Settings
+	cutOff uint64 // connections dropped for not reading (ErrCutOff)
+	name   string
+	inc    uint32
+	wlan   WLAN
 
 	node      *node.Node // nil until the radio first joins
 	ip, bcast node.Addr
@@ -147,9 +148,13 @@ func Boot(b Board, f Flash, opt Options, now time.Duration) (*Program, error) {
 	if p.wlan, err = ReadWLAN(f); err != nil {
 		p.log(now, EvConfigError, err.Error())
 	}
+	if set.KeyError != "" {
+		p.log(now, EvConfigError, FileSettings+": "+set.KeyError+"; the board takes part in no discovery and refuses every command until the file is fixed")
+	}
 	p.ctl = control.NewServer(control.Config{
 		Board: opt.Board, Version: Version(f), EpochNS: opt.EpochNS, HeapBytes: opt.HeapBytes,
 		RevertOnLoss: set.RevertOnLoss, Inflate: opt.Inflate, Extensions: p.extensions(),
+		Key: set.Key, NonceBase: p.name + "-" + itoa(int(inc)), Locked: set.KeyError,
 	}, now)
 	p.ctl.SetConnected(now, false)
 	for _, ps := range set.Pins {
@@ -203,8 +208,13 @@ func (p *Program) Joined(now time.Duration, ip, broadcast node.Addr) error {
 	p.online = true
 	p.ctl.SetConnected(now, true)
 	p.log(now, EvWiFiJoined, "at "+ip.String())
-	if p.node == nil || p.ip != ip {
+	switch {
+	case p.set.KeyError != "":
+		// Fails closed: a board told to use a key it cannot read must not
+		// speak discovery without one.
+	case p.node == nil || p.ip != ip:
 		cfg := p.opt.Node
+		cfg.Key = p.set.Key
 		cfg.Name, cfg.IP, cfg.Broadcast, cfg.Incarnation = p.name, ip, broadcast, p.inc
 		cfg.Heartbeat, cfg.MissLimit, cfg.Rand = p.set.Heartbeat, p.set.MissLimit, p.opt.Rand
 		if cfg.Heartbeat == 0 {
@@ -219,7 +229,7 @@ func (p *Program) Joined(now time.Duration, ip, broadcast node.Addr) error {
 			return err
 		}
 		p.node, p.ip, p.bcast, p.views = n, ip, broadcast, 0
-	} else {
+	default:
 		p.node.Online(now)
 	}
 	p.listen(now)
@@ -313,7 +323,7 @@ func (p *Program) Opened(now time.Duration, c control.ConnID, port uint16) {
 	p.ctlDirty = true
 	switch r := p.appOnPort(true, port); {
 	case port == p.ControlPort():
-		p.ctl.Open(now, c)
+		p.ctl.OpenFrom(now, c, p.b.Peer(c))
 		p.changed = true
 	case r != nil:
 		r.accepted(now, c)
@@ -526,8 +536,11 @@ func (p *Program) flushControl(now time.Duration) bool {
 	rd := p.ctl.Ready()
 	p.ctlDL = rd.Deadline
 	busy := len(rd.Writes)+len(rd.Closes)+len(rd.Pins)+len(rd.Events) > 0
+	var cut []control.ConnID
 	for _, w := range rd.Writes {
-		p.b.Write(w.Conn, w.Data)
+		if err := p.b.Write(w.Conn, w.Data); err == ErrCutOff {
+			cut = append(cut, w.Conn)
+		}
 	}
 	for _, c := range rd.Closes {
 		p.b.Close(c)
@@ -546,6 +559,15 @@ func (p *Program) flushControl(now time.Duration) bool {
 		acts = append([]control.Action(nil), acts...)
 	}
 	p.ctl.Advance()
+	for _, c := range cut {
+		// After Advance: Closed adds to the server's outbox, which the loop
+		// above was reading.
+		if p.ctl.Has(c) {
+			p.cutOff++
+			p.log(now, EvCutOff, "control connection "+itoa(int(c))+": its controller read nothing while "+itoa(MaxBacklog)+" bytes waited")
+			p.ctl.Closed(now, c)
+		}
+	}
 	for _, a := range acts {
 		p.act(now, a)
 	}

@@ -67,7 +67,8 @@ func (f *fake) Write(c control.ConnID, data []byte) error {
 	}
 	return nil
 }
-func (f *fake) Close(c control.ConnID) error { f.closed = append(f.closed, c); return nil }
+func (f *fake) Close(c control.ConnID) error    { f.closed = append(f.closed, c); return nil }
+func (f *fake) Peer(c control.ConnID) node.Addr { return node.Addr{192, 168, 1, byte(100 + c%100)} }
 func (f *fake) SetPin(pin, value int) {
 	f.pins[pin] = value
 	f.sets = append(f.sets, pinSet{f.lan.now, pin, value})

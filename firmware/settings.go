@@ -1,6 +1,7 @@
 package firmware
 
 import (
+	"encoding/hex"
 	"errors"
 	"strconv"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/picosim/picosim/node"
 	"github.com/picosim/picosim/node/apps"
 	"github.com/picosim/picosim/node/control"
+	"github.com/picosim/picosim/node/mac"
 )
 
 // Settings are a board's own, from config/config_node.json in its flash:
@@ -28,6 +30,14 @@ type Settings struct {
 	Pins         []PinSetup
 	// Apps start at boot (start_app adds one, stop_app removes it).
 	Apps []apps.Spec
+	// Key, 16 to 32 bytes ("key": hex digits in the file), turns on keyed
+	// discovery and keyed control (node/auth.go, node/control/auth.go).
+	Key []byte
+	// KeyError says why the file's "key" could not be used. A board whose
+	// key is unusable fails closed: no discovery, and every command is
+	// refused, until the file is fixed (by flashing it: over the network
+	// the board takes no command).
+	KeyError string
 }
 
 // PinSetup is a GPIO the program sets up at boot, before any controller.
@@ -72,6 +82,16 @@ func ParseSettings(raw []byte) (Settings, error) {
 				return s, bad("miss_limit")
 			}
 			s.MissLimit = int(f.Val.Num)
+		case "key":
+			k, err := hex.DecodeString(f.Val.Str)
+			switch {
+			case f.Val.Kind != control.String || err != nil:
+				s.KeyError = `"key" must be a string of hex digits`
+			case len(k) < mac.MinKey || len(k) > mac.MaxKey:
+				s.KeyError = `"key" must be 16 to 32 bytes (32 to 64 hex digits), got ` + strconv.Itoa(len(k))
+			default:
+				s.Key = k
+			}
 		case "revert_on_loss":
 			s.RevertOnLoss = f.Val.Kind == control.Bool && f.Val.Bool
 		case "pins":
@@ -117,6 +137,9 @@ func (s Settings) JSON() []byte {
 	}
 	if s.RevertOnLoss {
 		v.Set("revert_on_loss", control.Boolean(true))
+	}
+	if len(s.Key) > 0 {
+		v.Set("key", control.Str(hex.EncodeToString(s.Key)))
 	}
 	if len(s.Pins) > 0 {
 		var pins []control.Value

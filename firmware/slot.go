@@ -3,6 +3,7 @@ package firmware
 import (
 	"time"
 
+	"github.com/picosim/picosim/node"
 	"github.com/picosim/picosim/node/control"
 )
 
@@ -30,6 +31,8 @@ type SlotConn interface {
 	Abort()
 	// Listen waits for the next controller on the control port.
 	Listen() error
+	// RemoteAddr is the peer's IPv4 address (4 bytes), or nil.
+	RemoteAddr() []byte
 }
 
 // MaxBacklog bounds what a control connection may owe its controller beyond
@@ -37,6 +40,13 @@ type SlotConn interface {
 // than stopping the board (a write that waited for it would stop the whole
 // loop: discovery, the fail-safe, every other controller).
 const MaxBacklog = 16 << 10
+
+// ErrCutOff is what Board.Write returns when a connection already owes its
+// peer MaxBacklog bytes: the adapter has dropped it (and will not report it
+// Closed), and the program forgets it. Every adapter bounds its connections
+// this way, so a client that does not read costs the board at most
+// MaxBacklog and never stalls anyone else.
+var ErrCutOff error = errCutOff
 
 // Linger is how long a closed connection may take to finish closing (our
 // FIN acknowledged) before its slot is taken back for the next controller:
@@ -171,6 +181,15 @@ func (s *Slot) Write(data []byte) error {
 	}
 	s.backlog = append(s.backlog, data...)
 	return nil
+}
+
+// Peer is the program's Board.Peer for this connection.
+func (s *Slot) Peer() node.Addr {
+	var a node.Addr
+	if r := s.Conn.RemoteAddr(); len(r) == 4 {
+		copy(a[:], r)
+	}
+	return a
 }
 
 // Close is the program's Board.Close for this connection.

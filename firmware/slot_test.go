@@ -63,6 +63,8 @@ func (c *tcpSlot) Listen() error {
 	return nil
 }
 
+func (c *tcpSlot) RemoteAddr() []byte { return []byte{192, 168, 1, 50} }
+
 // drain lets the network carry what was written.
 func (c *tcpSlot) drain() { c.sent, c.out = append(c.sent, c.out...), c.out[:0] }
 
@@ -133,9 +135,10 @@ func (a slotAdapter) Close(c control.ConnID) error {
 	}
 	return a.b.slot.Close()
 }
-func (a slotAdapter) SetPin(int, int) {}
-func (a slotAdapter) ReadPin(int) int { return 0 }
-func (a slotAdapter) Console([]byte)  {}
+func (a slotAdapter) Peer(c control.ConnID) node.Addr { return a.b.slot.Peer() }
+func (a slotAdapter) SetPin(int, int)                 {}
+func (a slotAdapter) ReadPin(int) int                 { return 0 }
+func (a slotAdapter) Console([]byte)                  {}
 
 func TestASlotServesAControllerAndListensAgain(t *testing.T) {
 	b := newSlotBoard(t, 4096)

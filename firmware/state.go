@@ -74,11 +74,15 @@ type AppStats struct {
 	Crashed   bool   `json:"crashed"`
 }
 
-// StatNames are the counters of node.Stats in State.Stats.
-var StatNames = []string{"received", "malformed", "ignored", "hellos_answered", "fulls_sent", "heartbeats_sent", "claims"}
+// StatNames are the counters in State.Stats: node.Stats's, then the
+// program's own (commands refused with AuthError, connections cut off for
+// not reading).
+var StatNames = []string{"received", "malformed", "ignored", "hellos_answered", "fulls_sent", "heartbeats_sent", "claims",
+	"unauthenticated", "stale", "auth_failures", "cut_off"}
 
-func statValues(s node.Stats) [7]uint64 {
-	return [7]uint64{s.Received, s.Malformed, s.Ignored, s.HellosAnswered, s.FullsSent, s.HeartbeatsSent, s.Claims}
+func statValues(s node.Stats) [9]uint64 {
+	return [9]uint64{s.Received, s.Malformed, s.Ignored, s.HellosAnswered, s.FullsSent, s.HeartbeatsSent, s.Claims,
+		s.Unauthenticated, s.Stale}
 }
 
 // Stat returns the counter of s called name (one of StatNames).
@@ -137,6 +141,7 @@ func (p *Program) State(now time.Duration) State {
 	for i, x := range statValues(stats) {
 		s.Stats[StatNames[i]] = x
 	}
+	s.Stats["auth_failures"], s.Stats["cut_off"] = p.ctl.AuthFailures(), p.cutOff
 	for _, r := range p.apps {
 		st := r.app.Stats()
 		s.Apps = append(s.Apps, AppStats{App: r.spec.App, Attempts: st.Attempts, Successes: st.Successes,

@@ -20,7 +20,11 @@ import (
 // programs run in that namespace (ip netns exec NAME ...) exchange real
 // frames with the simulated boards, through the same impairments.
 type DoorConfig struct {
-	// Netns is the namespace to create; it must not exist yet.
+	// Netns is the namespace to create. It must not exist yet, unless it is
+	// a stale one of netsim's: made by a process no longer running (killed
+	// before it could clean up), which is deleted first and Log told. Any
+	// other namespace of that name is left alone, and OpenDoor fails with a
+	// *NamespaceTakenError.
 	Netns string
 	// Name is the door's host name on the LAN. Default "door".
 	Name string
@@ -36,15 +40,20 @@ type DoorConfig struct {
 	// Profile gives the door host a Pico W radio, as any host's: frames
 	// wait for power-save beacons, and none pass until it has joined.
 	Profile *PicoW
+	// Log, if set, hears what the door did that its caller did not ask
+	// for: "removed stale namespace NAME left by process PID (not
+	// running)".
+	Log func(string)
 }
 
 // Door is an open door; Close removes the device and the namespace.
 type Door struct {
-	lan  *LAN
-	host *Host
-	file *os.File
-	cfg  DoorConfig
-	done chan struct{}
+	lan   *LAN
+	host  *Host
+	file  *os.File
+	cfg   DoorConfig
+	done  chan struct{}
+	owned bool // the door made its namespace, and so may delete it
 }
 
 // OpenDoor creates the namespace and the TAP device, gives the device the
@@ -68,6 +77,11 @@ func (l *LAN) OpenDoor(cfg DoorConfig) (*Door, error) {
 	}
 	d := &Door{lan: l, host: h, cfg: cfg, done: make(chan struct{})}
 	if err := d.open(); err != nil {
+		if d.file != nil {
+			// A TAP device not yet moved into the namespace would stay
+			// on the host while the file is open.
+			d.file.Close()
+		}
 		d.cleanup()
 		return nil, fmt.Errorf("netsim: door %s: %w", cfg.Netns, err)
 	}
@@ -75,49 +89,26 @@ func (l *LAN) OpenDoor(cfg DoorConfig) (*Door, error) {
 	return d, nil
 }
 
-// newNamespace creates a named network namespace and returns a handle to
-// it, leaving the calling thread in the namespace it was in.
-func newNamespace(name string) (netns.NsHandle, error) {
-	// Namespace calls act on the calling thread: keep to one, and put it
-	// back where it was.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return 0, err
-	}
-	defer orig.Close()
-	ns, err := netns.NewNamed(name)
-	if err != nil {
-		return 0, fmt.Errorf("create namespace: %w", err)
-	}
-	if err := netns.Set(orig); err != nil {
-		ns.Close()
-		return 0, err
-	}
-	return ns, nil
-}
-
-// CreateNamespace makes a named network namespace (ip netns add NAME).
-func CreateNamespace(name string) error {
-	ns, err := newNamespace(name)
-	if err == nil {
-		ns.Close()
-	}
-	return err
-}
-
-// DeleteNamespace removes a named network namespace (ip netns delete NAME).
-func DeleteNamespace(name string) error { return netns.DeleteNamed(name) }
-
 func (d *Door) open() error {
-	ns, err := newNamespace(d.cfg.Netns)
+	// From here on the namespace is the door's to delete (cleanup), and
+	// only from here: one that was there before is not (see netns.go).
+	ns, err := claimNamespace(d.cfg.Netns, d.cfg.Log)
 	if err != nil {
 		return err
 	}
+	d.owned = true
 	defer ns.Close()
 
+	// The TAP file is not to be inherited by the processes picosim starts
+	// (emulated boards): the device lives while any process holds it open.
+	// tun.OpenTAP does not open it close-on-exec, so no fork may come
+	// between the open and the flag, as in package syscall.
+	syscall.ForkLock.RLock()
 	fd, err := tun.OpenTAP(d.cfg.Device)
+	if err == nil {
+		syscall.CloseOnExec(fd)
+	}
+	syscall.ForkLock.RUnlock()
 	if err != nil {
 		return fmt.Errorf("open TAP %s: %w", d.cfg.Device, err)
 	}
@@ -306,7 +297,13 @@ func (d *Door) Close() error {
 	return d.cleanup()
 }
 
+// cleanup deletes the namespace if the door made it, and never one that
+// was there before: OpenDoor calls it when it fails, whatever the reason.
 func (d *Door) cleanup() error {
+	if !d.owned {
+		return nil
+	}
+	d.owned = false
 	err := DeleteNamespace(d.cfg.Netns)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil

@@ -240,3 +240,27 @@ func TestTCPEchoInSimulatedTime(t *testing.T) {
 		t.Fatalf("ten round trips took %v of simulated time", el)
 	}
 }
+
+func TestAForgedDatagramArrivesFromTheAddressItClaims(t *testing.T) {
+	lan, hs := newLAN(t, "victim", "bystander", "rogue")
+	rv, rb := listen(t, hs[0], 37020), listen(t, hs[1], 37020)
+	lan.SetLink("bystander", netsim.Down, netsim.Link{Latency: 20 * time.Millisecond})
+	claimed := netip.MustParseAddrPort("192.168.1.1:37020") // the router's address
+	if err := hs[2].Forge(claimed, netip.AddrPortFrom(lan.Broadcast(), 37020), []byte("forged")); err != nil {
+		t.Fatal(err)
+	}
+	if err := hs[2].Forge(claimed, netip.AddrPortFrom(hs[0].IP(), 37020), []byte("to you")); err != nil {
+		t.Fatal(err)
+	}
+	lan.Clock().Run(time.Second)
+	if len(rv.got) != 2 || rv.got[0] != "192.168.1.1:forged" || rv.got[1] != "192.168.1.1:to you" {
+		t.Fatalf("victim got %v", rv.got)
+	}
+	// It took the LAN's path: the bystander's link delayed it.
+	if len(rb.got) != 1 || rb.at[0] != 20*time.Millisecond {
+		t.Fatalf("bystander got %v at %v", rb.got, rb.at)
+	}
+	if err := hs[2].Forge(claimed, netip.MustParseAddrPort("192.168.1.99:1"), nil); err == nil {
+		t.Error("forging to an address nobody has succeeded")
+	}
+}

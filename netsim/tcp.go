@@ -123,6 +123,23 @@ type TCPConn struct {
 	OnData func([]byte)
 	// OnClose runs once when the connection ends, for any reason.
 	OnClose func()
+	// OnWritable, if set, runs whenever the stack may have taken queued
+	// data (the peer acknowledged some): a writer waiting for Buffered to
+	// fall looks again then.
+	OnWritable func()
+	shut       bool // CloseWrite: FIN goes out once out is empty
+	finSent    bool
+	deaf       bool // StopReading: received data stays in the stack
+}
+
+// StopReading makes the connection a client that reads nothing: received
+// data stays in the stack, whose receive buffer is cut to rcvbuf bytes, so
+// the peer's window closes as it would against a stalled program.
+func (c *TCPConn) StopReading(rcvbuf int) {
+	c.deaf = true
+	if !c.done {
+		c.ep.SocketOptions().SetReceiveBufferSize(int64(rcvbuf), true)
+	}
 }
 
 // DialTCP connects to addr; connected runs on the clock's goroutine with nil
@@ -161,11 +178,43 @@ func (c *TCPConn) RemoteAddr() netip.AddrPort {
 // Write queues p and sends as much as the stack takes now; the rest follows
 // as the peer acknowledges.
 func (c *TCPConn) Write(p []byte) {
-	if c.done {
+	if c.done || c.shut {
 		return
 	}
 	c.out = append(c.out, p...)
 	c.flush()
+}
+
+// Buffered returns how many written bytes the peer has not acknowledged:
+// those still queued here and those in the stack's send queue. A writer
+// bounds its memory by it: a peer that does not read lets it grow.
+func (c *TCPConn) Buffered() int {
+	if c.done {
+		return 0
+	}
+	n, _ := c.ep.GetSockOptInt(tcpip.SendQueueSizeOption)
+	return len(c.out) + n
+}
+
+// CloseWrite sends what is queued, then FIN, and keeps reading: the peer
+// may still answer (a half-close).
+func (c *TCPConn) CloseWrite() {
+	if c.done || c.shut {
+		return
+	}
+	c.shut = true
+	c.flush()
+}
+
+// Abort drops the connection at once: what is queued is discarded and the
+// peer gets RST. OnClose runs.
+func (c *TCPConn) Abort() {
+	if c.done {
+		return
+	}
+	c.out = nil
+	c.ep.Abort()
+	c.end()
 }
 
 // Close sends what is queued, then FIN.
@@ -194,7 +243,13 @@ func (c *TCPConn) serve() {
 		connected(nil)
 	}
 	c.flush()
-	for !c.done {
+	if c.OnWritable != nil && !c.done {
+		c.OnWritable()
+	}
+	if c.deaf && c.ep.Readiness(waiter.EventHUp|waiter.EventErr) != 0 {
+		c.end() // reset by the peer, say: it ends even unread
+	}
+	for !c.done && !c.deaf {
 		c.buf.Reset()
 		_, err := c.ep.Read(&c.buf, tcpip.ReadOptions{})
 		if err != nil {
@@ -221,6 +276,10 @@ func (c *TCPConn) flush() {
 			}
 			return
 		}
+	}
+	if c.shut && !c.finSent && len(c.out) == 0 && !c.done {
+		c.finSent = true
+		c.ep.Shutdown(tcpip.ShutdownWrite)
 	}
 }
 

@@ -3,6 +3,8 @@ package node
 import (
 	"errors"
 	"time"
+
+	"github.com/picosim/picosim/node/mac"
 )
 
 // Source is the randomness a node draws from (heartbeat jitter). Pass a seeded
@@ -39,6 +41,11 @@ type Config struct {
 	// Rand drives the jitter. Default: a generator seeded from IP and
 	// Incarnation, so that a run never depends on hidden global state.
 	Rand Source
+	// Key, if set (16 to 32 bytes), turns on keyed discovery (auth.go):
+	// every frame carries a tag under it, and frames without a valid one are
+	// dropped. Every board of a cluster, and every desktop client, must hold
+	// the same key. Nil: the seed-003 wire format, unauthenticated.
+	Key []byte
 	// Intern, if set, turns a received name into a string. A simulator with
 	// thousands of boards shares one table; boards leave it nil.
 	Intern func([]byte) string
@@ -91,7 +98,10 @@ func (c *Config) setDefaults() error {
 	if c.MaxDatagram <= 0 {
 		c.MaxDatagram = 1472
 	}
-	if c.MaxDatagram < 2+FullEntrySize(make([]byte, MaxName)) {
+	if len(c.Key) > 0 && (len(c.Key) < mac.MinKey || len(c.Key) > mac.MaxKey) {
+		return errors.New("node: key must be 16 to 32 bytes")
+	}
+	if c.MaxDatagram < 2+FullEntrySize(make([]byte, MaxName))+c.trailer() {
 		return errors.New("node: MaxDatagram too small for one FULL entry")
 	}
 	if c.Rand == nil {
@@ -101,6 +111,14 @@ func (c *Config) setDefaults() error {
 		c.Intern = func(b []byte) string { return string(b) }
 	}
 	return nil
+}
+
+// trailer is what keyed discovery adds to every frame.
+func (c *Config) trailer() int {
+	if len(c.Key) > 0 {
+		return mac.Size
+	}
+	return 0
 }
 
 // Timeout is how long a member may stay silent before it is gone.

@@ -96,4 +96,7 @@ type Stats struct {
 	FullsSent      uint64 // FULL frames (an answer may need several)
 	HeartbeatsSent uint64
 	Claims         uint64 // worker numbers claimed, conflicts included
+	// Keyed discovery only (Config.Key):
+	Unauthenticated uint64 // datagrams without a valid tag, dropped
+	Stale           uint64 // heartbeats not newer than known (replays, duplicates), dropped
 }

@@ -1,6 +1,11 @@
 package node
 
-import "time"
+import (
+	"errors"
+	"time"
+
+	"github.com/picosim/picosim/node/mac"
+)
 
 // member is a Member plus the latest evidence that it is alive: the newest
 // of its heartbeats known here (heard or witnessed) and when it was sent, as
@@ -46,6 +51,11 @@ type Node struct {
 
 	frame Frame // decode scratch
 
+	// Keyed discovery (auth.go): nil without a key.
+	mac      *mac.MAC
+	gone     [GoneMemory]gone
+	goneNext int
+
 	rd Ready // reused by Ready
 	// Outbox, cleared by Advance.
 	events []Event
@@ -69,6 +79,13 @@ func New(cfg Config, now time.Duration) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, timeout: cfg.Timeout(), booted: now}
+	if len(cfg.Key) > 0 {
+		m, err := mac.New(cfg.Key)
+		if err != nil {
+			return nil, errors.New("node: " + err.Error())
+		}
+		n.mac = m
+	}
 	n.members = []member{{IP: cfg.IP, Name: cfg.Name, Incarnation: cfg.Incarnation, seen: now}}
 	n.nextBeat = now + n.draw(cfg.Jitter)
 	n.nextSweep = now + n.timeout
@@ -128,6 +145,14 @@ func (n *Node) RoleOf(ip Addr) (Role, bool) {
 // Step hands the node one datagram received on Port from the given address.
 func (n *Node) Step(now time.Duration, from Addr, fromPort uint16, payload []byte) {
 	n.stats.Received++
+	if n.mac != nil {
+		body, ok := Open(n.mac, from, payload)
+		if !ok {
+			n.stats.Unauthenticated++
+			return
+		}
+		payload = body
+	}
 	f := &n.frame
 	if err := f.Decode(payload); err != nil {
 		n.stats.Malformed++
@@ -141,6 +166,10 @@ func (n *Node) Step(now time.Duration, from Addr, fromPort uint16, payload []byt
 	case TypeHello:
 		n.answerHello(from, fromPort)
 	case TypeHeartbeat:
+		if n.mac != nil && n.stale(from, f) {
+			n.stats.Stale++
+			return
+		}
 		n.heartbeat(now, from, f)
 	case TypeLeave:
 		if i, ok := n.find(from); ok && n.members[i].Incarnation == f.Incarnation {
@@ -371,6 +400,7 @@ func (n *Node) insert(i int, m member) {
 }
 
 func (n *Node) remove(now time.Duration, i int, why LeaveReason) {
+	n.forget(&n.members[i])
 	m := n.members[i].public()
 	n.members = append(n.members[:i], n.members[i+1:]...)
 	if i < n.selfAt {
@@ -480,7 +510,7 @@ func (n *Node) answerHello(to Addr, port uint16) {
 	size := 2
 	for i := range n.members {
 		e := Entry{IP: n.members[i].IP, Name: []byte(n.members[i].Name)}
-		if len(f.Entries) == 255 || size+FullEntrySize(e.Name) > n.cfg.MaxDatagram {
+		if len(f.Entries) == 255 || size+FullEntrySize(e.Name) > n.cfg.MaxDatagram-n.cfg.trailer() {
 			n.emit(to, port, f)
 			n.stats.FullsSent++
 			f.Entries, size = f.Entries[:0], 2
@@ -498,6 +528,10 @@ func (n *Node) emit(to Addr, port uint16, f *Frame) {
 	if err != nil {
 		n.out = n.out[:start] // names are checked on the way in: unreachable
 		return
+	}
+	if n.mac != nil {
+		var t [mac.Size]byte
+		out = append(out, tag(n.mac, n.cfg.IP, out[start:], t[:0])...)
 	}
 	n.out = out
 	n.dgrams = append(n.dgrams, dgram{to: to, port: port, start: start, end: len(out)})

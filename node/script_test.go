@@ -1,10 +1,12 @@
 package node
 
 import (
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +25,11 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testda
 //	offline NAME     its radio loses the network; online NAME: it is back
 //	run DURATION     let time pass; prints role, master and leave events
 //	roles            prints what each live board sees
+//	key HEX | key off   boards booted afterwards use keyed discovery
+//	forge IP heartbeat INC SEQ SLOT NAME | forge IP leave INC
+//	                 a rogue host broadcasts an unauthenticated frame from IP
+//	replay NAME      a rogue host broadcasts again every frame NAME sent
+//	stats NAME       prints what NAME dropped
 //
 // go test ./node -run TestScripts -rewrite updates the expected output.
 func TestScripts(t *testing.T) {
@@ -87,6 +94,8 @@ type lan struct {
 	offline map[string]bool // radios off the network
 	flight  []packet
 	printed []string
+	key     []byte
+	sent    map[Addr][][]byte // every frame each address sent, for replay
 }
 
 func (l *lan) name(ip Addr) string {
@@ -104,7 +113,7 @@ func (l *lan) do(t *testing.T, cmd string) string {
 		var ip Addr
 		fmt.Sscanf(f[2], "%d.%d.%d.%d", &ip[0], &ip[1], &ip[2], &ip[3])
 		l.inc[f[1]]++
-		n, err := New(Config{Name: f[1], IP: ip, Incarnation: l.inc[f[1]]}, l.now)
+		n, err := New(Config{Name: f[1], IP: ip, Incarnation: l.inc[f[1]], Key: l.key}, l.now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -146,6 +155,53 @@ func (l *lan) do(t *testing.T, cmd string) string {
 			t.Fatal(err)
 		}
 		l.run(l.now + d)
+	case "key":
+		l.key = nil
+		if f[1] != "off" {
+			k, err := hex.DecodeString(f[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.key = k
+		}
+	case "forge":
+		var ip Addr
+		fmt.Sscanf(f[1], "%d.%d.%d.%d", &ip[0], &ip[1], &ip[2], &ip[3])
+		num := func(s string) uint32 {
+			v, err := strconv.ParseUint(s, 10, 32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return uint32(v)
+		}
+		var fr Frame
+		switch f[2] {
+		case "heartbeat":
+			fr = Frame{Type: TypeHeartbeat, Incarnation: num(f[3]), Seq: num(f[4]), Slot: uint16(num(f[5])), Name: []byte(f[6])}
+		case "leave":
+			fr = Frame{Type: TypeLeave, Incarnation: num(f[3])}
+		default:
+			t.Fatalf("forge: unknown frame %q", f[2])
+		}
+		data, err := fr.Append(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.flight = append(l.flight, packet{at: l.now + time.Millisecond, from: ip, data: data})
+	case "replay":
+		var ip Addr
+		for a, name := range l.byIP {
+			if name == f[1] {
+				ip = a
+			}
+		}
+		for _, data := range l.sent[ip] {
+			l.flight = append(l.flight, packet{at: l.now + time.Millisecond, from: ip, data: data})
+		}
+		l.printed = append(l.printed, fmt.Sprintf("replayed %d frames", len(l.sent[ip])))
+	case "stats":
+		st := l.nodes[f[1]].Stats()
+		l.printed = append(l.printed, fmt.Sprintf("%s: malformed %d, unauthenticated %d, stale %d", f[1], st.Malformed, st.Unauthenticated, st.Stale))
 	case "roles":
 		for _, name := range l.names {
 			n := l.nodes[name]
@@ -175,7 +231,12 @@ func (l *lan) apply(n *Node) {
 		if to == n.cfg.Broadcast {
 			to = Addr{}
 		}
-		l.flight = append(l.flight, packet{at: l.now + time.Millisecond, from: n.cfg.IP, to: to, data: append([]byte(nil), d.Payload...)})
+		data := append([]byte(nil), d.Payload...)
+		l.flight = append(l.flight, packet{at: l.now + time.Millisecond, from: n.cfg.IP, to: to, data: data})
+		if l.sent == nil {
+			l.sent = map[Addr][][]byte{}
+		}
+		l.sent[n.cfg.IP] = append(l.sent[n.cfg.IP], data)
 	}
 	for _, e := range rd.Events {
 		var s string

@@ -421,10 +421,22 @@ func (b *adapter) Dial(c control.ConnID, to node.Addr, port uint16) error {
 
 func (b *adapter) Write(c control.ConnID, data []byte) error {
 	if conn := b.conns[c]; conn != nil {
+		if conn.Buffered()+len(data) > firmware.MaxBacklog {
+			delete(b.conns, c) // the program forgets it: no Closed follows
+			conn.Abort()
+			return firmware.ErrCutOff
+		}
 		conn.Write(data)
 		return nil
 	}
 	return errors.New("no such connection")
+}
+
+func (b *adapter) Peer(c control.ConnID) node.Addr {
+	if conn := b.conns[c]; conn != nil {
+		return node.Addr(conn.RemoteAddr().Addr().As4())
+	}
+	return node.Addr{}
 }
 
 func (b *adapter) Close(c control.ConnID) error {

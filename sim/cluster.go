@@ -88,6 +88,7 @@ type Cluster struct {
 	names    map[string]string // interned member names, shared by all cores
 	// lastChange is when the network's shape last changed (QuietSafety).
 	lastChange time.Duration
+	nemesis    *Nemesis // the rogue host, once asked for
 }
 
 // New creates the cluster and schedules every board's power-on.

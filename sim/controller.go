@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/picosim/picosim/netsim"
+	"github.com/picosim/picosim/node/control"
 	"github.com/picosim/picosim/sim/ctl"
 )
 
@@ -21,6 +22,12 @@ type Controller struct {
 	buf     []byte
 	replies []Reply
 	closed  bool
+	// Key signs what Do sends (keyed control); NewController sets the
+	// cluster's. Set it to nil for a controller without the key.
+	Key   []byte
+	nonce string
+	seq   int64
+	last  string // the last line Do sent, as it went on the wire
 }
 
 // Reply is one reply line as the controller received it.
@@ -42,7 +49,7 @@ func (c *Cluster) NewController(name string) (*Controller, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Controller{c: c, host: h}, nil
+	return &Controller{c: c, host: h, Key: c.cfg.Settings.Key}, nil
 }
 
 // ControlTimeout bounds how long, in simulated time, Do waits for a reply:
@@ -74,6 +81,16 @@ func (ct *Controller) Connect(board string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("connect to %s: %w (after %d tries)", board, err, opt.Retries+1)
+	}
+	ct.nonce, ct.seq = "", 0
+	if len(ct.Key) > 0 {
+		r, err := ct.Do(`{"action": "get_nonce"}`)
+		if err != nil {
+			return fmt.Errorf("connect to %s: get_nonce: %w", board, err)
+		}
+		if ct.nonce, _ = r.Fields["nonce"].(string); ct.nonce == "" {
+			return fmt.Errorf("connect to %s: get_nonce: %s", board, r.Raw)
+		}
 	}
 	return nil
 }
@@ -135,7 +152,16 @@ func (ct *Controller) Send(raw string) error {
 // reply.
 func (ct *Controller) Do(cmd string) (Reply, error) {
 	n := len(ct.replies)
-	if err := ct.Send(cmd + "\n"); err != nil {
+	line := cmd
+	if ct.nonce != "" {
+		ct.seq++
+		var err error
+		if line, err = control.Sign(ct.Key, ct.nonce, ct.seq, cmd); err != nil {
+			return Reply{}, err
+		}
+	}
+	ct.last = line
+	if err := ct.Send(line + "\n"); err != nil {
 		return Reply{}, err
 	}
 	if !ct.c.RunUntil(ct.c.Now()+ControlTimeout, func() bool { return len(ct.replies) > n || ct.closed }) || len(ct.replies) == n {
@@ -143,6 +169,10 @@ func (ct *Controller) Do(cmd string) (Reply, error) {
 	}
 	return ct.replies[n], nil
 }
+
+// LastSent is the last line Do sent, signed if the controller holds a key:
+// what a host that overhears the connection has seen.
+func (ct *Controller) LastSent() string { return ct.last }
 
 // Replies returns every reply received on the current connection's watch.
 func (ct *Controller) Replies() []Reply { return ct.replies }

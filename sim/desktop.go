@@ -15,6 +15,7 @@ import (
 // client, a fuzzer of frames) is written on top of it.
 type Desktop struct {
 	c        *Cluster
+	host     *netsim.Host
 	conn     *netsim.UDPConn
 	received []Datagram
 }
@@ -31,7 +32,7 @@ func (c *Cluster) NewDesktop(name string) (*Desktop, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Desktop{c: c}
+	d := &Desktop{c: c, host: h}
 	d.conn, err = h.ListenUDP(node.Port, func() { c.clk.Post(0, clock.Func(d.drain)) })
 	if err != nil {
 		return nil, err
@@ -51,6 +52,9 @@ func (d *Desktop) drain() {
 
 // Send sends one datagram from the discovery port.
 func (d *Desktop) Send(p []byte, to netip.AddrPort) error { return d.conn.WriteTo(p, to) }
+
+// IP is the desktop's address.
+func (d *Desktop) IP() netip.Addr { return d.host.IP() }
 
 // Received returns what arrived so far, oldest first.
 func (d *Desktop) Received() []Datagram { return d.received }

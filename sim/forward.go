@@ -21,7 +21,10 @@ type Forwarder struct {
 	gw        *netsim.Host
 	listeners []net.Listener
 	Mappings  []Mapping
-	done      chan struct{} // closed by Close: pumps stop
+	// Notes, if set, hears of connections the forwarder closed on its own
+	// (called on the clock's goroutine).
+	Notes func(string)
+	done  chan struct{} // closed by Close: pumps stop
 
 	mu     sync.Mutex // guards below; wg.Add happens under it, before closed
 	closed bool
@@ -116,41 +119,52 @@ func (f *Forwarder) accept(ln net.Listener, b *Board) {
 	}
 }
 
+// MaxHostBacklog bounds what a forwarded connection may hold for a host
+// client that does not read: beyond it the connection is closed with a
+// note. The clock never waits for a host socket.
+const MaxHostBacklog = 256 << 10
+
 // bridge runs on the clock's goroutine: it dials the board from the gateway
 // and pumps bytes both ways. Host sockets are read and written by goroutines
 // of their own; they reach the simulation only through post, and never
-// block it: once the forwarder closes, data for the host is dropped.
+// block it. Board → host, data waits in a queue bounded by MaxHostBacklog;
+// host → board, the reader waits until the board has taken what it sent
+// (so a board that reads slowly slows the host client, as TCP does).
 func (f *Forwarder) bridge(conn net.Conn, b *Board) {
-	toHost := make(chan []byte, 64)
 	f.gw.DialTCP(b.ControlAddr(), func(tc *netsim.TCPConn, err error) {
 		if err != nil || !f.track(conn, 2) {
 			f.untrack(conn)
 			return
 		}
+		out := &hostQueue{wake: make(chan struct{}, 1)}
 		tc.OnData = func(p []byte) {
-			select {
-			case toHost <- append([]byte(nil), p...):
-			case <-f.done:
+			if !out.put(p) {
+				f.note(fmt.Sprintf("closed %s → %s: the host client read nothing while %d KiB waited", conn.RemoteAddr(), b.name, MaxHostBacklog>>10))
+				tc.Abort()
+				conn.Close()
 			}
 		}
-		tc.OnClose = func() { close(toHost) }
-		go func() { // board → host; keeps draining after a failed write so the loop never blocks on it
+		tc.OnClose = out.end
+		credit := make(chan struct{}, 1)
+		give := func() {
+			select {
+			case credit <- struct{}{}:
+			default:
+			}
+		}
+		go func() { // board → host
 			defer f.wg.Done()
 			defer f.untrack(conn)
-			ok := true
 			for {
-				select {
-				case p, open := <-toHost:
-					if !open {
-						return
+				p, open := out.take(f.done)
+				if !open {
+					if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+						cw.CloseWrite()
 					}
-					if ok {
-						if _, err := conn.Write(p); err != nil {
-							ok = false
-							conn.Close()
-						}
-					}
-				case <-f.done:
+					return
+				}
+				if _, err := conn.Write(p); err != nil {
+					f.post(tc.Abort)
 					return
 				}
 			}
@@ -162,15 +176,104 @@ func (f *Forwarder) bridge(conn net.Conn, b *Board) {
 				n, err := conn.Read(buf)
 				if n > 0 {
 					p := append([]byte(nil), buf[:n]...)
-					f.post(func() { tc.Write(p) })
+					f.post(func() {
+						tc.Write(p)
+						if tc.Buffered() < hostChunk {
+							give()
+						} else {
+							tc.OnWritable = func() {
+								if tc.Buffered() < hostChunk {
+									tc.OnWritable = nil
+									give()
+								}
+							}
+						}
+					})
+					select { // wait until the board has taken it
+					case <-credit:
+					case <-f.done:
+						return
+					}
 				}
 				if err != nil {
 					if !errors.Is(err, net.ErrClosed) {
-						f.post(tc.Close)
+						f.post(tc.CloseWrite) // a half-close: the board still answers
 					}
 					return
 				}
 			}
 		}()
 	})
+}
+
+// hostChunk is how much the gateway lets a host client have in flight to a
+// board before it stops reading the host socket.
+const hostChunk = 64 << 10
+
+// note reports something the forwarder did on its own (a connection it
+// closed), on Notes if set.
+func (f *Forwarder) note(msg string) {
+	if f.Notes != nil {
+		f.Notes(msg)
+	}
+}
+
+// hostQueue holds data from a board until the host client takes it. put
+// runs on the clock's goroutine and never blocks.
+type hostQueue struct {
+	mu    sync.Mutex
+	q     [][]byte
+	size  int
+	ended bool
+	wake  chan struct{}
+}
+
+func (h *hostQueue) put(p []byte) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.size+len(p) > MaxHostBacklog {
+		return false
+	}
+	h.q = append(h.q, append([]byte(nil), p...))
+	h.size += len(p)
+	h.signal()
+	return true
+}
+
+func (h *hostQueue) end() {
+	h.mu.Lock()
+	h.ended = true
+	h.signal()
+	h.mu.Unlock()
+}
+
+func (h *hostQueue) signal() {
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take waits for data; open is false once the board side ended and all was
+// taken, or done closed.
+func (h *hostQueue) take(done <-chan struct{}) (p []byte, open bool) {
+	for {
+		h.mu.Lock()
+		if len(h.q) > 0 {
+			p, h.q = h.q[0], h.q[1:]
+			h.size -= len(p)
+			h.mu.Unlock()
+			return p, true
+		}
+		ended := h.ended
+		h.mu.Unlock()
+		if ended {
+			return nil, false
+		}
+		select {
+		case <-h.wake:
+		case <-done:
+			return nil, false
+		}
+	}
 }

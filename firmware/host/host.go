@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/picosim/picosim/firmware"
@@ -109,7 +110,7 @@ type board struct {
 	online bool // it has an address
 	udp    map[uint16]*net.UDPConn
 	tcp    map[uint16]net.Listener
-	conns  map[control.ConnID]net.Conn
+	conns  map[control.ConnID]*tcpConn
 	next   control.ConnID
 	inbox  chan input
 	done   chan struct{} // closed when the boot ends: readers stop handing in
@@ -225,9 +226,21 @@ func (b *board) Write(c control.ConnID, p []byte) error {
 	if conn == nil {
 		return net.ErrClosed
 	}
-	conn.SetWriteDeadline(time.Now().Add(2 * time.Second)) // a peer that reads nothing loses its replies
-	_, err := conn.Write(p)
-	return err
+	if !conn.write(p) {
+		delete(b.conns, c) // the program forgets it: no Closed follows
+		conn.abort()
+		return firmware.ErrCutOff
+	}
+	return nil
+}
+
+func (b *board) Peer(c control.ConnID) node.Addr {
+	if conn := b.conns[c]; conn != nil {
+		if a, err := netip.ParseAddrPort(conn.conn.RemoteAddr().String()); err == nil && a.Addr().Unmap().Is4() {
+			return node.Addr(a.Addr().Unmap().As4())
+		}
+	}
+	return node.Addr{}
 }
 
 func (b *board) Close(c control.ConnID) error {
@@ -236,7 +249,73 @@ func (b *board) Close(c control.ConnID) error {
 		return nil
 	}
 	delete(b.conns, c)
-	return conn.Close()
+	conn.close()
+	return nil
+}
+
+// tcpConn is one connection of a boot. Writes go through a queue and a
+// goroutine of its own, so a peer that reads nothing stalls only that
+// goroutine, never the board's loop; the queue is bounded by MaxBacklog,
+// as on every target.
+type tcpConn struct {
+	conn   net.Conn
+	q      chan []byte
+	queued atomic.Int64 // bytes in q
+	ended  bool         // q is closed (the loop's goroutine only)
+}
+
+func newTCPConn(c net.Conn) *tcpConn {
+	t := &tcpConn{conn: c, q: make(chan []byte, 256)}
+	go t.send()
+	return t
+}
+
+func (t *tcpConn) send() {
+	failed := false
+	for p := range t.q {
+		if !failed {
+			_, err := t.conn.Write(p)
+			failed = err != nil
+		}
+		t.queued.Add(-int64(len(p)))
+	}
+	t.conn.Close()
+}
+
+// write queues p; false when the peer already owes MaxBacklog bytes.
+func (t *tcpConn) write(p []byte) bool {
+	if t.ended || t.queued.Load()+int64(len(p)) > firmware.MaxBacklog {
+		return false
+	}
+	select {
+	case t.q <- append([]byte(nil), p...):
+		t.queued.Add(int64(len(p)))
+		return true
+	default:
+		return false
+	}
+}
+
+// close ends the connection after what is queued, waiting at most a few
+// seconds for a slow peer.
+func (t *tcpConn) close() {
+	if !t.ended {
+		t.ended = true
+		t.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		close(t.q)
+	}
+}
+
+// abort drops the connection now, queued data and all (RST).
+func (t *tcpConn) abort() {
+	if tc, ok := t.conn.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	t.conn.Close()
+	if !t.ended {
+		t.ended = true
+		close(t.q)
+	}
 }
 
 func (b *board) SetPin(pin, value int) { b.pins[pin] = value }
@@ -245,7 +324,7 @@ func (b *board) Console(line []byte)   { b.console.writeLine(line) }
 
 // run drives one boot of the program until it halts or ctx ends.
 func (b *board) run(ctx context.Context, p *firmware.Program) (firmware.Halt, error) {
-	b.conns, b.inbox, b.done = map[control.ConnID]net.Conn{}, make(chan input, 256), make(chan struct{})
+	b.conns, b.inbox, b.done = map[control.ConnID]*tcpConn{}, make(chan input, 256), make(chan struct{})
 	b.udp, b.tcp = map[uint16]*net.UDPConn{}, map[uint16]net.Listener{}
 	defer b.shutdown()
 	timer := time.NewTimer(0)
@@ -277,12 +356,12 @@ func (b *board) run(ctx context.Context, p *firmware.Program) (firmware.Halt, er
 				}
 			case accepted:
 				b.next++
-				b.conns[b.next] = in.conn
+				b.conns[b.next] = newTCPConn(in.conn)
 				go b.read(b.next, in.conn)
 				p.Opened(now, b.next, in.port)
 			case dialed:
 				if in.err == nil {
-					b.conns[in.id] = in.conn
+					b.conns[in.id] = newTCPConn(in.conn)
 					go b.read(in.id, in.conn)
 				}
 				p.Connected(now, in.id, in.err)
@@ -291,9 +370,9 @@ func (b *board) run(ctx context.Context, p *firmware.Program) (firmware.Halt, er
 					p.Received(now, in.id, in.payload)
 				}
 			case closed:
-				if b.conns[in.id] != nil {
+				if c := b.conns[in.id]; c != nil {
 					delete(b.conns, in.id)
-					in.conn.Close()
+					c.close() // after what was written: a half-closed peer gets its replies
 					p.Closed(now, in.id)
 				}
 			}
@@ -367,7 +446,7 @@ func (b *board) closeSockets(p *firmware.Program) {
 		delete(b.tcp, port)
 	}
 	for id, c := range b.conns {
-		c.Close()
+		c.abort()
 		delete(b.conns, id)
 		if p != nil {
 			p.Closed(b.now(), id)

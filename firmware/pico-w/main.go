@@ -236,6 +236,13 @@ func (b *board) Write(c control.ConnID, data []byte) error {
 	return errors.New("no such connection")
 }
 
+func (b *board) Peer(c control.ConnID) node.Addr {
+	if s := b.slot(c); s != nil {
+		return s.Peer()
+	}
+	return node.Addr{}
+}
+
 func (b *board) Close(c control.ConnID) error {
 	if s := b.slot(c); s != nil {
 		return s.Close()
@@ -480,13 +487,14 @@ type lnetoConn struct {
 	port  uint16
 }
 
-func (l *lnetoConn) Established() bool { return l.c.State().IsSynchronized() }
-func (l *lnetoConn) PeerDone() bool    { return !l.c.State().RxDataOpen() }
-func (l *lnetoConn) Closed() bool      { return l.c.State().IsClosed() }
-func (l *lnetoConn) Buffered() int     { return l.c.BufferedInput() }
-func (l *lnetoConn) Close()            { l.c.Close() }
-func (l *lnetoConn) Abort()            { l.c.Abort() }
-func (l *lnetoConn) Listen() error     { return l.stack.ListenTCP4(l.c, l.port) }
+func (l *lnetoConn) Established() bool  { return l.c.State().IsSynchronized() }
+func (l *lnetoConn) PeerDone() bool     { return !l.c.State().RxDataOpen() }
+func (l *lnetoConn) Closed() bool       { return l.c.State().IsClosed() }
+func (l *lnetoConn) Buffered() int      { return l.c.BufferedInput() }
+func (l *lnetoConn) Close()             { l.c.Close() }
+func (l *lnetoConn) RemoteAddr() []byte { return l.c.RemoteAddr() }
+func (l *lnetoConn) Abort()             { l.c.Abort() }
+func (l *lnetoConn) Listen() error      { return l.stack.ListenTCP4(l.c, l.port) }
 func (l *lnetoConn) Read(p []byte) int {
 	n, _ := l.c.Read(p[:min(len(p), l.c.BufferedInput())])
 	return n

@@ -43,6 +43,38 @@ func (s *Server) command(now time.Duration, c ConnID, line []byte) {
 		s.reply(c, errorReply(Value{}, "ValueError", "a command is a JSON object, not "+req.Kind.String()))
 		return
 	}
+	_, hasCmd := req.Get("command")
+	_, hasMAC := req.Get("mac")
+	switch {
+	case s.cfg.Locked != "":
+		s.authFailures++
+		s.reply(c, errorReply(req, "AuthError", "this board refuses every command: "+s.cfg.Locked))
+		return
+	case s.mac != nil:
+		cmd, seq, done, cerr := s.signed(s.conns[c], req)
+		switch {
+		case cerr != nil:
+			if cerr.exception == "AuthError" {
+				s.authFailures++
+			}
+			s.reply(c, errorReply(req, cerr.exception, cerr.msg))
+			return
+		case done != nil:
+			s.reply(c, *done)
+			return
+		}
+		resp, cerr := s.do(now, c, cmd)
+		if cerr != nil {
+			resp = errorReply(cmd, cerr.exception, cerr.msg)
+		}
+		resp.Set("seq", Int(seq))
+		s.reply(c, resp)
+		return
+	case hasCmd && hasMAC:
+		s.authFailures++
+		s.reply(c, errorReply(req, "AuthError", "this board has no key: send commands unsigned"))
+		return
+	}
 	resp, cerr := s.do(now, c, req)
 	if cerr != nil {
 		s.reply(c, errorReply(req, cerr.exception, cerr.msg))

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/picosim/picosim/node/mac"
 	"github.com/picosim/picosim/node/outbox"
 )
 
@@ -96,10 +97,17 @@ type Config struct {
 	// EpochNS is added to the simulated time in time_received, so that
 	// replies carry plausible wall-clock nanoseconds.
 	EpochNS int64
-	// MaxConns bounds simultaneous connections; beyond it a connection gets
-	// an error reply and is closed. Default 4.
+	// MaxConns bounds simultaneous connections. Default 4. A connection
+	// beyond it takes the place of the one whose last command is oldest, if
+	// that is at least Evict old; otherwise it gets an error reply and is
+	// closed. So connections that are silent, or send a command a byte at a
+	// time, cannot keep a controller out for longer than Evict.
 	MaxConns int
-	// IdleTimeout closes a connection silent for that long. Default 60s.
+	// Evict is how long a connection must have sent no complete command
+	// before a new connection may take its place. Default 2s.
+	Evict time.Duration
+	// IdleTimeout closes a connection that has sent no complete command for
+	// that long (bytes without a newline do not count). Default 60s.
 	IdleTimeout time.Duration
 	// RevertOnLoss reverts every held pin when the board loses its master
 	// (MasterLost) or the connection that wrote it closes. Default off.
@@ -111,6 +119,16 @@ type Config struct {
 	// needs no compress/flate, which pulls fmt and os in. Nil: compressed
 	// updates are refused with an error reply.
 	Inflate func([]byte) ([]byte, error)
+	// Key, if set (16 to 32 bytes), turns on keyed control (auth.go): every
+	// command must be signed. Nil: piconetcontrol's protocol, unsigned.
+	Key []byte
+	// NonceBase starts every nonce this server issues; it must differ for
+	// every boot of every board holding the key (the firmware uses the
+	// board's name and incarnation).
+	NonceBase string
+	// Locked, if set, says why every command is refused (AuthError): the
+	// board was told to use a key it could not read, and fails closed.
+	Locked string
 	// Extensions are actions the firmware adds to the protocol's own, listed
 	// by list_actions after them (picosim's firmware adds get_state).
 	Extensions []Extension
@@ -138,9 +156,12 @@ type pin struct {
 }
 
 type conn struct {
+	nonce      string // keyed control: issued by get_nonce
+	seq        int64  // keyed control: the last seq accepted
 	buf        []byte
-	discarding bool // skipping the rest of an oversized line
-	lastActive time.Duration
+	discarding bool          // skipping the rest of an oversized line
+	lastActive time.Duration // when it opened or its last line ended
+	peer       [4]byte       // the peer's address; zero if unknown
 }
 
 // Server is the control protocol of one board.
@@ -154,6 +175,10 @@ type Server struct {
 	asleep    time.Duration // light sleep until then
 	led       blinker
 	connected bool
+
+	mac          *mac.MAC // keyed control; nil without a key
+	nonces       uint64   // nonces issued since boot
+	authFailures uint64
 
 	rd Ready
 	// dl is the deadline, computed again after any input (stale).
@@ -180,10 +205,22 @@ func NewServer(cfg Config, now time.Duration) *Server {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = time.Minute
 	}
+	if cfg.Evict <= 0 {
+		cfg.Evict = 2 * time.Second
+	}
 	if cfg.HeapBytes <= 0 {
 		cfg.HeapBytes = 192 << 10
 	}
 	s := &Server{cfg: cfg, booted: now, conns: map[ConnID]*conn{}, connected: true, stale: true}
+	if len(cfg.Key) > 0 {
+		// A key of the wrong length would leave the board open; the
+		// firmware checks settings before this, so refuse loudly here.
+		m, err := mac.New(cfg.Key)
+		if err != nil {
+			panic("control: " + err.Error())
+		}
+		s.mac = m
+	}
 	s.led.start(now, Idle)
 	s.emitLED(now)
 	return s
@@ -205,6 +242,9 @@ func (s *Server) Held(n int) (time.Duration, bool) {
 	return s.pins[n].revertAt, true
 }
 
+// Has reports whether connection c is open.
+func (s *Server) Has(c ConnID) bool { return s.conns[c] != nil }
+
 // Conns returns how many connections are open.
 func (s *Server) Conns() int { return len(s.conns) }
 
@@ -216,18 +256,60 @@ func (s *Server) SetInput(n, value int) {
 	}
 }
 
-// Open reports a new connection. Beyond MaxConns the connection gets an error
-// reply and is closed.
-func (s *Server) Open(now time.Duration, c ConnID) {
+// Open reports a new connection from an unknown peer (OpenFrom).
+func (s *Server) Open(now time.Duration, c ConnID) { s.OpenFrom(now, c, [4]byte{}) }
+
+// OpenFrom reports a new connection from peer. One peer holds at most
+// MaxConns-1 connections, so another host always finds a slot: beyond, its
+// connection is refused. Beyond MaxConns a connection takes the place of the
+// connection idle longest, if that one has been idle Evict or more;
+// otherwise it gets an error reply and is closed.
+func (s *Server) OpenFrom(now time.Duration, c ConnID, peer [4]byte) {
 	s.stale = true
-	if len(s.conns) >= s.cfg.MaxConns {
-		s.reply(c, errorReply(Value{}, "OSError", "too many connections (at most "+strconv.Itoa(s.cfg.MaxConns)+")"))
-		s.rd.Closes = append(s.rd.Closes, c)
-		return
+	if peer != ([4]byte{}) && s.cfg.MaxConns > 1 {
+		n := 0
+		for _, cn := range s.conns {
+			if cn.peer == peer {
+				n++
+			}
+		}
+		if n >= s.cfg.MaxConns-1 {
+			s.reply(c, errorReply(Value{}, "OSError", "too many connections from this host (at most "+strconv.Itoa(s.cfg.MaxConns-1)+" of "+strconv.Itoa(s.cfg.MaxConns)+": the last is kept for another)"))
+			s.rd.Closes = append(s.rd.Closes, c)
+			return
+		}
 	}
-	s.conns[c] = &conn{lastActive: now}
+	if len(s.conns) >= s.cfg.MaxConns {
+		old, idle := s.idlest(now)
+		if idle < s.cfg.Evict {
+			s.reply(c, errorReply(Value{}, "OSError", "too many connections (at most "+strconv.Itoa(s.cfg.MaxConns)+", each sent a command in the last "+seconds(s.cfg.Evict)+"s)"))
+			s.rd.Closes = append(s.rd.Closes, c)
+			return
+		}
+		s.reply(old, errorReply(Value{}, "OSError", "closed for a new connection: this one sent no command for "+seconds(idle)+"s (at most "+strconv.Itoa(s.cfg.MaxConns)+" connections)"))
+		s.rd.Closes = append(s.rd.Closes, old)
+		s.Closed(now, old)
+	}
+	s.conns[c] = &conn{lastActive: now, peer: peer}
 	s.order = append(s.order, c)
 	s.statusChanged(now)
+}
+
+// idlest returns the connection whose last command is oldest, and for how
+// long it has been idle.
+func (s *Server) idlest(now time.Duration) (ConnID, time.Duration) {
+	var id ConnID
+	idle := time.Duration(-1)
+	for _, c := range s.order {
+		if d := now - s.conns[c].lastActive; d > idle {
+			id, idle = c, d
+		}
+	}
+	return id, idle
+}
+
+func seconds(d time.Duration) string {
+	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64)
 }
 
 // Closed reports that a connection ended (the peer closed it, or it broke).
@@ -274,7 +356,6 @@ func (s *Server) Receive(now time.Duration, c ConnID, data []byte) {
 	if cn == nil {
 		return
 	}
-	cn.lastActive = now
 	for len(data) > 0 {
 		i := indexByte(data, '\n')
 		if cn.discarding {
@@ -282,6 +363,7 @@ func (s *Server) Receive(now time.Duration, c ConnID, data []byte) {
 				return
 			}
 			cn.discarding = false
+			cn.lastActive = now
 			data = data[i+1:]
 			continue
 		}
@@ -296,6 +378,7 @@ func (s *Server) Receive(now time.Duration, c ConnID, data []byte) {
 		}
 		line := data[:i]
 		data = data[i+1:]
+		cn.lastActive = now
 		if len(cn.buf) > 0 {
 			line = append(cn.buf, line...)
 			cn.buf = cn.buf[:0]

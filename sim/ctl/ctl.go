@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/picosim/picosim/node/control"
 )
 
 // Field is one key and value of a command; a Command keeps its fields in
@@ -114,6 +116,9 @@ type Options struct {
 	// Timeout bounds each connect and each reply. Default 3s, as the
 	// protocol's own client.
 	Timeout time.Duration
+	// Key, if set, signs every command sent with Do for a keyed board
+	// (node/control/auth.go): Dial asks for the connection's nonce.
+	Key []byte
 	// Dial, if set, opens the connection instead of net.Dialer (picosim
 	// dials from inside a network namespace with it).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -137,9 +142,11 @@ func (o *Options) Defaults() {
 
 // Client is one connection to a board. It is not safe for concurrent use.
 type Client struct {
-	conn net.Conn
-	r    *bufio.Reader
-	opt  Options
+	conn  net.Conn
+	r     *bufio.Reader
+	opt   Options
+	nonce string // keyed: this connection's
+	seq   int64  // keyed: the last seq signed
 }
 
 // Dial connects to addr (host:port), retrying with backoff.
@@ -165,18 +172,51 @@ func Dial(ctx context.Context, addr string, opt Options) (*Client, error) {
 		conn, err = dial(dctx, "tcp", addr)
 		cancel()
 		if err == nil {
-			return &Client{conn: conn, r: bufio.NewReaderSize(conn, 16<<10), opt: opt}, nil
+			c := &Client{conn: conn, r: bufio.NewReaderSize(conn, 16<<10), opt: opt}
+			if len(opt.Key) > 0 {
+				if err := c.handshake(ctx); err != nil {
+					conn.Close()
+					return nil, fmt.Errorf("connect to %s: %w", addr, err)
+				}
+			}
+			return c, nil
 		}
 	}
 	return nil, fmt.Errorf("connect to %s: %w (after %d tries)", addr, err, opt.Retries+1)
 }
 
+// handshake asks a keyed board for this connection's nonce.
+func (c *Client) handshake(ctx context.Context) error {
+	r, err := c.DoRaw(ctx, `{"action": "get_nonce"}`)
+	if err != nil {
+		return err
+	}
+	if err := r.Err(); err != nil {
+		return fmt.Errorf("get_nonce: %w", err)
+	}
+	nonce, _ := r.Fields["nonce"].(string)
+	if nonce == "" {
+		return fmt.Errorf("get_nonce: no nonce in %s", r.Raw)
+	}
+	c.nonce = nonce
+	return nil
+}
+
 // Do sends one command and waits for its reply. A reply with an error is
-// returned as a Reply, not as an error: Err tells.
+// returned as a Reply, not as an error: Err tells. With Options.Key the
+// command goes signed.
 func (c *Client) Do(ctx context.Context, cmd Command) (Reply, error) {
 	line, err := cmd.MarshalJSON()
 	if err != nil {
 		return Reply{}, err
+	}
+	if c.nonce != "" {
+		c.seq++
+		s, err := control.Sign(c.opt.Key, c.nonce, c.seq, string(line))
+		if err != nil {
+			return Reply{}, err
+		}
+		line = []byte(s)
 	}
 	return c.DoRaw(ctx, string(line))
 }

@@ -1,12 +1,16 @@
 package scenario
 
 import (
+	"encoding/hex"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/picosim/picosim/netsim"
+	"github.com/picosim/picosim/node/mac"
+	"github.com/picosim/picosim/sim"
 	"github.com/picosim/picosim/sim/targets"
 )
 
@@ -59,6 +63,9 @@ func (s *Scenario) check() []problem {
 		}
 	}
 	oneOf("$.topology.network.mode", "mode", t.Network.Mode, "router", "softap")
+	if _, err := t.Network.key(); err != nil {
+		add("$.topology.network.key", "%v", err)
+	}
 	if t.Network.Addressing == netsim.NewAtExpiry {
 		add("$.topology.network.addressing", "addressing %q needs a lease time, which scenarios do not set: sticky or new-each-boot", t.Network.Addressing)
 	}
@@ -108,7 +115,39 @@ func (s *Scenario) check() []problem {
 			last += st.After.D()
 		}
 		if n := st.actions(); n != 1 {
-			add(p, "step %d: needs exactly one action (power_off, power_on, reboot, partition, heal, set_link, control, app, wait, hello, expect), has %d", i+1, n)
+			add(p, "step %d: needs exactly one action (power_off, power_on, reboot, partition, heal, set_link, control, app, wait, hello, expect, forge, attack), has %d", i+1, n)
+		}
+		if f := st.Forge; f != nil {
+			oneOf(p+".forge.type", "forge type", f.Type, "hello", "full", "heartbeat", "leave", "garbage")
+			if f.Type == "" {
+				add(p+".forge", "step %d: forge needs a type: hello, full, heartbeat, leave or garbage", i+1)
+			}
+			if f.From != "" {
+				if a, err := netip.ParseAddr(f.From); err != nil || !a.Is4() {
+					add(p+".forge.from", "step %d: from %q: an IPv4 address, such as 192.168.1.1", i+1, f.From)
+				}
+			}
+			if f.From != "" && f.As != "" {
+				add(p+".forge", "step %d: forge from an address or as a board, not both", i+1)
+			}
+			for _, b := range []struct{ f, v string }{{"as", f.As}, {"to", f.To}} {
+				if b.v != "" {
+					board(p+".forge."+b.f, b.v)
+				}
+			}
+			if f.Count < 0 || f.Count > 100000 || f.Bytes < 0 || f.Bytes > 1472 || len(f.Name) > 32 || len(f.Members) > 255 {
+				add(p+".forge", "step %d: forge: count 0 to 100000, bytes 0 to 1472, a name of up to 32 bytes, up to 255 members", i+1)
+			}
+		}
+		if a := st.Attack; a != nil {
+			board(p+".attack.board", a.Board)
+			oneOf(p+".attack.kind", "attack kind", a.Kind, sim.AttackKinds...)
+			if a.Kind == "" {
+				add(p+".attack", "step %d: attack needs a kind: %s", i+1, strings.Join(sim.AttackKinds, ", "))
+			}
+			if a.Connections < 0 || a.Connections > 64 || a.Bytes < 0 || a.Bytes > 64<<20 {
+				add(p+".attack", "step %d: attack: connections 0 to 64, bytes 0 to 64 MiB", i+1)
+			}
 		}
 		for _, b := range []struct{ f, v string }{{"power_off", st.PowerOff}, {"power_on", st.PowerOn}, {"reboot", st.Reboot}} {
 			if b.v != "" {
@@ -178,6 +217,18 @@ func (s *Scenario) check() []problem {
 	return ps
 }
 
+// key decodes network.key: nil without one.
+func (n Network) key() ([]byte, error) {
+	if n.Key == "" {
+		return nil, nil
+	}
+	k, err := hex.DecodeString(n.Key)
+	if err != nil || len(k) < mac.MinKey || len(k) > mac.MaxKey {
+		return nil, fmt.Errorf("key: 32 to 64 hex digits (a key of 16 to 32 bytes), such as %x", "picosim-demo-key")
+	}
+	return k, nil
+}
+
 func (s *Scenario) hasBoard(name string) bool { return slices.Contains(s.BoardNames(), name) }
 
 // BoardNames lists the boards' names in address order.
@@ -203,7 +254,8 @@ func (s *Scenario) BoardNames() []string {
 func (st *Step) actions() int {
 	n := 0
 	for _, set := range []bool{st.PowerOff != "", st.PowerOn != "", st.Reboot != "", st.Partition != nil, st.Heal,
-		st.SetLink != nil, st.Control != nil, st.App != nil, st.Wait != nil, st.Expect != nil, st.Hello != nil} {
+		st.SetLink != nil, st.Control != nil, st.App != nil, st.Wait != nil, st.Expect != nil, st.Hello != nil,
+		st.Forge != nil, st.Attack != nil} {
 		if set {
 			n++
 		}

@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/goccy/go-yaml"
 )
 
 // Scenario is one YAML file.
@@ -48,9 +46,14 @@ type TargetSettings struct {
 	MissLimit int      `yaml:"miss_limit"`
 }
 
-func (t *Targets) UnmarshalYAML(data []byte) error {
+// UnmarshalYAML decodes a list or a map from the parsed document itself,
+// through go-yaml's callback: a []byte UnmarshalYAML would be given the
+// value written out again (its aliases expanded) and parse it anew, twice
+// here, which took 150 MB for a 64 KiB list; and its errors would be
+// placed in that text rather than in the file.
+func (t *Targets) UnmarshalYAML(unmarshal func(any) error) error {
 	var list []string
-	if err := yaml.Unmarshal(data, &list); err == nil {
+	if err := unmarshal(&list); err == nil {
 		*t = Targets{}
 		for _, k := range list {
 			(*t)[k] = TargetSettings{}
@@ -58,12 +61,22 @@ func (t *Targets) UnmarshalYAML(data []byte) error {
 		return nil
 	}
 	var m map[string]TargetSettings
-	if err := yaml.UnmarshalWithOptions(data, &m, yaml.DisallowUnknownField()); err != nil {
-		return fmt.Errorf("targets: a list such as [sim, emulated], or a map such as {emulated: {heartbeat: 250ms}}: %v", err)
+	if err := unmarshal(&m); err != nil {
+		return &valueError{what: "targets: a list such as [sim, emulated], or a map such as {emulated: {heartbeat: 250ms}}", err: err}
 	}
 	*t = m
 	return nil
 }
+
+// valueError is why a field that decodes itself (targets, boards) refused
+// its value: what the field takes, and go-yaml's error, which says where.
+type valueError struct {
+	what string
+	err  error
+}
+
+func (e *valueError) Error() string { return e.what + ": " + e.err.Error() }
+func (e *valueError) Unwrap() error { return e.err }
 
 // Topology is the cluster a scenario runs on.
 type Topology struct {
@@ -96,15 +109,16 @@ type BoardSpec struct {
 	Pins map[int]string `yaml:"pins"`
 }
 
-func (b *Boards) UnmarshalYAML(data []byte) error {
+// UnmarshalYAML decodes from the parsed document, as Targets does.
+func (b *Boards) UnmarshalYAML(unmarshal func(any) error) error {
 	var n int
-	if err := yaml.Unmarshal(data, &n); err == nil {
+	if err := unmarshal(&n); err == nil {
 		b.Count = n
 		return nil
 	}
 	var list []BoardSpec
-	if err := yaml.UnmarshalWithOptions(data, &list, yaml.DisallowUnknownField()); err != nil {
-		return fmt.Errorf("boards: a count such as 3, or a list of {name, pins}: %v", err)
+	if err := unmarshal(&list); err != nil {
+		return &valueError{what: "boards: a count such as 3, or a list of {name, pins}", err: err}
 	}
 	b.List, b.Count = list, len(list)
 	return nil
@@ -125,6 +139,12 @@ type Network struct {
 	Link   `yaml:",inline"`
 	Boards map[string]Link `yaml:"boards"`
 	Pairs  []Pair          `yaml:"pairs"`
+	// Key, 32 to 64 hex digits (16 to 32 bytes), turns on keyed discovery
+	// and keyed control: every board holds it in its settings, and the
+	// scenario's controller and desktop client sign with it. Forged frames
+	// and unsigned commands are then refused and counted (counters
+	// unauthenticated, stale, auth_failures).
+	Key string `yaml:"key"`
 }
 
 // Link is the impairment of what a board receives: every one netsim has.
@@ -170,6 +190,48 @@ type Step struct {
 	Wait      *Duration  `yaml:"wait"`
 	Hello     *Hello     `yaml:"hello"`
 	Expect    *Expect    `yaml:"expect"`
+	Forge     *Forge     `yaml:"forge"`
+	Attack    *Attack    `yaml:"attack"`
+}
+
+// Forge has a rogue host on the LAN send forged discovery frames, without
+// the key (sim target): Count frames, Every apart (default 1, 1s), the first
+// at once and the rest while the scenario goes on.
+type Forge struct {
+	// Type: hello, full, heartbeat, leave or garbage.
+	Type string `yaml:"type"`
+	// From is the address the frames claim; As, a board whose address (and
+	// incarnation, for heartbeat and leave) they claim. Default: the
+	// rogue's own address.
+	From string `yaml:"from"`
+	As   string `yaml:"as"`
+	// To is a board; default the broadcast.
+	To string `yaml:"to"`
+	// Heartbeat fields: name, incarnation, seq (default 1, then one more
+	// per frame), worker slot (0: a master's).
+	Name        string `yaml:"name"`
+	Incarnation uint32 `yaml:"incarnation"`
+	Seq         uint32 `yaml:"seq"`
+	Slot        uint16 `yaml:"slot"`
+	// Members a FULL lists: board names, or others (at 192.0.2.x).
+	Members []string `yaml:"members"`
+	// Bytes of garbage (default 32).
+	Bytes int      `yaml:"bytes"`
+	Count int      `yaml:"count"`
+	Every Duration `yaml:"every"`
+}
+
+// Attack starts a hostile control client against a board, for For (default
+// 30s) while the scenario goes on (sim target): non-reader (pipelines
+// pings, reads nothing), slowloris (holds connections a byte at a time),
+// oversized (a line of Bytes, default 1 MiB, then a ping) or half-close
+// (a ping, then it shuts its side: the step fails unless the reply comes).
+type Attack struct {
+	Board       string   `yaml:"board"`
+	Kind        string   `yaml:"kind"`
+	Connections int      `yaml:"connections"` // slowloris: at once (default 4)
+	Bytes       int      `yaml:"bytes"`
+	For         Duration `yaml:"for"`
 }
 
 // SetLink changes what one board receives through.
@@ -186,6 +248,9 @@ type Control struct {
 	// Disconnect closes the connection after the commands, as a controller
 	// that goes away.
 	Disconnect bool `yaml:"disconnect"`
+	// Unsigned sends the commands from an intruder's controller, which
+	// does not hold network.key (sim target).
+	Unsigned bool `yaml:"unsigned"`
 }
 
 // Command is one command and, optionally, what its reply must contain.
@@ -261,7 +326,8 @@ type AppRate struct {
 // LAN's (sent, delivered, lost, overflow, partitioned, down, too_big,
 // unassociated, duplicated, reordered, corrupted) and the discovery core's
 // (received, malformed, ignored, hellos_answered, fulls_sent,
-// heartbeats_sent).
+// heartbeats_sent, claims; keyed: unauthenticated, stale) and the firmware's
+// (auth_failures, cut_off).
 type Counter struct {
 	Board   string  `yaml:"board"`
 	Name    string  `yaml:"name"`

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"sort"
 	"strings"
 	"time"
@@ -237,6 +238,59 @@ func (r *runner) step(st Step) error {
 		t.RunUntil(t.Now()+st.Wait.D(), nil)
 	case st.Expect != nil:
 		return r.expect(st.Expect)
+	case st.Forge != nil:
+		return r.forge(st.Forge)
+	case st.Attack != nil:
+		return r.attack(st.Attack)
+	}
+	return nil
+}
+
+// rogue is the target's rogue host, or why there is none.
+func (r *runner) rogue(action string) (targets.Rogue, error) {
+	if rg, ok := r.t.(targets.Rogue); ok {
+		return rg, nil
+	}
+	return nil, &targets.Unsupported{Target: r.kind, Action: action, Why: "the rogue host is a simulated one; hostile steps run on the sim target"}
+}
+
+// forge starts sending Count forged frames, Every apart: the scenario goes
+// on meanwhile, so an expectation can watch the cluster under them.
+func (r *runner) forge(f *Forge) error {
+	rg, err := r.rogue("forge")
+	if err != nil {
+		return err
+	}
+	n, every := max(f.Count, 1), f.Every.D()
+	if every == 0 {
+		every = time.Second
+	}
+	fg := sim.Forgery{Type: f.Type, As: f.As, To: f.To, Name: f.Name, Incarnation: f.Incarnation, Seq: f.Seq, Slot: f.Slot, Members: f.Members, Bytes: f.Bytes}
+	if f.From != "" {
+		fg.From = netip.MustParseAddr(f.From) // checked when loaded
+	}
+	if err := rg.Forge(fg, n, every); err != nil {
+		return fmt.Errorf("forge: %w", err)
+	}
+	return nil
+}
+
+// attack starts a hostile control client; a half-close waits for its reply.
+func (r *runner) attack(a *Attack) error {
+	rg, err := r.rogue("attack")
+	if err != nil {
+		return err
+	}
+	d := a.For.D()
+	if d == 0 {
+		d = 30 * time.Second
+	}
+	at := &sim.Attack{Kind: a.Kind, Board: a.Board, Conns: a.Connections, Bytes: a.Bytes, Until: r.t.Now() + d}
+	if err := rg.Attack(at); err != nil {
+		return fmt.Errorf("attack: %w", err)
+	}
+	if a.Kind == sim.HalfClose && !r.t.RunUntil(r.t.Now()+sim.ControlTimeout, func() bool { return at.Replies > 0 }) {
+		return fmt.Errorf("attack: a client that sent a ping and half-closed got no reply from %s within %v", a.Board, sim.ControlTimeout)
 	}
 	return nil
 }
@@ -271,7 +325,15 @@ func (r *runner) control(ctl *Control) error {
 		if r.ct != nil {
 			r.ct.Close()
 		}
-		ct, err := r.t.Controller(ctl.Board)
+		open := r.t.Controller
+		if ctl.Unsigned {
+			rg, err := r.rogue("control unsigned")
+			if err != nil {
+				return err
+			}
+			open = rg.UnsignedController
+		}
+		ct, err := open(ctl.Board)
 		if err != nil {
 			return fmt.Errorf("control %s: %w", ctl.Board, err)
 		}
@@ -298,7 +360,7 @@ func (r *runner) control(ctl *Control) error {
 			}
 		}
 	}
-	if ctl.Disconnect {
+	if ctl.Disconnect || ctl.Unsigned { // the intruder does not stay connected
 		r.ct.Close()
 		r.ct, r.ctTo = nil, ""
 	}

@@ -47,6 +47,7 @@ func (s *Scenario) Spec(kind string, seed uint64) targets.Spec {
 		Addressing:   t.Network.Addressing,
 		Link:         link,
 	}
+	spec.Key, _ = t.Network.key() // checked when loaded
 	if o := s.Targets[kind]; o.Heartbeat > 0 {
 		spec.Heartbeat = o.Heartbeat.D()
 	}

@@ -53,6 +53,7 @@ type EmulatedConfig struct {
 // namespace of its own on the LAN, "laptop".
 type Emulated struct {
 	*fleet
+	key     []byte // keyed discovery and control (Spec.Key)
 	cfg     EmulatedConfig
 	lan     *netsim.LAN
 	cancel  context.CancelFunc
@@ -107,7 +108,7 @@ func NewEmulated(spec Spec, cfg EmulatedConfig) (t *Emulated, err error) {
 		cfg.Command = []string{exe, "hostboard"}
 	}
 	SweepNamespaces()
-	t = &Emulated{cfg: cfg, doors: map[string]*netsim.Door{}, procs: map[string]*proc{}, paced: make(chan struct{}),
+	t = &Emulated{cfg: cfg, key: spec.Key, doors: map[string]*netsim.Door{}, procs: map[string]*proc{}, paced: make(chan struct{}),
 		prefix: fmt.Sprintf("%s%d-%d-", NamespacePrefix, os.Getpid(), targets.Add(1))}
 	t.fleet = newFleet("emulated", spec.Names(), spec.OnEvent)
 	t.fleet.connected = func(a, b string) bool { return t.lan.Connected(t.lan.Host(a), t.lan.Host(b)) }
@@ -319,7 +320,7 @@ func (t *Emulated) Controller(board string) (Conn, error) {
 	if door == nil {
 		return nil, fmt.Errorf("no board %q", board)
 	}
-	c, err := dialBoard(netip.AddrPortFrom(door.Host().IP(), control.Port), t.laptop.Run, 3, 10*time.Second)
+	c, err := dialBoard(netip.AddrPortFrom(door.Host().IP(), control.Port), t.laptop.Run, 3, 10*time.Second, t.key)
 	if err != nil {
 		return nil, err
 	}
@@ -328,7 +329,7 @@ func (t *Emulated) Controller(board string) (Conn, error) {
 
 // Hello broadcasts HELLO from the laptop namespace.
 func (t *Emulated) Hello(within time.Duration) (Full, error) {
-	return hello(within, netip.AddrFrom4([4]byte{255, 255, 255, 255}), t.laptop.Run)
+	return hello(within, netip.AddrFrom4([4]byte{255, 255, 255, 255}), t.laptop.Run, t.key, t.laptop.Host().IP())
 }
 
 // Close kills every board, removes the namespaces and devices, and the
@@ -387,23 +388,12 @@ func CloseAll() {
 
 // SweepNamespaces removes the namespaces of picosim processes that are no
 // longer running (killed before they could clean up), and reports which.
+// The name does not make a namespace picosim's: only those netsim recorded
+// as made by a process now gone go (netsim.SweepStaleNamespaces), never one
+// without its owner record. It sweeps what it can: an error here is no
+// reason not to start.
 func SweepNamespaces() []string {
-	entries, _ := os.ReadDir("/var/run/netns")
-	var removed []string
-	for _, e := range entries {
-		name := e.Name()
-		rest, ok := strings.CutPrefix(name, NamespacePrefix)
-		if !ok {
-			continue
-		}
-		var pid int
-		if _, err := fmt.Sscanf(rest, "%d-", &pid); err != nil || pid <= 0 || alive(pid) {
-			continue
-		}
-		if err := netsim.DeleteNamespace(name); err == nil {
-			removed = append(removed, name)
-		}
-	}
+	removed, _ := netsim.SweepStaleNamespaces(NamespacePrefix)
 	return removed
 }
 
@@ -481,7 +471,20 @@ func (r remoteConn) Close()       { r.c.Close() }
 
 // hello plays the desktop client of shared/seeds/003 over kernel sockets:
 // HELLO to UDP 37020 at bcast every half second, until a FULL answers.
-func hello(within time.Duration, bcast netip.Addr, in func(func() error) error) (Full, error) {
+// With a key, the HELLO is sealed as sent from src (the desktop's address,
+// which a socket bound to the broadcast port cannot tell).
+func hello(within time.Duration, bcast netip.Addr, in func(func() error) error, key []byte, src netip.Addr) (Full, error) {
+	k, err := newKeyring(key)
+	if err != nil {
+		return Full{}, err
+	}
+	if k.m != nil && !src.IsValid() {
+		return Full{}, &Unsupported{Target: "hw", Action: "hello", Why: "a keyed HELLO needs the desktop's own address, which only the sim and emulated targets know"}
+	}
+	frame := helloFrame
+	if k.m != nil {
+		frame = k.seal(src, helloFrame)
+	}
 	var pc *net.UDPConn
 	if err := in(func() (err error) { pc, err = net.ListenUDP("udp4", &net.UDPAddr{Port: node.Port}); return err }); err != nil {
 		return Full{}, fmt.Errorf("desktop client: %w", err)
@@ -491,7 +494,7 @@ func hello(within time.Duration, bcast netip.Addr, in func(func() error) error) 
 	to := net.UDPAddrFromAddrPort(netip.AddrPortFrom(bcast, node.Port))
 	buf := make([]byte, 2048)
 	for time.Now().Before(deadline) {
-		if _, err := pc.WriteToUDP(helloFrame, to); err != nil {
+		if _, err := pc.WriteToUDP(frame, to); err != nil {
 			return Full{}, fmt.Errorf("desktop client: %w", err)
 		}
 		next := time.Now().Add(500 * time.Millisecond)
@@ -504,7 +507,7 @@ func hello(within time.Duration, bcast netip.Addr, in func(func() error) error) 
 			if err != nil {
 				break
 			}
-			if members, ok := decodeFull(buf[:n]); ok {
+			if members, ok := decodeFull(k.open(from.Addr(), buf[:n])); ok {
 				return Full{From: from.Addr().Unmap().String(), Members: members}, nil
 			}
 		}

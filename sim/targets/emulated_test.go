@@ -3,12 +3,14 @@ package targets
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
 
 	"github.com/picosim/picosim/firmware"
 	"github.com/picosim/picosim/netsim"
@@ -121,10 +123,32 @@ var _ = Describe("emulated boards", Label("emulated"), func() {
 
 	It("sweep away the namespaces of a picosim that was killed before it could clean up", func() {
 		needNamespaces()
-		stale := NamespacePrefix + "4999999-1-pico1" // above Linux's largest pid: no such process
-		Expect(netsim.CreateNamespace(stale)).To(Succeed())
+		stale := fmt.Sprintf("%s%d-sweep-pico1", NamespacePrefix, os.Getpid())
 		DeferCleanup(func() { netsim.DeleteNamespace(stale) })
+		// This test binary, as a picosim that makes the namespace and is
+		// then killed with SIGKILL: no cleanup.
+		picosim := exec.Command(os.Args[0])
+		picosim.Env = append(os.Environ(), makeNamespaceEnv+"="+stale)
+		out := gbytes.NewBuffer()
+		picosim.Stdout, picosim.Stderr = out, GinkgoWriter
+		Expect(picosim.Start()).To(Succeed())
+		DeferCleanup(func() { picosim.Process.Kill(); picosim.Wait() })
+		Eventually(out).Should(gbytes.Say("ready"))
+		Expect(SweepNamespaces()).NotTo(ContainElement(stale), "its picosim is running")
+		Expect(namespaces(stale)).To(ConsistOf(stale))
+
+		Expect(picosim.Process.Kill()).To(Succeed())
+		picosim.Wait()
 		Expect(SweepNamespaces()).To(ContainElement(stale))
 		Expect(namespaces(stale)).To(BeEmpty())
+	})
+
+	It("leave a namespace of a picosim-like name alone if picosim did not make it", func() {
+		needNamespaces()
+		foreign := NamespacePrefix + "4999999-1-pico1" // no such process, but no owner record either
+		Expect(exec.Command("ip", "netns", "add", foreign).Run()).To(Succeed())
+		DeferCleanup(func() { exec.Command("ip", "netns", "delete", foreign).Run() })
+		Expect(SweepNamespaces()).NotTo(ContainElement(foreign))
+		Expect(namespaces(foreign)).To(ConsistOf(foreign))
 	})
 })

@@ -30,6 +30,7 @@ import (
 // cannot be partitioned or impaired by picosim: those steps are skipped.
 type HW struct {
 	*fleet
+	key     []byte // keyed control (Spec.Key); HW refuses keyed specs today
 	inv     *Inventory
 	addrs   map[string]netip.AddrPort // control address, by board
 	in      func(func() error) error  // runs a dial where the boards are reached: inventory's namespace, or here
@@ -54,6 +55,11 @@ const hwNetWhy = "real boards share one WiFi network that picosim cannot cut or 
 // NewHW takes the spec's boards from the inventory, configures and reboots
 // them, and starts watching them.
 func NewHW(spec Spec, inv *Inventory) (*HW, error) {
+	if len(spec.Key) > 0 {
+		// configure writes each board's settings with an unsigned update:
+		// a keyed lab would need its boards flashed with the key first.
+		return nil, &Unsupported{Target: "hw", Action: "network.key", Why: "the hw target configures boards over the unsigned protocol; flash the key into a lab's boards and drive them with picosim ctl --key"}
+	}
 	h := &HW{inv: inv, addrs: map[string]netip.AddrPort{}, in: here, bcast: netip.AddrFrom4([4]byte{255, 255, 255, 255})}
 	h.fleet = newFleet("hw", spec.Names(), spec.OnEvent)
 	if inv.Netns != "" {
@@ -242,7 +248,7 @@ func (h *HW) configureBoard(b BoardSpec, spec Spec) error {
 	}
 	update := control.Obj(control.Field{Key: "action", Val: control.Str("update")},
 		control.Field{Key: "files", Val: files}, control.Field{Key: "compress", Val: control.Boolean(false)})
-	c, err := dialBoard(addr, h.in, 3, 5*time.Second)
+	c, err := dialBoard(addr, h.in, 3, 5*time.Second, h.key)
 	if err != nil {
 		return err
 	}
@@ -275,7 +281,7 @@ func (h *HW) configureBoard(b BoardSpec, spec Spec) error {
 
 // getState asks a board for its state on a connection of its own.
 func (h *HW) getState(addr netip.AddrPort, retries int) (*firmware.State, error) {
-	c, err := dialBoard(addr, h.in, retries, 2*time.Second)
+	c, err := dialBoard(addr, h.in, retries, 2*time.Second, h.key)
 	if err != nil {
 		return nil, err
 	}
@@ -329,7 +335,7 @@ func (h *HW) poll(ctx context.Context, board string, addr netip.AddrPort) {
 		var s *firmware.State
 		var err error
 		if c == nil {
-			c, err = dialBoard(addr, h.in, 0, time.Second)
+			c, err = dialBoard(addr, h.in, 0, time.Second, h.key)
 		}
 		if err == nil {
 			if s, err = askState(c); err != nil {
@@ -410,14 +416,16 @@ func (h *HW) Controller(board string) (Conn, error) {
 	if !ok {
 		return nil, fmt.Errorf("no board %q", board)
 	}
-	c, err := dialBoard(addr, h.in, 3, 10*time.Second)
+	c, err := dialBoard(addr, h.in, 3, 10*time.Second, h.key)
 	if err != nil {
 		return nil, err
 	}
 	return h.conn(board, c, true), nil
 }
 
-func (h *HW) Hello(within time.Duration) (Full, error) { return hello(within, h.bcast, h.in) }
+func (h *HW) Hello(within time.Duration) (Full, error) {
+	return hello(within, h.bcast, h.in, h.key, netip.Addr{})
+}
 
 // Close stops watching the boards and powers the lab's other boards on
 // again.
@@ -489,8 +497,8 @@ func here(f func() error) error { return f() }
 // dialBoard opens a control connection to addr with retries, each connect
 // and reply bounded by timeout; in runs the dial where it must happen
 // (inside a namespace, or here).
-func dialBoard(addr netip.AddrPort, in func(func() error) error, retries int, timeout time.Duration) (Conn, error) {
-	opt := ctl.Options{Timeout: timeout, Retries: retries}
+func dialBoard(addr netip.AddrPort, in func(func() error) error, retries int, timeout time.Duration, key []byte) (Conn, error) {
+	opt := ctl.Options{Timeout: timeout, Retries: retries, Key: key}
 	if retries == 0 {
 		opt.Retries = -1
 	}

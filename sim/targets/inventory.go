@@ -9,6 +9,7 @@ import (
 	"os/exec"
 
 	"github.com/goccy/go-yaml"
+	"github.com/picosim/picosim/sim/yamlguard"
 )
 
 // Inventory lists a lab's boards: how to reach each one, power it and flash
@@ -45,18 +46,54 @@ type InventoryBoard struct {
 	Flash string `yaml:"flash,omitempty"`
 }
 
+// inventoryGuard is what yamlguard allows an inventory file: the same
+// bounds as a scenario's, far above a lab's few boards.
+var inventoryGuard = yamlguard.Limits{Noun: yamlguard.Noun{A: "an inventory", One: "inventory", Many: "inventories"}}
+
 // LoadInventory reads and checks an inventory file.
+//
+// yamlguard checks it before go-yaml decodes it: go-yaml crashes on some
+// YAML (`boards: !x`) and an alias bomb would take gigabytes.
 func LoadInventory(path string) (*Inventory, error) {
-	src, err := os.ReadFile(path)
+	src, err := yamlguard.ReadFile(path, yamlguard.MaxFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("inventory: %w", err)
 	}
-	var inv Inventory
-	if err := yaml.UnmarshalWithOptions(src, &inv, yaml.DisallowUnknownField()); err != nil {
-		return nil, fmt.Errorf("inventory %s: %v", path, yaml.FormatError(err, false, true))
+	inv, err := decodeInventory(src)
+	if err != nil {
+		// "inventory lab.yaml:3:5: msg", or "inventory lab.yaml: msg" when
+		// it has no place (a yamlguard.Error then prints as its message).
+		var e *yamlguard.Error
+		if errors.As(err, &e) && e.Line > 0 {
+			return nil, fmt.Errorf("inventory %s:%w", path, err)
+		}
+		return nil, fmt.Errorf("inventory %s: %w", path, err)
 	}
 	inv.File = path
-	return &inv, inv.check()
+	return inv, inv.check()
+}
+
+// decodeInventory checks src with yamlguard and decodes it. Its errors are
+// *yamlguard.Error.
+func decodeInventory(src []byte) (inv *Inventory, err error) {
+	doc, err := yamlguard.Check(src, inventoryGuard)
+	if err != nil {
+		return nil, err
+	}
+	// yamlguard refuses every input known to crash go-yaml; should one
+	// still panic in it, the caller gets an error rather than a crash.
+	defer func() {
+		if r := recover(); r != nil {
+			inv, err = nil, &yamlguard.Error{Msg: fmt.Sprintf("the YAML library failed on this input (%v); please report it, with the file", r)}
+		}
+	}()
+	inv = &Inventory{}
+	if doc.Body != nil { // an empty file is an empty inventory, which check refuses
+		if err := yaml.NodeToValue(doc.Body, inv, yaml.DisallowUnknownField()); err != nil {
+			return nil, yamlguard.AsError(err) // without go-yaml's excerpt of the file, quadratic in its line
+		}
+	}
+	return inv, nil
 }
 
 func (inv *Inventory) check() error {

@@ -8,7 +8,9 @@ import (
 
 	"github.com/picosim/picosim/firmware"
 	"github.com/picosim/picosim/netsim"
+	"github.com/picosim/picosim/node"
 	"github.com/picosim/picosim/node/apps"
+	"github.com/picosim/picosim/node/mac"
 	"github.com/picosim/picosim/sim"
 )
 
@@ -18,6 +20,9 @@ type Sim struct {
 	c    *sim.Cluster
 	ct   *sim.Controller
 	desk *sim.Desktop
+	key  []byte
+	// intruder is a controller without the key (UnsignedController).
+	intruder *sim.Controller
 }
 
 var _ Target = (*Sim)(nil)
@@ -29,7 +34,7 @@ func NewSim(spec Spec) (*Sim, error) {
 		Names:      spec.Names(),
 		Seed:       spec.Seed,
 		Link:       spec.Link,
-		Settings:   firmware.Settings{Heartbeat: spec.Heartbeat, MissLimit: spec.MissLimit, RevertOnLoss: spec.RevertOnLoss},
+		Settings:   firmware.Settings{Heartbeat: spec.Heartbeat, MissLimit: spec.MissLimit, RevertOnLoss: spec.RevertOnLoss, Key: spec.Key},
 		Addressing: spec.Addressing,
 		OnEvent:    spec.OnEvent,
 	}
@@ -51,7 +56,7 @@ func NewSim(spec Spec) (*Sim, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Sim{c: c}
+	t := &Sim{c: c, key: spec.Key}
 	for b, l := range spec.Links {
 		if err := c.SetLink(b, l); err != nil {
 			return nil, err
@@ -180,6 +185,42 @@ func (t *Sim) Controller(board string) (Conn, error) {
 	return simConn{t.ct}, nil
 }
 
+var _ Rogue = (*Sim)(nil)
+
+// Forge sends a forged discovery frame from the cluster's rogue host.
+func (t *Sim) Forge(f sim.Forgery, count int, every time.Duration) error {
+	n, err := t.c.Nemesis()
+	if err != nil {
+		return err
+	}
+	return n.ForgeEvery(f, count, every)
+}
+
+// Attack starts a hostile control client from the rogue host.
+func (t *Sim) Attack(a *sim.Attack) error {
+	n, err := t.c.Nemesis()
+	if err != nil {
+		return err
+	}
+	return n.Attack(a)
+}
+
+// UnsignedController connects a controller without the key, from a host
+// named intruder.
+func (t *Sim) UnsignedController(board string) (Conn, error) {
+	if t.intruder == nil {
+		ct, err := t.c.NewController("intruder")
+		if err != nil {
+			return nil, err
+		}
+		ct.Key, t.intruder = nil, ct
+	}
+	if err := t.intruder.Connect(board); err != nil {
+		return nil, err
+	}
+	return simConn{t.intruder}, nil
+}
+
 type simConn struct{ ct *sim.Controller }
 
 func (c simConn) Do(line string) (Reply, error) {
@@ -202,13 +243,17 @@ func (t *Sim) Hello(within time.Duration) (Full, error) {
 		t.desk = d
 	}
 	t.desk.Forget()
-	if err := t.desk.Send(helloFrame, netip.MustParseAddrPort("255.255.255.255:37020")); err != nil {
+	k, err := newKeyring(t.key)
+	if err != nil {
+		return Full{}, err
+	}
+	if err := t.desk.Send(k.seal(t.desk.IP(), helloFrame), netip.MustParseAddrPort("255.255.255.255:37020")); err != nil {
 		return Full{}, err
 	}
 	full := Full{Members: -1}
 	c.RunUntil(c.Now()+within, func() bool {
 		for _, d := range t.desk.Received() {
-			if n, ok := decodeFull(d.Payload); ok {
+			if n, ok := decodeFull(k.open(d.From.Addr(), d.Payload)); ok {
 				full = Full{From: d.From.Addr().String(), Members: n}
 				return true
 			}
@@ -223,6 +268,37 @@ func (t *Sim) Hello(within time.Duration) (Full, error) {
 
 // helloFrame is HELLO [1, name_len, name] from the desktop client.
 var helloFrame = append([]byte{1, byte(len("DesktopClient"))}, "DesktopClient"...)
+
+// keyring seals the desktop client's HELLO and opens FULLs when the
+// cluster is keyed; without a key both pass frames through.
+type keyring struct{ m *mac.MAC }
+
+func newKeyring(key []byte) (keyring, error) {
+	if len(key) == 0 {
+		return keyring{}, nil
+	}
+	m, err := mac.New(key)
+	return keyring{m}, err
+}
+
+func (k keyring) seal(from netip.Addr, frame []byte) []byte {
+	if k.m == nil {
+		return frame
+	}
+	return node.Seal(k.m, node.Addr(from.Unmap().As4()), append([]byte(nil), frame...))
+}
+
+// open returns the frame, or nil when it does not verify.
+func (k keyring) open(from netip.Addr, p []byte) []byte {
+	if k.m == nil {
+		return p
+	}
+	body, ok := node.Open(k.m, node.Addr(from.Unmap().As4()), p)
+	if !ok {
+		return nil
+	}
+	return body
+}
 
 // decodeFull returns the member count of a FULL frame [2, count, ...].
 func decodeFull(p []byte) (int, bool) {

@@ -61,6 +61,18 @@ type Target interface {
 	StopApp(board, name string) error
 }
 
+// Rogue is a target with a rogue host on its boards' network, which forges
+// discovery frames and runs hostile control clients (the sim target).
+type Rogue interface {
+	// Forge sends count forged frames, every apart, the first now; the
+	// others go while the run goes on.
+	Forge(f sim.Forgery, count int, every time.Duration) error
+	Attack(a *sim.Attack) error
+	// UnsignedController connects an intruder's controller, which does not
+	// hold the network's key.
+	UnsignedController(board string) (Conn, error)
+}
+
 // Faults come in pairs that take board names.
 type Faults interface {
 	PowerOff(board string) error
@@ -113,6 +125,10 @@ type Spec struct {
 	Link       netsim.Link            // of every frame a board receives
 	Links      map[string]netsim.Link // per board, instead of Link
 	Pairs      []Pair
+	// Key, if set, turns on keyed discovery and control: boards hold it in
+	// their settings, and the harness's controller and desktop client sign
+	// with it.
+	Key []byte
 	// Capture, if set, receives a pcapng capture of the LAN.
 	Capture io.Writer
 	// OnEvent, if set, sees every timeline event as it happens.
@@ -134,7 +150,7 @@ type Pair struct {
 // settings are the firmware settings that give a board the spec's name,
 // timings and pins (config/config_node.json).
 func (s Spec) settings(b BoardSpec) firmware.Settings {
-	return firmware.Settings{Name: b.Name, Heartbeat: s.Heartbeat, MissLimit: s.MissLimit, RevertOnLoss: s.RevertOnLoss, Pins: b.Pins}
+	return firmware.Settings{Name: b.Name, Heartbeat: s.Heartbeat, MissLimit: s.MissLimit, RevertOnLoss: s.RevertOnLoss, Pins: b.Pins, Key: s.Key}
 }
 
 // Names lists the boards' names.

@@ -1,18 +1,34 @@
 package targets
 
 import (
+	"fmt"
 	"os"
 	"testing"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/picosim/picosim/netsim"
 	"github.com/picosim/picosim/sim/cmd/entry"
 	"github.com/picosim/picosim/sim/simtest"
 )
 
-// TestMain lets this test binary be the emulated boards' firmware.
+// makeNamespaceEnv makes this test binary a process that makes the network
+// namespace it names, through netsim, and waits to be killed.
+const makeNamespaceEnv = "PICOSIM_TEST_MAKE_NAMESPACE"
+
+// TestMain lets this test binary be the emulated boards' firmware, or a
+// picosim to kill.
 func TestMain(m *testing.M) {
+	if ns := os.Getenv(makeNamespaceEnv); ns != "" {
+		if err := netsim.CreateNamespace(ns); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Println("ready")
+		time.Sleep(time.Hour) // killed by the test long before
+		os.Exit(0)
+	}
 	entry.Reexec()
 	os.Exit(m.Run())
 }

@@ -51,6 +51,7 @@ type clusterFlags struct {
 	radio                    netsim.Radio
 	addressing               netsim.Addressing
 	softAP                   bool
+	key                      keyFlag
 }
 
 func clusterCmd(args []string, stdout, stderr io.Writer) int {
@@ -127,6 +128,7 @@ func (f *clusterFlags) register(fs *flag.FlagSet) {
 	fs.TextVar(&f.radio, "radio", netsim.PicoWRadio, "the boards' radio: picow (join delay, power saving, lost associations) or ideal")
 	fs.TextVar(&f.addressing, "addressing", netsim.Sticky, "how the router gives addresses: sticky, new-each-boot (a rebooted board moves)")
 	fs.BoolVar(&f.softAP, "softap", false, "pico1 is the network's soft AP at 192.168.4.1, as in the seeds' three-Pico cluster")
+	fs.Var(&f.key, "key", keyUsage)
 }
 
 // failover is the run the flags describe, with a seed.
@@ -136,7 +138,7 @@ func (f *clusterFlags) failover(seed uint64) sim.FailoverRun {
 			Boards:     f.nodes,
 			Seed:       seed,
 			Link:       netsim.Link{Loss: f.loss, Latency: f.latency, Jitter: f.jitter},
-			Settings:   firmware.Settings{Heartbeat: f.heartbeat, MissLimit: f.missLimit},
+			Settings:   firmware.Settings{Heartbeat: f.heartbeat, MissLimit: f.missLimit, Key: f.key},
 			BootSpread: f.spread,
 			NoTimeline: true,
 			Profile:    f.radio.Profile(),

@@ -11,7 +11,7 @@ import (
 	"github.com/picosim/picosim/sim/ctl"
 )
 
-const ctlHelp = `Usage: picosim ctl ADDR [--json] [--timeout 3s] [--retries 3] -c KEY=VALUE... [-c KEY=VALUE...]
+const ctlHelp = `Usage: picosim ctl ADDR [--json] [--timeout 3s] [--retries 3] [--key HEX] -c KEY=VALUE... [-c KEY=VALUE...]
 
 Sends piconetcontrol commands to a board (real, emulated, or a virtual one
 behind 'picosim up --forward') over one connection, in order, and prints each
@@ -22,6 +22,11 @@ Examples:
   picosim ctl 127.0.0.1:12345 -c action=setup_pin pin=2 mode=output value=0 \
       -c action=read_pin pin=2 -c action=write_pin pin=2 value=1 timeout=5 -c action=read_pin pin=2
   picosim ctl 192.168.1.40:12345 --json -c action=get_info
+  picosim ctl 127.0.0.1:12345 --key 7069636f73696d2d64656d6f2d6b6579 -c action=reset
+
+--key signs every command for a board that holds that key (keyed control:
+get_nonce once, then each command signed with the key, the nonce and a
+sequence number; README, "Hostile networks").
 `
 
 func ctlCmd(args []string, stdout, stderr io.Writer) int {
@@ -65,6 +70,13 @@ func ctlCmd(args []string, stdout, stderr io.Writer) int {
 				return usageErr("--timeout %q: want a duration such as 3s", v)
 			}
 			opt.Timeout = d
+		case strings.HasPrefix(a, "-") && name == "key":
+			v, ok := value()
+			var k keyFlag
+			if err := k.Set(v); !ok || err != nil {
+				return usageErr("--key: %v", err)
+			}
+			opt.Key = k
 		case strings.HasPrefix(a, "-") && name == "retries":
 			v, ok := value()
 			n, err := strconv.Atoi(v)

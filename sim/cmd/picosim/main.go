@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/picosim/picosim/firmware/host"
+	"github.com/picosim/picosim/node/mac"
 	"github.com/picosim/picosim/sim/scenario"
 )
 
@@ -119,3 +121,20 @@ func parseFlags(fs *flag.FlagSet, args []string, takesArgs bool, stderr io.Write
 	}
 	return 0, true
 }
+
+// keyFlag is --key: the shared key of keyed discovery and control, 16 to 32
+// bytes written as 32 to 64 hex digits.
+type keyFlag []byte
+
+func (k *keyFlag) String() string { return hex.EncodeToString(*k) }
+
+func (k *keyFlag) Set(s string) error {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) < mac.MinKey || len(b) > mac.MaxKey {
+		return fmt.Errorf("want 32 to 64 hex digits (a key of 16 to 32 bytes), such as %x", "picosim-demo-key")
+	}
+	*k = b
+	return nil
+}
+
+const keyUsage = "shared key of keyed discovery and control, 32 to 64 hex digits (default: none, the seeds' open protocol)"

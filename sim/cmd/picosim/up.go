@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"time"
 
 	"github.com/picosim/picosim/firmware"
@@ -30,6 +32,7 @@ Examples:
   printf '{"action": "get_version"}\n' | nc 127.0.0.1 12345
   picosim up --nodes 5 --loss 0.2 --latency 30ms --forward 127.0.0.1:12345 --speed 10
   sudo picosim up --nodes 3 --netns pico-lan     # then: sudo ip netns exec pico-lan python3 hack/desktop_client.py
+  picosim up --nodes 3 --key $KEY                 # keyed: picosim ctl --key $KEY 127.0.0.1:12345 -c action=reset
 
 Flags:
 `
@@ -54,6 +57,8 @@ func upCmd(args []string, stdout, stderr io.Writer) int {
 	forDur := fs.Duration("for", 0, "stop after this much wall time (0: run until interrupted)")
 	radio := netsim.PicoWRadio
 	fs.TextVar(&radio, "radio", netsim.PicoWRadio, "the boards' radio: picow or ideal")
+	var key keyFlag
+	fs.Var(&key, "key", keyUsage)
 	nsName := fs.String("netns", "", "also open a door: a network namespace of this name whose TAP device is one more host on the LAN (needs root)")
 	if code, ok := parseFlags(fs, args, false, stderr); !ok {
 		return code
@@ -79,10 +84,12 @@ func upCmd(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg := sim.Config{Boards: *nodes, Seed: *seed, Link: link,
-		Settings: firmware.Settings{Heartbeat: *heartbeat, RevertOnLoss: *revert}, Profile: radio.Profile()}
+		Settings: firmware.Settings{Heartbeat: *heartbeat, RevertOnLoss: *revert, Key: key}, Profile: radio.Profile()}
 	if !*quiet {
 		cfg.OnEvent = func(e sim.Event) { fmt.Fprintln(stdout, check.Line(e)) }
 	}
+	finished := make(chan struct{})
+	defer close(finished) // deferred first, so it runs after every teardown below
 	c, err := sim.New(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "picosim up: %v\n", err)
@@ -95,8 +102,10 @@ func upCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer f.Close()
+	f.Notes = func(msg string) { fmt.Fprintf(stderr, "picosim up: %s\n", msg) }
 	if *nsName != "" {
-		door, err := c.OpenDoor(netsim.DoorConfig{Netns: *nsName})
+		door, err := c.OpenDoor(netsim.DoorConfig{Netns: *nsName,
+			Log: func(s string) { fmt.Fprintf(stderr, "picosim up: %s\n", s) }})
 		if err != nil {
 			fmt.Fprintf(stderr, "picosim up: --netns: %v\n", err)
 			return 1
@@ -113,7 +122,24 @@ func upCmd(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := untilInterrupted(*forDur)
 	defer stop()
+	go watchdog(ctx, finished, stderr)
 	c.RunPaced(ctx, *speed)
 	fmt.Fprintf(stdout, "picosim up: stopped at %.3fs of simulated time\n", c.Now().Seconds())
 	return 0
+}
+
+// watchdog makes a signal end the process within a second, whatever the
+// teardown waits for; finished closes when upCmd returns.
+func watchdog(ctx context.Context, finished <-chan struct{}, stderr io.Writer) {
+	select {
+	case <-finished:
+		return
+	case <-ctx.Done():
+	}
+	select {
+	case <-finished:
+	case <-time.After(time.Second):
+		fmt.Fprintln(stderr, "picosim up: did not stop within 1s of the signal; exiting")
+		os.Exit(130)
+	}
 }

@@ -2,14 +2,23 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/picosim/picosim/firmware"
 	"github.com/picosim/picosim/sim"
 )
 
@@ -120,4 +129,217 @@ func TestCtlReportsErrorsAndUsage(t *testing.T) {
 	if code, _, errOut := picosim(t, "ctl", "127.0.0.1:1", "--retries", "0", "-c", "action=ping"); code != 1 || !strings.Contains(errOut, "connect to 127.0.0.1:1") {
 		t.Fatalf("unreachable board: exit %d %s", code, errOut)
 	}
+}
+
+// A keyed controller written in Python from the recipe in the README alone
+// (hashlib's BLAKE2s), against a keyed forwarded cluster: its signed
+// commands run, an unsigned one is refused, a replayed one too.
+func TestAPythonControllerSignsWithHashlib(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 is not installed")
+	}
+	key := []byte("a key the python client shares!!")
+	c, err := sim.New(sim.Config{Boards: 2, Seed: 1, Settings: firmware.Settings{Key: key}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := c.Forward(netip.MustParseAddrPort("127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.RunPaced(ctx, 20); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; f.Close(); c.Close() })
+	script := `
+import hashlib, json, socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+key = sys.argv[2].encode()
+s = socket.create_connection((host, int(port)), timeout=10)
+r = s.makefile()
+def send(obj):
+    s.sendall((json.dumps(obj) + "\n").encode())
+    return json.loads(r.readline())
+nonce = send({"action": "get_nonce"})["nonce"]
+def signed(seq, cmd):
+    text = json.dumps(cmd)
+    mac = hashlib.blake2s(("C\n" + nonce + "\n" + str(seq) + "\n" + text).encode(), key=key, digest_size=16).hexdigest()
+    return {"seq": seq, "command": text, "mac": mac}
+print(json.dumps(send(signed(1, {"action": "setup_pin", "pin": 2, "mode": "output", "value": 0}))))
+print(json.dumps(send(signed(2, {"action": "read_pin", "pin": 2}))))
+print(json.dumps(send({"action": "reset"})))
+print(json.dumps(send(signed(2, {"action": "reset"}))))
+`
+	out, err := exec.Command(py, "-c", script, f.Mappings[0].From, string(key)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("python: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("python printed:\n%s", out)
+	}
+	var r [4]map[string]any
+	for i, l := range lines {
+		json.Unmarshal([]byte(l), &r[i])
+	}
+	if r[0]["error"] != nil || r[0]["action"] != "setup_pin" || r[1]["value"] != 0.0 {
+		t.Errorf("signed commands: %s / %s", lines[0], lines[1])
+	}
+	if r[2]["exception"] != "AuthError" || r[3]["exception"] != "AuthError" {
+		t.Errorf("unsigned and replayed: %s / %s", lines[2], lines[3])
+	}
+}
+
+// rss is a process's resident memory, in bytes, from /proc.
+func rss(pid int) int64 {
+	raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/statm", pid))
+	var size, res int64
+	fmt.Sscan(string(raw), &size, &res)
+	return res * int64(os.Getpagesize())
+}
+
+// TestUpSurvivesHostileClientsAndStopsOnCtrlC runs picosim up as a user
+// does and attacks its forwarded ports from the host: a client that
+// pipelines pings and reads nothing (4 KiB receive buffer), and 64 MiB
+// without a newline. The other boards keep answering, memory stays bounded,
+// and SIGINT ends the process within its one-second promise.
+func TestUpSurvivesHostileClientsAndStopsOnCtrlC(t *testing.T) {
+	exe := filepath.Join(t.TempDir(), "picosim")
+	if out, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cmd := exec.Command(exe, "up", "--nodes", "3", "--quiet", "--forward", fmt.Sprintf("127.0.0.1:%d", base))
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(out.String(), "Ctrl-C to stop"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("up did not start:\n%s", out)
+		}
+	}
+	addr := func(i int) string { return fmt.Sprintf("127.0.0.1:%d", base+i) }
+	ping := func(i int) error {
+		c, err := net.DialTimeout("tcp", addr(i), 2*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(3 * time.Second))
+		c.Write([]byte(`{"action": "ping"}` + "\n"))
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err == nil && !strings.Contains(line, "time_received") {
+			err = fmt.Errorf("reply %q", line)
+		}
+		return err
+	}
+	// The boards join WiFi first (1.5 to 4 s on the Pico W radio).
+	for i := range 3 {
+		for deadline := time.Now().Add(20 * time.Second); ping(i) != nil; {
+			if time.Now().After(deadline) {
+				t.Fatalf("board %d never answered:\n%s", i, out)
+			}
+		}
+	}
+
+	// The non-reader, on board 0.
+	nr, err := net.Dial("tcp", addr(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nr.Close()
+	nr.(*net.TCPConn).SetReadBuffer(4096)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		pings := []byte(strings.Repeat(`{"action": "ping"}`+"\n", 100))
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			nr.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+			if _, err := nr.Write(pings); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+				return // closed: cut off
+			}
+		}
+	}()
+	// 64 MiB without a newline, on board 2.
+	go func() {
+		c, err := net.Dial("tcp", addr(2))
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		chunk := bytes.Repeat([]byte("x"), 64<<10)
+		for i := 0; i < 1024; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := c.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	// Board 1 keeps answering, every time, until the forwarder has closed
+	// the non-reader (once 256 KiB of replies wait for it, behind what the
+	// kernel's socket buffers hold).
+	var peak int64
+	for end := time.Now().Add(60 * time.Second); !strings.Contains(out.String(), "read nothing"); {
+		if time.Now().After(end) {
+			t.Fatalf("the non-reader was never closed:\n%s", out)
+		}
+		if err := ping(1); err != nil {
+			t.Fatalf("board 1 did not answer under attack: %v\n%s", err, out)
+		}
+		peak = max(peak, rss(cmd.Process.Pid))
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("peak RSS under attack: %.1f MiB", float64(peak)/(1<<20))
+	if peak > 100<<20 {
+		t.Errorf("picosim up grew to %.0f MiB under attack", float64(peak)/(1<<20))
+	}
+	sent := time.Now()
+	cmd.Process.Signal(syscall.SIGINT)
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case err := <-waited:
+		t.Logf("stopped %v after SIGINT", time.Since(sent).Round(time.Millisecond))
+		if err != nil {
+			t.Errorf("exit: %v\n%s", err, out)
+		}
+	case <-time.After(2 * time.Second): // the promise is one second; the watchdog exits at it
+		t.Fatalf("up still running 2s after SIGINT\n%s", out)
+	}
+}
+
+// syncBuffer is a bytes.Buffer a process writes to while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

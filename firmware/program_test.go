@@ -500,3 +500,58 @@ func TestStartAppTakesOnlyWhatIsSafe(t *testing.T) {
 		t.Fatalf("after a reboot: %+v", apps)
 	}
 }
+
+func TestAKeyInFlashKeysDiscoveryAndControlAndABadOneFailsClosed(t *testing.T) {
+	key := []byte("sixteen+ byte key shared by all")
+	keyed := func() firmware.MemFlash {
+		return firmware.MemFlash{firmware.FileSettings: firmware.Settings{Key: key}.JSON()}
+	}
+	got, err := firmware.ParseSettings(firmware.Settings{Key: key}.JSON())
+	if err != nil || string(got.Key) != string(key) || got.KeyError != "" {
+		t.Fatalf("round trip: %v %+v", err, got)
+	}
+	l := &lan{t: t}
+	a, b := l.add(2, keyed()), l.add(3, keyed())
+	open := l.add(4, nil) // no key: it cannot join them, nor they it
+	l.run(5 * time.Second)
+	if s := b.state(); s.Master != "pico2" || len(s.Members) != 2 || s.Stats["unauthenticated"] == 0 {
+		t.Fatalf("keyed board: %+v", s)
+	}
+	if s := open.state(); len(s.Members) != 1 || s.Stats["malformed"] == 0 {
+		t.Fatalf("keyless board: %+v", s)
+	}
+	a.p.Opened(l.now, 1, control.Port)
+	if r := a.do(1, `{"action": "reset"}`); r["exception"] != "AuthError" {
+		t.Fatalf("unsigned reset on a keyed board: %v", r)
+	}
+	nonce := a.do(1, `{"action": "get_nonce"}`)["nonce"].(string)
+	if !strings.HasPrefix(nonce, "pico2-1-") {
+		t.Fatalf("nonce %q does not name the board and its boot", nonce)
+	}
+	line, _ := control.Sign(key, nonce, 1, `{"action": "get_version"}`)
+	if r := a.do(1, line); r["version"] == nil {
+		t.Fatalf("signed get_version: %v", r)
+	}
+
+	// A key that cannot be read (too short): the board boots, says why,
+	// joins nobody and refuses every command.
+	for _, raw := range []string{`{"key": "abcd"}`, `{"key": "not hex at all, not hex at all!"}`, `{"key": 42}`} {
+		bad := l.add(byte(10+len(l.boards)), firmware.MemFlash{firmware.FileSettings: []byte(raw)})
+		l.run(3 * time.Second)
+		s := bad.state()
+		if s.Joined || len(s.Members) != 0 {
+			t.Fatalf("%s: a board with a bad key took part in discovery: %+v", raw, s)
+		}
+		bad.p.Opened(l.now, 1, control.Port)
+		if r := bad.do(1, `{"action": "ping"}`); r["exception"] != "AuthError" {
+			t.Fatalf("%s: ping on a board with a bad key: %v", raw, r)
+		}
+		var said bool
+		for _, line := range bad.lines() {
+			said = said || (line.Kind == firmware.EvConfigError && strings.Contains(line.Detail, "key"))
+		}
+		if !said {
+			t.Fatalf("%s: no config_error about the key", raw)
+		}
+	}
+}

@@ -81,4 +81,9 @@
 // the original wire format, byte for byte; FULL answers are split over
 // several frames when the member list does not fit MaxDatagram. HEARTBEAT (3)
 // and LEAVE (4) are this package's; see the Type constants.
+//
+// With Config.Key (opt-in) every frame carries a 16-byte tag after it, and
+// frames without a valid one, or heartbeats no newer than what is known of
+// their sender, are dropped and counted; auth.go has the format and what it
+// does and does not protect.
 package node

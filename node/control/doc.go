@@ -42,6 +42,22 @@
 // is slept in light sleep, and a timeout beyond 2^29 ms wraps MicroPython's
 // tick counter. The safe reading is kept here.
 //
+// # Limits
+//
+// A board serves any host on its WiFi, so no client may hold it up: a line
+// longer than MaxCommand is skipped as it streams in; a connection is idle
+// until it sends a whole command (bytes without a newline do not count) and
+// is closed after Config.IdleTimeout of that; one peer address holds at most
+// MaxConns-1 connections (OpenFrom), so another host always finds a slot;
+// at MaxConns a connection idle for Config.Evict gives way to a newcomer.
+// A client that does not read is the driver's to bound: the firmware cuts
+// off a connection that owes its peer more than firmware.MaxBacklog bytes.
+//
+// # Keys
+//
+// With Config.Key every command must be signed (auth.go has the format and
+// the threat it answers); without one the protocol is piconetcontrol's.
+//
 // # The driver loop
 //
 // As with package node: call Open, Receive and Closed as connections come

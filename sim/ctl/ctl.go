@@ -210,15 +210,21 @@ func (c *Client) Do(ctx context.Context, cmd Command) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
+	return c.DoLine(ctx, string(line))
+}
+
+// DoLine sends one command given as JSON text, signed with Options.Key if
+// there is one, and waits for its reply.
+func (c *Client) DoLine(ctx context.Context, line string) (Reply, error) {
 	if c.nonce != "" {
 		c.seq++
-		s, err := control.Sign(c.opt.Key, c.nonce, c.seq, string(line))
+		s, err := control.Sign(c.opt.Key, c.nonce, c.seq, line)
 		if err != nil {
 			return Reply{}, err
 		}
-		line = []byte(s)
+		line = s
 	}
-	return c.DoRaw(ctx, string(line))
+	return c.DoRaw(ctx, line)
 }
 
 // DoRaw sends one line as it is (a "\n" is added) and waits for the reply.

@@ -3,7 +3,6 @@ package scenario
 import (
 	"errors"
 	"fmt"
-	"reflect"
 
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/token"
@@ -67,23 +66,7 @@ func errAt(path string, tk *token.Token, format string, args ...any) *Error {
 	return e
 }
 
-// isNil says whether n is nil, or a nil pointer in an interface.
-func isNil(n any) bool {
-	if n == nil {
-		return true
-	}
-	v := reflect.ValueOf(n)
-	return v.Kind() == reflect.Pointer && v.IsNil()
-}
-
-// nodeName is an anchor's or alias's name, as yamlguard's Doc.Anchors
-// are keyed.
-func nodeName(n ast.Node) string {
-	if isNil(n) {
-		return ""
-	}
-	if tk := n.GetToken(); tk != nil {
-		return tk.Value
-	}
-	return n.String()
-}
+var (
+	isNil    = yamlguard.IsNil
+	nodeName = yamlguard.NodeName
+)

@@ -463,7 +463,7 @@ func (t *tail) String() string {
 type remoteConn struct{ c *ctl.Client }
 
 func (r remoteConn) Do(line string) (Reply, error) {
-	rep, err := r.c.DoRaw(context.Background(), line)
+	rep, err := r.c.DoLine(context.Background(), line)
 	return Reply{Raw: rep.Raw, Fields: rep.Fields}, err
 }
 func (r remoteConn) Closed() bool { return r.c.Closed() }

@@ -155,7 +155,7 @@ func (l Limits) checkDocument(f *ast.File) (*Doc, *Error) {
 	doc := &Doc{File: f}
 	x := &expansion{Limits: l, anchors: map[string]*anchor{}}
 	for _, d := range f.Docs {
-		if d == nil || isNil(d.Body) {
+		if d == nil || IsNil(d.Body) {
 			continue
 		}
 		if _, ok := d.Body.(*ast.DirectiveNode); ok {
@@ -179,7 +179,7 @@ func (l Limits) checkDocument(f *ast.File) (*Doc, *Error) {
 // walk counts n, nested in depth mappings and sequences, and returns the
 // depth of the mappings and sequences within it.
 func (x *expansion) walk(n ast.Node, depth int) (int, *Error) {
-	if isNil(n) {
+	if IsNil(n) {
 		return 0, nil // an absent value, as null
 	}
 	x.nodes++
@@ -227,7 +227,7 @@ func (x *expansion) walk(n ast.Node, depth int) (int, *Error) {
 	case *ast.TagNode: // checkTokens refuses tags; should one come through
 		return 0, errAt(n.GetToken(), "tag %s: %s use no YAML tags; write the value without it", n.Start.Value, x.Noun.Many)
 	case *ast.AnchorNode:
-		name := nodeName(n.Name)
+		name := NodeName(n.Name)
 		if a, ok := x.anchors[name]; ok {
 			return 0, errAt(n.GetToken(), "anchor &%s is defined again (first at line %d); give each anchor a name of its own", name, line(a.node))
 		}
@@ -241,7 +241,7 @@ func (x *expansion) walk(n ast.Node, depth int) (int, *Error) {
 		a.done, a.nodes, a.bytes, a.depth = true, x.nodes-nodes, x.bytes-bytes, d
 		return d, nil
 	case *ast.AliasNode:
-		name := nodeName(n.Value)
+		name := NodeName(n.Value)
 		a, ok := x.anchors[name]
 		switch {
 		case !ok:
@@ -280,7 +280,7 @@ func (x *expansion) pair(kv *ast.MappingValueNode, depth int) (int, *Error) {
 		return 0, nil
 	}
 	var key ast.Node
-	if !isNil(kv.Key) {
+	if !IsNil(kv.Key) {
 		key = kv.Key
 	}
 	dk, err := x.walk(key, depth)
@@ -300,8 +300,9 @@ func (x *expansion) add(n ast.Node, bytes int) *Error {
 	return nil
 }
 
-// isNil says whether n is nil, or a nil pointer in an interface.
-func isNil(n any) bool {
+// IsNil says whether n is nil, or a nil pointer in an interface (go-yaml
+// leaves both in its trees).
+func IsNil(n any) bool {
 	if n == nil {
 		return true
 	}
@@ -309,9 +310,9 @@ func isNil(n any) bool {
 	return v.Kind() == reflect.Pointer && v.IsNil()
 }
 
-// nodeName is an anchor's or alias's name.
-func nodeName(n ast.Node) string {
-	if isNil(n) {
+// NodeName is an anchor's or alias's name, as Doc.Anchors is keyed.
+func NodeName(n ast.Node) string {
+	if IsNil(n) {
 		return ""
 	}
 	if tk := n.GetToken(); tk != nil {
@@ -321,7 +322,7 @@ func nodeName(n ast.Node) string {
 }
 
 func line(n ast.Node) int {
-	if isNil(n) {
+	if IsNil(n) {
 		return 0
 	}
 	if tk := n.GetToken(); tk != nil && tk.Position != nil {

@@ -23,10 +23,13 @@ import (
 )
 
 // upCluster runs a forwarded cluster in paced time, 20 simulated seconds per
-// wall second, on free ports.
-func upCluster(t *testing.T) (*sim.Cluster, *sim.Forwarder) {
+// wall second, on free ports: 3 boards, seed 1, unless cfg says otherwise.
+func upCluster(t *testing.T, cfg sim.Config) (*sim.Cluster, *sim.Forwarder) {
 	t.Helper()
-	c, err := sim.New(sim.Config{Boards: 3, Seed: 1})
+	if cfg.Boards == 0 {
+		cfg.Boards, cfg.Seed = 3, 1
+	}
+	c, err := sim.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +47,7 @@ func upCluster(t *testing.T) (*sim.Cluster, *sim.Forwarder) {
 // A client written from the protocol description alone: newline-ended JSON
 // over plain TCP.
 func TestAPlainTCPClientDrivesAForwardedBoard(t *testing.T) {
-	_, f := upCluster(t)
+	_, f := upCluster(t, sim.Config{})
 	conn, err := net.DialTimeout("tcp", f.Mappings[1].From, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +86,7 @@ func TestAPlainTCPClientDrivesAForwardedBoard(t *testing.T) {
 }
 
 func TestCtlRunsTheDocumentedSequence(t *testing.T) {
-	_, f := upCluster(t)
+	_, f := upCluster(t, sim.Config{})
 	addr := f.Mappings[2].From
 	code, out, errOut := picosim(t, "ctl", addr,
 		"-c", "action=setup_pin", "pin=2", "mode=output", "value=0",
@@ -116,7 +119,7 @@ func TestCtlRunsTheDocumentedSequence(t *testing.T) {
 }
 
 func TestCtlReportsErrorsAndUsage(t *testing.T) {
-	_, f := upCluster(t)
+	_, f := upCluster(t, sim.Config{})
 	code, out, _ := picosim(t, "ctl", f.Mappings[0].From, "-c", "action=read_pin", "pin=9")
 	if code != 1 || !strings.Contains(out, "ERROR GPIOPinNotSetupError: pin 9 not setup") {
 		t.Fatalf("exit %d: %s", code, out)
@@ -140,18 +143,7 @@ func TestAPythonControllerSignsWithHashlib(t *testing.T) {
 		t.Skip("python3 is not installed")
 	}
 	key := []byte("a key the python client shares!!")
-	c, err := sim.New(sim.Config{Boards: 2, Seed: 1, Settings: firmware.Settings{Key: key}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := c.Forward(netip.MustParseAddrPort("127.0.0.1:0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { c.RunPaced(ctx, 20); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; f.Close(); c.Close() })
+	_, f := upCluster(t, sim.Config{Boards: 2, Seed: 1, Settings: firmware.Settings{Key: key}})
 	script := `
 import hashlib, json, socket, sys
 host, port = sys.argv[1].rsplit(":", 1)

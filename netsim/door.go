@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"syscall"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -258,15 +259,34 @@ func InNetns(name string, f func() error) error {
 	return ferr
 }
 
+// DoorRate bounds the frames a door takes from its namespace per wall
+// second, with bursts of as many: a program flooding the TAP device (a
+// rogue on the LAN, or a runaway script) must not queue deliveries faster
+// than the simulation can play them, which would grow memory without end.
+// A Pico W's radio moves a few thousand frames a second; beyond the bound
+// frames are dropped and counted as the door's overflow, as a busy NIC's.
+const DoorRate = 20000
+
 // read carries frames from the namespace onto the LAN.
 func (d *Door) read() {
 	defer close(d.done)
 	buf := make([]byte, 65536)
+	tokens, last := float64(DoorRate), time.Now()
 	for {
 		n, err := d.file.Read(buf)
 		if err != nil {
 			return // closed
 		}
+		now := time.Now()
+		tokens = min(DoorRate, tokens+now.Sub(last).Seconds()*DoorRate)
+		last = now
+		if tokens < 1 {
+			d.lan.mu.Lock()
+			d.host.counters.Overflow++
+			d.lan.mu.Unlock()
+			continue
+		}
+		tokens--
 		if d.host.Powered() {
 			d.lan.transmit(d.host, append([]byte(nil), buf[:n]...))
 		}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -57,5 +58,53 @@ var _ = Describe("a door for host tools", func() {
 		Expect(json.Unmarshal(out, &got)).To(Succeed(), "%s", out)
 		Expect(got.Registry).To(Equal("192.168.1.2"))
 		Expect(got.Peers).To(Equal(map[string]string{"192.168.1.2": "pico1", "192.168.1.3": "pico2", "192.168.1.4": "pico3"}))
+	})
+})
+
+var _ = Describe("a door flooded from its namespace", Label("hostile"), func() {
+	It("drops what the LAN cannot play, counts it, and keeps memory bounded", func() {
+		needRoot()
+		python, err := exec.LookPath("python3")
+		if err != nil {
+			Skip("python3 is not installed")
+		}
+		c := newCluster(sim.Config{Boards: 3, Seed: 52})
+		ns := fmt.Sprintf("picosim-f%d", os.Getpid())
+		door, err := c.OpenDoor(netsim.DoorConfig{Netns: ns, Device: "psim-f0"})
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() { Expect(door.Close()).To(Succeed()) })
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { c.RunPaced(ctx, 1); close(done) }()
+		DeferCleanup(func() { cancel(); <-done })
+
+		var before runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		// Two seconds of broadcast datagrams as fast as Python sends them.
+		flood := `
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+end, n = time.time() + 2, 0
+while time.time() < end:
+    try:
+        s.sendto(b"x" * 64, ("192.168.1.255", 9)); n += 1
+    except OSError:
+        pass
+print(n)`
+		out, err := exec.Command("ip", "netns", "exec", ns, python, "-c", flood).CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), "%s", out)
+		var sent int
+		fmt.Sscan(string(out), &sent)
+		Eventually(func() uint64 { return door.Host().Counters().Overflow }, "5s", "50ms").Should(BeNumerically(">", 0),
+			"%d datagrams in 2 s, none dropped at %d a second", sent, netsim.DoorRate)
+		var after runtime.MemStats
+		runtime.GC()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		AddReportEntry("door flood", map[string]any{"sent": sent, "overflow": door.Host().Counters().Overflow,
+			"heap_growth_MiB": (float64(after.HeapInuse) - float64(before.HeapInuse)) / (1 << 20)})
+		Expect(after.HeapInuse).To(BeNumerically("<", before.HeapInuse+64<<20))
 	})
 })

@@ -27,6 +27,12 @@ type Options struct {
 	// with the boot's number, the apps' randomness.
 	Rand node.Source
 	Seed uint64
+	// Entropy, if set, gives an unpredictable number at each boot, which
+	// keyed control puts in its nonces so that a nonce never comes back,
+	// even where the boot counter does (a re-flashed board, a simulator
+	// started again): the chip's ring oscillator on a Pico W, crypto/rand on
+	// Linux. Nil: nonces rest on the boot counter alone.
+	Entropy func() uint64
 	// WLAN is the network a blank flash is formatted with (a Pico W build's
 	// credentials); zero keeps DefaultFiles'.
 	WLAN WLAN
@@ -154,7 +160,7 @@ func Boot(b Board, f Flash, opt Options, now time.Duration) (*Program, error) {
 	p.ctl = control.NewServer(control.Config{
 		Board: opt.Board, Version: Version(f), EpochNS: opt.EpochNS, HeapBytes: opt.HeapBytes,
 		RevertOnLoss: set.RevertOnLoss, Inflate: opt.Inflate, Extensions: p.extensions(),
-		Key: set.Key, NonceBase: p.name + "-" + itoa(int(inc)), Locked: set.KeyError,
+		Key: set.Key, NonceBase: nonceBase(p.name, inc, opt.Entropy), Locked: set.KeyError,
 	}, now)
 	p.ctl.SetConnected(now, false)
 	for _, ps := range set.Pins {
@@ -608,6 +614,22 @@ func (p *Program) pinChanged(pc control.PinChange) {
 	p.pinEvents = append(p.pinEvents, e)
 	p.changed = true
 	p.rep.report(Event{At: pc.At, Kind: EvPin, Reason: pc.Cause.String(), Detail: "GPIO" + itoa(pc.Pin) + " = " + itoa(pc.Value) + " (" + pc.Cause.String() + ")"})
+}
+
+// nonceBase starts the nonces of keyed control: the board, its boot, and
+// the boot's entropy in hex.
+func nonceBase(name string, inc uint32, entropy func() uint64) string {
+	b := name + "-" + itoa(int(inc))
+	if entropy != nil {
+		const digits = "0123456789abcdef"
+		e := entropy()
+		x := make([]byte, 16)
+		for i := range x {
+			x[15-i] = digits[e>>(4*i)&15]
+		}
+		b += "-" + string(x)
+	}
+	return b
 }
 
 // log reports an event of the program's own.

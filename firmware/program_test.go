@@ -555,3 +555,35 @@ func TestAKeyInFlashKeysDiscoveryAndControlAndABadOneFailsClosed(t *testing.T) {
 		}
 	}
 }
+
+func TestANonceNeverComesBackWhenTheBootCounterDoes(t *testing.T) {
+	// A re-flashed board (or picosim up run again) counts its boots from 1
+	// again: the boot's entropy keeps its nonces new, so a signed command
+	// recorded before does not run after.
+	key := []byte("sixteen+ byte key shared by all")
+	boot := func(entropy uint64) (*fake, string) {
+		l := &lan{t: t}
+		f := &fake{lan: l, ip: node.Addr{10, 0, 0, 2}, flash: firmware.MemFlash{firmware.FileSettings: firmware.Settings{Key: key}.JSON()},
+			pins: map[int]int{}, inputs: map[int]int{}, replies: map[control.ConnID][]string{}}
+		l.boards = append(l.boards, f)
+		p, _, err := firmware.Start(f, f.flash, firmware.Options{Name: "pico2", Entropy: func() uint64 { return entropy }}, 0)
+		if err != nil || p == nil {
+			t.Fatal(err)
+		}
+		f.p = p
+		f.p.Opened(0, 1, control.Port)
+		return f, f.do(1, `{"action": "get_nonce"}`)["nonce"].(string)
+	}
+	first, n1 := boot(0x1234)
+	recorded, _ := control.Sign(key, n1, 1, `{"action": "setup_pin", "pin": 5, "mode": "output", "value": 1}`)
+	if r := first.do(1, recorded); r["error"] != nil {
+		t.Fatalf("the signed command failed where it was signed: %v", r)
+	}
+	again, n2 := boot(0xbeef)
+	if n1 == n2 || !strings.Contains(n2, "000000000000beef") {
+		t.Fatalf("nonces %q then %q", n1, n2)
+	}
+	if r := again.do(1, recorded); r["exception"] != "AuthError" {
+		t.Fatalf("a command recorded in the earlier boot ran: %v", r)
+	}
+}

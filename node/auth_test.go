@@ -72,6 +72,7 @@ func BenchmarkKeyedStep(b *testing.B) {
 			i := 0
 			for b.Loop() {
 				if i == len(frames) { // a new incarnation keeps every frame fresh
+					b.StopTimer()
 					i = 0
 					f.Incarnation++
 					for j := range frames {
@@ -82,6 +83,7 @@ func BenchmarkKeyedStep(b *testing.B) {
 						}
 						frames[j] = p
 					}
+					b.StartTimer()
 				}
 				n.Step(0, src, Port, frames[i])
 				n.Advance()

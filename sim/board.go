@@ -181,6 +181,11 @@ func (b *Board) boot() error {
 		Name: b.name, Board: "picosim virtual Pico W", EpochNS: netsim.Epoch.UnixNano(), Inflate: firmware.Inflate,
 		Rand: rand.NewPCG(c.cfg.Seed, uint64(b.index)<<32|uint64(b.Incarnation()+1)),
 		Seed: c.cfg.Seed ^ uint64(b.index), Node: node.Config{Intern: c.intern}, Quiet: true,
+		Entropy: c.cfg.Entropy,
+	}
+	if opt.Entropy == nil { // replayable: from the seed, the board and its boot
+		r := rand.New(rand.NewPCG(c.cfg.Seed^0x6e6f6e6365, uint64(b.index)<<32|uint64(b.Incarnation()+1)))
+		opt.Entropy = r.Uint64
 	}
 	if c.cfg.OnEvent != nil || !c.cfg.NoTimeline { // else nobody keeps or watches events: skip making them
 		opt.OnEvent = func(e firmware.Event) { c.record(Event(e)) }

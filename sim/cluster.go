@@ -69,6 +69,10 @@ type Config struct {
 	// shared/seeds/000: it is 192.168.4.1 and the others lease 192.168.4.16
 	// onward; when it dies, everyone loses the network.
 	SoftAP string
+	// Entropy, if set, is the boards' source of unpredictable numbers (the
+	// nonces of keyed control): picosim up, which real clients use across
+	// runs, passes crypto/rand's. Nil: derived from Seed, so runs replay.
+	Entropy func() uint64
 	// Profile, if set, makes every board a Pico W on WiFi: a join delay at
 	// boot, power-save latency, now and then a lost association (see
 	// netsim.PicoW). Nil: an ideal radio, for specs of protocol logic; the

@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/picosim/picosim/netsim"
 	"github.com/picosim/picosim/netsim/clock"
@@ -106,16 +108,45 @@ func (f *Forwarder) untrack(conn net.Conn) {
 	f.mu.Unlock()
 }
 
+// MaxForwarded bounds the host connections one forwarded port carries at
+// once: a board serves four, so more only cost memory. Beyond it a new
+// connection is closed at once.
+const MaxForwarded = 16
+
 func (f *Forwarder) accept(ln net.Listener, b *Board) {
 	defer f.wg.Done()
+	var open atomic.Int32 // this port's connections
+	pause := 5 * time.Millisecond
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
-			return // closed
+			select {
+			case <-f.done:
+				return // closed
+			default:
+			}
+			// Out of file descriptors (a connect flood), say: wait and
+			// accept again, as net/http does; returning would leave the
+			// port listening with nobody to accept, for good.
+			select {
+			case <-time.After(pause):
+			case <-f.done:
+				return
+			}
+			pause = min(2*pause, time.Second)
+			continue
 		}
-		if f.track(conn, 0) {
-			f.post(func() { f.bridge(conn, b) })
+		pause = 5 * time.Millisecond
+		if open.Load() >= MaxForwarded {
+			conn.Close()
+			continue
 		}
+		open.Add(1)
+		if !f.track(conn, 0) {
+			open.Add(-1)
+			continue
+		}
+		f.post(func() { f.bridge(conn, b, func() { open.Add(-1) }) })
 	}
 }
 
@@ -130,10 +161,11 @@ const MaxHostBacklog = 256 << 10
 // block it. Board → host, data waits in a queue bounded by MaxHostBacklog;
 // host → board, the reader waits until the board has taken what it sent
 // (so a board that reads slowly slows the host client, as TCP does).
-func (f *Forwarder) bridge(conn net.Conn, b *Board) {
+func (f *Forwarder) bridge(conn net.Conn, b *Board, done func()) {
 	f.gw.DialTCP(b.ControlAddr(), func(tc *netsim.TCPConn, err error) {
 		if err != nil || !f.track(conn, 2) {
 			f.untrack(conn)
+			done()
 			return
 		}
 		out := &hostQueue{wake: make(chan struct{}, 1)}
@@ -144,7 +176,6 @@ func (f *Forwarder) bridge(conn net.Conn, b *Board) {
 				conn.Close()
 			}
 		}
-		tc.OnClose = out.end
 		credit := make(chan struct{}, 1)
 		give := func() {
 			select {
@@ -152,8 +183,13 @@ func (f *Forwarder) bridge(conn net.Conn, b *Board) {
 			default:
 			}
 		}
+		tc.OnClose = func() {
+			out.end()
+			give() // a reader waiting for the board to take its data must not wait for good
+		}
 		go func() { // board → host
 			defer f.wg.Done()
+			defer done()
 			defer f.untrack(conn)
 			for {
 				p, open := out.take(f.done)

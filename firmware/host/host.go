@@ -12,6 +12,8 @@ package host
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -79,7 +81,12 @@ func Run(ctx context.Context, cfg Config) error {
 	b := &board{cfg: cfg, now: now, console: &lockedWriter{w: cfg.Console}, pins: map[int]int{}}
 	flash := DirFlash(cfg.Flash)
 	opt := firmware.Options{Name: cfg.Name, Board: "picosim hostboard (emulated Raspberry Pi Pico W)",
-		EpochNS: start.UnixNano(), Inflate: firmware.Inflate}
+		EpochNS: start.UnixNano(), Inflate: firmware.Inflate,
+		Entropy: func() uint64 {
+			var b [8]byte
+			rand.Read(b[:])
+			return binary.BigEndian.Uint64(b[:])
+		}}
 	for ctx.Err() == nil {
 		p, retry, err := firmware.Start(b, flash, opt, now())
 		if err != nil {

@@ -74,6 +74,14 @@ func main() {
 		HeapBytes: heapBytes,
 		WLAN:      firmware.WLAN{SSID: ssid, Password: password},
 		Inflate:   firmware.Inflate,
+		// Nonces need a number that never comes back, not a secret (the
+		// key is the secret): the ring oscillator's bits serve, which
+		// TinyGo warns are not for keys.
+		Entropy: func() uint64 {
+			hi, _ := machine.GetRNG()
+			lo, _ := machine.GetRNG()
+			return uint64(hi)<<32 | uint64(lo)
+		},
 	}
 	p, retry, err := firmware.Start(b, flash, opt, now())
 	for p == nil && err == nil { // the image crashed: the watchdog resets the board

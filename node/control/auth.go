@@ -21,10 +21,11 @@ import (
 //	"C\n" + nonce + "\n" + str(seq) + "\n" + command
 //
 // seq must grow on the connection (pipelining is fine). A nonce names the
-// board, its boot (an incarnation that grows at every boot) and the
-// connection, so it is never issued twice and a signed command works only
-// on the connection it was signed for: a recorded command cannot be
-// replayed, not even after a reboot. Anything else gets an error reply with
+// board, its boot (an incarnation that grows at every boot, and 64 bits of
+// the boot's entropy, for boards whose counter starts again: a re-flashed
+// one, a simulator run again) and the connection, so it is never issued
+// twice and a signed command works only on the connection it was signed
+// for: a recorded command cannot be replayed, not even after a reboot. Anything else gets an error reply with
 // "exception": "AuthError" and is not carried out. Replies are not signed:
 // a host that can rewrite TCP segments in flight can change what a
 // controller reads, not what the board does.

@@ -195,3 +195,25 @@ func TestOneHostCannotTakeEverySlot(t *testing.T) {
 		t.Fatalf("another host was not served: %v", r)
 	}
 }
+
+func TestAHostsIdleConnectionGivesWayToItsNewOne(t *testing.T) {
+	// Everything through picosim up's forwarder comes from one address:
+	// three idle connections there must not keep a fourth client out.
+	b := newBoard(t, Config{})
+	host := [4]byte{192, 168, 1, 66}
+	for c := ConnID(1); c <= 3; c++ {
+		b.s.OpenFrom(b.now, c, host)
+		b.apply()
+	}
+	b.send(2, `{"action": "ping"}`)
+	b.run(3 * time.Second)
+	b.send(3, "", "") // blank lines are no activity
+	b.s.OpenFrom(b.now, 4, host)
+	b.apply()
+	if r := b.send(4, `{"action": "ping"}`); r == nil || r["error"] != nil {
+		t.Fatalf("the new connection was not served: %v", r)
+	}
+	if len(b.closed) != 1 || b.closed[0] != 1 {
+		t.Fatalf("closed %v, want [1]: the idlest of the host's", b.closed)
+	}
+}

@@ -260,52 +260,60 @@ func (s *Server) SetInput(n, value int) {
 func (s *Server) Open(now time.Duration, c ConnID) { s.OpenFrom(now, c, [4]byte{}) }
 
 // OpenFrom reports a new connection from peer. One peer holds at most
-// MaxConns-1 connections, so another host always finds a slot: beyond, its
-// connection is refused. Beyond MaxConns a connection takes the place of the
-// connection idle longest, if that one has been idle Evict or more;
-// otherwise it gets an error reply and is closed.
+// MaxConns-1 connections, so another host always finds a slot; and at most
+// MaxConns are open. Where a new connection would pass either bound, it
+// takes the place of the connection idle longest (of that peer's, for the
+// first), if that one has been idle Evict or more; otherwise it gets an
+// error reply and is closed.
 func (s *Server) OpenFrom(now time.Duration, c ConnID, peer [4]byte) {
 	s.stale = true
-	if peer != ([4]byte{}) && s.cfg.MaxConns > 1 {
-		n := 0
-		for _, cn := range s.conns {
-			if cn.peer == peer {
-				n++
-			}
-		}
-		if n >= s.cfg.MaxConns-1 {
-			s.reply(c, errorReply(Value{}, "OSError", "too many connections from this host (at most "+strconv.Itoa(s.cfg.MaxConns-1)+" of "+strconv.Itoa(s.cfg.MaxConns)+": the last is kept for another)"))
-			s.rd.Closes = append(s.rd.Closes, c)
+	if peer != ([4]byte{}) && s.cfg.MaxConns > 1 && s.count(peer) >= s.cfg.MaxConns-1 {
+		if !s.evict(now, c, &peer, "too many connections from this host (at most "+strconv.Itoa(s.cfg.MaxConns-1)+" of "+strconv.Itoa(s.cfg.MaxConns)+": the last is kept for another)") {
 			return
 		}
 	}
 	if len(s.conns) >= s.cfg.MaxConns {
-		old, idle := s.idlest(now)
-		if idle < s.cfg.Evict {
-			s.reply(c, errorReply(Value{}, "OSError", "too many connections (at most "+strconv.Itoa(s.cfg.MaxConns)+", each sent a command in the last "+seconds(s.cfg.Evict)+"s)"))
-			s.rd.Closes = append(s.rd.Closes, c)
+		if !s.evict(now, c, nil, "too many connections (at most "+strconv.Itoa(s.cfg.MaxConns)+")") {
 			return
 		}
-		s.reply(old, errorReply(Value{}, "OSError", "closed for a new connection: this one sent no command for "+seconds(idle)+"s (at most "+strconv.Itoa(s.cfg.MaxConns)+" connections)"))
-		s.rd.Closes = append(s.rd.Closes, old)
-		s.Closed(now, old)
 	}
 	s.conns[c] = &conn{lastActive: now, peer: peer}
 	s.order = append(s.order, c)
 	s.statusChanged(now)
 }
 
-// idlest returns the connection whose last command is oldest, and for how
-// long it has been idle.
-func (s *Server) idlest(now time.Duration) (ConnID, time.Duration) {
-	var id ConnID
-	idle := time.Duration(-1)
-	for _, c := range s.order {
-		if d := now - s.conns[c].lastActive; d > idle {
-			id, idle = c, d
+// count is how many connections peer holds.
+func (s *Server) count(peer [4]byte) int {
+	n := 0
+	for _, cn := range s.conns {
+		if cn.peer == peer {
+			n++
 		}
 	}
-	return id, idle
+	return n
+}
+
+// evict makes room for connection c: it closes the connection idle longest
+// (of peer's, if peer is set) when that one has been idle Evict or more, and
+// reports true; otherwise it refuses c with why, and reports false.
+func (s *Server) evict(now time.Duration, c ConnID, peer *[4]byte, why string) bool {
+	var old ConnID
+	idle := time.Duration(-1)
+	for _, id := range s.order {
+		cn := s.conns[id]
+		if d := now - cn.lastActive; (peer == nil || cn.peer == *peer) && d > idle {
+			old, idle = id, d
+		}
+	}
+	if idle < s.cfg.Evict {
+		s.reply(c, errorReply(Value{}, "OSError", why+"; each sent a command in the last "+seconds(s.cfg.Evict)+"s"))
+		s.rd.Closes = append(s.rd.Closes, c)
+		return false
+	}
+	s.reply(old, errorReply(Value{}, "OSError", "closed for a new connection: this one sent no command for "+seconds(idle)+"s ("+why+")"))
+	s.rd.Closes = append(s.rd.Closes, old)
+	s.Closed(now, old)
+	return true
 }
 
 func seconds(d time.Duration) string {
@@ -378,18 +386,19 @@ func (s *Server) Receive(now time.Duration, c ConnID, data []byte) {
 		}
 		line := data[:i]
 		data = data[i+1:]
-		cn.lastActive = now
 		if len(cn.buf) > 0 {
 			line = append(cn.buf, line...)
 			cn.buf = cn.buf[:0]
 		}
 		if len(line) > MaxCommand {
+			cn.lastActive = now
 			s.reply(c, errorReply(Value{}, "ValueError", "command longer than "+strconv.Itoa(MaxCommand)+" bytes; it was skipped"))
 			continue
 		}
 		if len(strings.TrimSpace(string(line))) == 0 {
-			continue // the client's "\n\n" end-of-commands signal
+			continue // the client's "\n\n" end-of-commands signal: not a command, nor activity
 		}
+		cn.lastActive = now
 		s.command(now, c, line)
 	}
 }

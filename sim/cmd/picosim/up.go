@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/binary"
 	"flag"
 	"fmt"
 	"io"
@@ -31,6 +33,7 @@ Examples:
   picosim ctl 127.0.0.1:12346 -c action=setup_pin pin=2 mode=output value=0 -c action=write_pin pin=2 value=1 timeout=5
   printf '{"action": "get_version"}\n' | nc 127.0.0.1 12345
   picosim up --nodes 5 --loss 0.2 --latency 30ms --forward 127.0.0.1:12345 --speed 10
+  picosim up --nodes 3 --forward 127.0.0.1:0      # each board on a free port, as the mapping shows
   sudo picosim up --nodes 3 --netns pico-lan     # then: sudo ip netns exec pico-lan python3 hack/desktop_client.py
   picosim up --nodes 3 --key $KEY                 # keyed: picosim ctl --key $KEY 127.0.0.1:12345 -c action=reset
 
@@ -84,7 +87,14 @@ func upCmd(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg := sim.Config{Boards: *nodes, Seed: *seed, Link: link,
-		Settings: firmware.Settings{Heartbeat: *heartbeat, RevertOnLoss: *revert, Key: key}, Profile: radio.Profile()}
+		Settings: firmware.Settings{Heartbeat: *heartbeat, RevertOnLoss: *revert, Key: key}, Profile: radio.Profile(),
+		// Real clients talk to up across runs of the same seed: a signed
+		// command recorded in one must not be good in the next.
+		Entropy: func() uint64 {
+			var b [8]byte
+			crand.Read(b[:])
+			return binary.BigEndian.Uint64(b[:])
+		}}
 	if !*quiet {
 		cfg.OnEvent = func(e sim.Event) { fmt.Fprintln(stdout, check.Line(e)) }
 	}

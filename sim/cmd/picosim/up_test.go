@@ -201,13 +201,9 @@ func TestUpSurvivesHostileClientsAndStopsOnCtrlC(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cmd := exec.Command(exe, "up", "--nodes", "3", "--quiet", "--forward", fmt.Sprintf("127.0.0.1:%d", base))
+	// Port 0: every board on a free port of its own, read from the
+	// mapping up prints (a base port + i could be taken by then).
+	cmd := exec.Command(exe, "up", "--nodes", "3", "--quiet", "--forward", "127.0.0.1:0")
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -219,7 +215,16 @@ func TestUpSurvivesHostileClientsAndStopsOnCtrlC(t *testing.T) {
 			t.Fatalf("up did not start:\n%s", out)
 		}
 	}
-	addr := func(i int) string { return fmt.Sprintf("127.0.0.1:%d", base+i) }
+	var ports []string
+	for _, line := range strings.Split(out.String(), "\n") {
+		if f := strings.Fields(line); len(f) == 4 && f[2] == "<-" {
+			ports = append(ports, f[3])
+		}
+	}
+	if len(ports) != 3 {
+		t.Fatalf("no port mapping for 3 boards:\n%s", out)
+	}
+	addr := func(i int) string { return ports[i] }
 	ping := func(i int) error {
 		c, err := net.DialTimeout("tcp", addr(i), 2*time.Second)
 		if err != nil {

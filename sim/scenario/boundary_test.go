@@ -130,6 +130,17 @@ func TestAnOutageInTheWindowIsNamedNotFailed(t *testing.T) {
 		t.Fatalf("passed %v, not judged %q, failures %q", r.Passed, r.NotJudged, r.Failures)
 	}
 
+	// The registry answers HELLO only while it is on the air.
+	s, err = Load("../../scenarios/hostile-keyed.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed = 160 // pico1, the registry, loses WiFi at 28.195s, before the hello step
+	r = Run(s, Options{Seed: &seed})
+	if !r.Passed || !strings.Contains(r.NotJudged, "pico1 lost its WiFi association at 28.195s") || !strings.Contains(r.NotJudged, "hello") {
+		t.Fatalf("hello in an outage: passed %v, not judged %q, failures %q", r.Passed, r.NotJudged, r.Failures)
+	}
+
 	// On a soft AP, powering the AP off takes every station off the air:
 	// those losses are the step's doing, and the expectation fails.
 	r = run(t, `name: scripted

@@ -64,7 +64,12 @@ func (r *runner) excused(e *Expect, err error) error {
 			from = at
 		}
 	}
-	to := r.t.Now()
+	return r.outageIn(from, r.t.Now(), err)
+}
+
+// outageIn is err, or notJudged naming the unscripted radio outages that
+// touch the window from..to (see excused).
+func (r *runner) outageIn(from, to time.Duration, err error) error {
 	var touching []check.Outage
 	for _, o := range check.Outages(r.t.Timeline(), func(at time.Duration) bool { return r.stepsAt[at] }) {
 		if o.Touches(from, to, r.bound) {

@@ -302,9 +302,12 @@ func (r *runner) hello(h *Hello) error {
 	if within == 0 {
 		within = 2 * time.Second
 	}
+	from := r.t.Now()
 	full, err := r.t.Hello(within)
 	if err != nil {
-		return fmt.Errorf("hello: %w", err)
+		// The registry answers only while it is on the network: a radio
+		// outage in the window is the fault's, not the protocol's.
+		return r.outageIn(from, r.t.Now(), fmt.Errorf("hello: %w", err))
 	}
 	want := h.Members
 	if want == 0 {
@@ -315,7 +318,7 @@ func (r *runner) hello(h *Hello) error {
 		}
 	}
 	if full.Members != want {
-		return fmt.Errorf("hello: FULL from %s lists %d members, want %d", full.From, full.Members, want)
+		return r.outageIn(from, r.t.Now(), fmt.Errorf("hello: FULL from %s lists %d members, want %d", full.From, full.Members, want))
 	}
 	return nil
 }

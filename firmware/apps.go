@@ -259,8 +259,7 @@ func (r *appRun) flush(now time.Duration) bool {
 	r.app.Advance()
 	for _, c := range cut { // after Advance, as the outbox was being read
 		if _, ok := r.local[c]; ok {
-			p.cutOff++
-			p.log(now, EvCutOff, r.spec.App+": connection "+itoa(int(c))+": its peer read nothing while "+itoa(MaxBacklog)+" bytes waited")
+			p.cutOffOne(now, r.spec.App+": connection "+itoa(int(c))+": its peer")
 			r.closed(now, c)
 		}
 	}

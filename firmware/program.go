@@ -1,6 +1,8 @@
 package firmware
 
 import (
+	"encoding/binary"
+	"encoding/hex"
 	"time"
 
 	"github.com/picosim/picosim/node"
@@ -569,8 +571,7 @@ func (p *Program) flushControl(now time.Duration) bool {
 		// After Advance: Closed adds to the server's outbox, which the loop
 		// above was reading.
 		if p.ctl.Has(c) {
-			p.cutOff++
-			p.log(now, EvCutOff, "control connection "+itoa(int(c))+": its controller read nothing while "+itoa(MaxBacklog)+" bytes waited")
+			p.cutOffOne(now, "control connection "+itoa(int(c))+": its controller")
 			p.ctl.Closed(now, c)
 		}
 	}
@@ -621,15 +622,16 @@ func (p *Program) pinChanged(pc control.PinChange) {
 func nonceBase(name string, inc uint32, entropy func() uint64) string {
 	b := name + "-" + itoa(int(inc))
 	if entropy != nil {
-		const digits = "0123456789abcdef"
-		e := entropy()
-		x := make([]byte, 16)
-		for i := range x {
-			x[15-i] = digits[e>>(4*i)&15]
-		}
-		b += "-" + string(x)
+		b += "-" + hex.EncodeToString(binary.BigEndian.AppendUint64(nil, entropy()))
 	}
 	return b
+}
+
+// cutOffOne counts and reports a connection the adapter dropped with
+// ErrCutOff; who names it and its reader.
+func (p *Program) cutOffOne(now time.Duration, who string) {
+	p.cutOff++
+	p.log(now, EvCutOff, who+" read nothing while "+itoa(MaxBacklog)+" bytes waited")
 }
 
 // log reports an event of the program's own.

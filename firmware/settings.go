@@ -83,12 +83,12 @@ func ParseSettings(raw []byte) (Settings, error) {
 			}
 			s.MissLimit = int(f.Val.Num)
 		case "key":
-			k, err := hex.DecodeString(f.Val.Str)
+			k, err := mac.ParseKey(f.Val.Str)
 			switch {
-			case f.Val.Kind != control.String || err != nil:
+			case f.Val.Kind != control.String || err == mac.ErrKeyHex:
 				s.KeyError = `"key" must be a string of hex digits`
-			case len(k) < mac.MinKey || len(k) > mac.MaxKey:
-				s.KeyError = `"key" must be 16 to 32 bytes (32 to 64 hex digits), got ` + strconv.Itoa(len(k))
+			case err != nil:
+				s.KeyError = `"key" must be 16 to 32 bytes (32 to 64 hex digits), got ` + strconv.Itoa(len(f.Val.Str)/2)
 			default:
 				s.Key = k
 			}

@@ -63,9 +63,10 @@ type gone struct {
 }
 
 // stale reports whether a keyed heartbeat is not newer than what this board
-// knows of its sender: a replay, or a duplicate.
-func (n *Node) stale(from Addr, f *Frame) bool {
-	if i, ok := n.find(from); ok {
+// knows of its sender (members[i] if ok, as find says): a replay, or a
+// duplicate.
+func (n *Node) stale(i int, ok bool, from Addr, f *Frame) bool {
+	if ok {
 		m := &n.members[i]
 		return f.Incarnation < m.Incarnation || f.Incarnation == m.Incarnation && f.Seq <= m.seq
 	}

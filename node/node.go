@@ -166,10 +166,6 @@ func (n *Node) Step(now time.Duration, from Addr, fromPort uint16, payload []byt
 	case TypeHello:
 		n.answerHello(from, fromPort)
 	case TypeHeartbeat:
-		if n.mac != nil && n.stale(from, f) {
-			n.stats.Stale++
-			return
-		}
 		n.heartbeat(now, from, f)
 	case TypeLeave:
 		if i, ok := n.find(from); ok && n.members[i].Incarnation == f.Incarnation {
@@ -304,10 +300,14 @@ func (n *Node) find(ip Addr) (int, bool) {
 func (n *Node) self() *member { return &n.members[n.selfAt] }
 
 func (n *Node) heartbeat(now time.Duration, from Addr, f *Frame) {
+	i, ok := n.find(from)
+	if n.mac != nil && n.stale(i, ok, from, f) {
+		n.stats.Stale++
+		return
+	}
 	if !n.settled && f.Slot != 0 {
 		n.existing = true
 	}
-	i, ok := n.find(from)
 	changed := false
 	switch {
 	case !ok:

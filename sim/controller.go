@@ -24,10 +24,9 @@ type Controller struct {
 	closed  bool
 	// Key signs what Do sends (keyed control); NewController sets the
 	// cluster's. Set it to nil for a controller without the key.
-	Key   []byte
-	nonce string
-	seq   int64
-	last  string // the last line Do sent, as it went on the wire
+	Key    []byte
+	signer control.Signer // this connection's, once get_nonce answered
+	last   string         // the last line Do sent, as it went on the wire
 }
 
 // Reply is one reply line as the controller received it.
@@ -82,15 +81,17 @@ func (ct *Controller) Connect(board string) error {
 	if err != nil {
 		return fmt.Errorf("connect to %s: %w (after %d tries)", board, err, opt.Retries+1)
 	}
-	ct.nonce, ct.seq = "", 0
+	ct.signer = control.Signer{}
 	if len(ct.Key) > 0 {
 		r, err := ct.Do(`{"action": "get_nonce"}`)
 		if err != nil {
 			return fmt.Errorf("connect to %s: get_nonce: %w", board, err)
 		}
-		if ct.nonce, _ = r.Fields["nonce"].(string); ct.nonce == "" {
+		nonce, _ := r.Fields["nonce"].(string)
+		if nonce == "" {
 			return fmt.Errorf("connect to %s: get_nonce: %s", board, r.Raw)
 		}
+		ct.signer = control.Signer{Key: ct.Key, Nonce: nonce}
 	}
 	return nil
 }
@@ -152,13 +153,9 @@ func (ct *Controller) Send(raw string) error {
 // reply.
 func (ct *Controller) Do(cmd string) (Reply, error) {
 	n := len(ct.replies)
-	line := cmd
-	if ct.nonce != "" {
-		ct.seq++
-		var err error
-		if line, err = control.Sign(ct.Key, ct.nonce, ct.seq, cmd); err != nil {
-			return Reply{}, err
-		}
+	line, err := ct.signer.Sign(cmd)
+	if err != nil {
+		return Reply{}, err
 	}
 	ct.last = line
 	if err := ct.Send(line + "\n"); err != nil {

@@ -183,6 +183,14 @@ func (f *Forwarder) bridge(conn net.Conn, b *Board, done func()) {
 			default:
 			}
 		}
+		// release gives the reader its next turn once the board has taken
+		// enough of what it sent; until then the stack calls it back.
+		release := func() {
+			if tc.Buffered() < hostChunk {
+				tc.OnWritable = nil
+				give()
+			}
+		}
 		tc.OnClose = func() {
 			out.end()
 			give() // a reader waiting for the board to take its data must not wait for good
@@ -214,16 +222,8 @@ func (f *Forwarder) bridge(conn net.Conn, b *Board, done func()) {
 					p := append([]byte(nil), buf[:n]...)
 					f.post(func() {
 						tc.Write(p)
-						if tc.Buffered() < hostChunk {
-							give()
-						} else {
-							tc.OnWritable = func() {
-								if tc.Buffered() < hostChunk {
-									tc.OnWritable = nil
-									give()
-								}
-							}
-						}
+						tc.OnWritable = release
+						release()
 					})
 					select { // wait until the board has taken it
 					case <-credit:

@@ -54,12 +54,6 @@ func pingLatencies(c *sim.Cluster, board string, d time.Duration) []time.Duratio
 	return lat
 }
 
-func median(d []time.Duration) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
 var _ = Describe("a cluster under attack from a host on its WiFi", Label("hostile"), func() {
 	Describe("hostile control clients", func() {
 		// The Pico W's power saving holds every frame to a board until its
@@ -77,7 +71,7 @@ var _ = Describe("a cluster under attack from a host on its WiFi", Label("hostil
 					}
 					base := newCluster(cfg)
 					Eventually(simtest.Within(base, 3*base.FailoverBound(), base.Agreement)).Should(Succeed())
-					baseline := median(pingLatencies(base, "pico1", 20*time.Second))
+					baseline := simtest.Median(pingLatencies(base, "pico1", 20*time.Second))
 
 					c := newCluster(cfg)
 					Eventually(simtest.Within(c, 3*c.FailoverBound(), c.Agreement)).Should(Succeed())
@@ -93,19 +87,19 @@ var _ = Describe("a cluster under attack from a host on its WiFi", Label("hostil
 					runtime.GC()
 					runtime.GC() // a second time: sync.Pools (gVisor's buffers) keep a victim cache over one
 					runtime.ReadMemStats(&after)
-					AddReportEntry("latency", map[string]any{"radio": radio.String(), "attack": kind, "median_ms": median(lat).Seconds() * 1000,
+					AddReportEntry("latency", map[string]any{"radio": radio.String(), "attack": kind, "median_ms": simtest.Median(lat).Seconds() * 1000,
 						"baseline_ms": baseline.Seconds() * 1000, "max_ms": slices.Max(lat).Seconds() * 1000,
 						"heap_growth_MiB": (float64(after.HeapInuse) - float64(before.HeapInuse)) / (1 << 20), "closed": a.Closed, "sent": a.Sent})
 					bound := 50 * time.Millisecond
 					if radio == netsim.PicoWRadio {
 						bound = (&netsim.PicoW{}).Defaults().BeaconInterval + 10*time.Millisecond
 					}
-					Expect(median(lat)).To(BeNumerically("<", bound), "median reply latency under attack (%v without it)", baseline)
+					Expect(simtest.Median(lat)).To(BeNumerically("<", bound), "median reply latency under attack (%v without it)", baseline)
 					Expect(slices.Max(lat)).To(BeNumerically("<", time.Second), "slowest reply under attack")
 					Expect(after.HeapInuse).To(BeNumerically("<", before.HeapInuse+16<<20), "heap grew by more than 16 MiB")
 					// The other boards never noticed.
 					for _, b := range []string{"pico2", "pico3"} {
-						Expect(median(pingLatencies(c, b, 20*time.Second))).To(BeNumerically("<", bound), b)
+						Expect(simtest.Median(pingLatencies(c, b, 20*time.Second))).To(BeNumerically("<", bound), b)
 					}
 					check(c, a)
 				},

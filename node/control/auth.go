@@ -90,6 +90,25 @@ func authError(msg string) *cmdError {
 // AuthFailures counts commands refused with AuthError since boot.
 func (s *Server) AuthFailures() uint64 { return s.authFailures }
 
+// Signer signs the commands of one connection, in order: a controller
+// makes one with the nonce get_nonce gave the connection. Without a nonce
+// (a board without a key) it passes commands through unsigned.
+type Signer struct {
+	Key   []byte
+	Nonce string
+	seq   int64 // the last seq signed
+}
+
+// Sign returns command (a JSON object, as text) as the connection's next
+// line, without its "\n".
+func (s *Signer) Sign(command string) (string, error) {
+	if s.Nonce == "" {
+		return command, nil
+	}
+	s.seq++
+	return Sign(s.Key, s.Nonce, s.seq, command)
+}
+
 // Sign wraps command (a JSON object, as text) for a keyed board: it returns
 // the line a controller sends (without its "\n") as the seq-th command on
 // the connection that was given nonce.

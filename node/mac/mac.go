@@ -14,6 +14,7 @@ package mac
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"math/bits"
 )
@@ -27,8 +28,25 @@ const (
 	MaxKey = 32
 )
 
-// ErrKeySize is what New returns for a key of the wrong length.
-var ErrKeySize = errors.New("key must be 16 to 32 bytes")
+// ErrKeySize is what New and ParseKey return for a key of the wrong length;
+// ErrKeyHex what ParseKey returns for text that is not hex digits.
+var (
+	ErrKeySize = errors.New("key must be 16 to 32 bytes")
+	ErrKeyHex  = errors.New("key must be hex digits")
+)
+
+// ParseKey reads a key written as 32 to 64 hex digits, as settings files,
+// scenarios and the command line give it.
+func ParseKey(s string) ([]byte, error) {
+	k, err := hex.DecodeString(s)
+	switch {
+	case err != nil:
+		return nil, ErrKeyHex
+	case len(k) < MinKey || len(k) > MaxKey:
+		return nil, ErrKeySize
+	}
+	return k, nil
+}
 
 var iv = [8]uint32{
 	0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
@@ -96,7 +114,9 @@ func (m *MAC) Write(p []byte) {
 	}
 }
 
-// WriteString adds s to the message.
+// WriteString adds s to the message, without copying it to a []byte first.
+// It repeats Write's loop: a generic function over both made the slices
+// callers pass escape to the heap, an allocation per frame.
 func (m *MAC) WriteString(s string) {
 	for len(s) > 0 {
 		if m.n == 64 {

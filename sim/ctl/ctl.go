@@ -142,11 +142,10 @@ func (o *Options) Defaults() {
 
 // Client is one connection to a board. It is not safe for concurrent use.
 type Client struct {
-	conn  net.Conn
-	r     *bufio.Reader
-	opt   Options
-	nonce string // keyed: this connection's
-	seq   int64  // keyed: the last seq signed
+	conn   net.Conn
+	r      *bufio.Reader
+	opt    Options
+	signer control.Signer // keyed: this connection's, after handshake
 }
 
 // Dial connects to addr (host:port), retrying with backoff.
@@ -198,7 +197,7 @@ func (c *Client) handshake(ctx context.Context) error {
 	if nonce == "" {
 		return fmt.Errorf("get_nonce: no nonce in %s", r.Raw)
 	}
-	c.nonce = nonce
+	c.signer = control.Signer{Key: c.opt.Key, Nonce: nonce}
 	return nil
 }
 
@@ -216,13 +215,9 @@ func (c *Client) Do(ctx context.Context, cmd Command) (Reply, error) {
 // DoLine sends one command given as JSON text, signed with Options.Key if
 // there is one, and waits for its reply.
 func (c *Client) DoLine(ctx context.Context, line string) (Reply, error) {
-	if c.nonce != "" {
-		c.seq++
-		s, err := control.Sign(c.opt.Key, c.nonce, c.seq, line)
-		if err != nil {
-			return Reply{}, err
-		}
-		line = s
+	line, err := c.signer.Sign(line)
+	if err != nil {
+		return Reply{}, err
 	}
 	return c.DoRaw(ctx, line)
 }

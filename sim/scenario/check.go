@@ -1,7 +1,6 @@
 package scenario
 
 import (
-	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -222,8 +221,8 @@ func (n Network) key() ([]byte, error) {
 	if n.Key == "" {
 		return nil, nil
 	}
-	k, err := hex.DecodeString(n.Key)
-	if err != nil || len(k) < mac.MinKey || len(k) > mac.MaxKey {
+	k, err := mac.ParseKey(n.Key)
+	if err != nil {
 		return nil, fmt.Errorf("key: 32 to 64 hex digits (a key of 16 to 32 bytes), such as %x", "picosim-demo-key")
 	}
 	return k, nil

@@ -12,6 +12,7 @@ package simtest
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -100,4 +101,12 @@ func NoLeaks() func() {
 		gomega.Expect(goleak.Find(before)).To(gomega.Succeed(),
 			"goroutines left behind by the suite (a cluster, LAN or target not closed?)")
 	}
+}
+
+// Median is the middle of d (the upper one of an even count), which it
+// leaves unsorted.
+func Median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
 }

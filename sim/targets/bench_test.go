@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/picosim/picosim/netsim"
+	"github.com/picosim/picosim/sim/simtest"
 )
 
 // measureFailover boots t's boards until they agree, then kills the master
@@ -38,12 +39,6 @@ func measureFailover(t Target, kills int) (boot time.Duration, took []time.Durat
 		}
 	}
 	return boot, took, nil
-}
-
-func median(d []time.Duration) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[len(s)/2]
 }
 
 // BenchmarkEmulatedFailover times failovers of 5 emulated boards at the
@@ -82,14 +77,14 @@ func BenchmarkEmulatedFailover(b *testing.B) {
 			b.Fatal("emulated: ", err)
 		}
 		bound := 5 * heartbeat // (k+2) heartbeats, k = 3
-		b.ReportMetric(median(took).Seconds(), "emulated-failover-s")
+		b.ReportMetric(simtest.Median(took).Seconds(), "emulated-failover-s")
 		b.ReportMetric(slices.Max(took).Seconds(), "emulated-failover-max-s")
-		b.ReportMetric(median(simTook).Seconds(), "sim-failover-s")
-		b.ReportMetric(median(took).Seconds()/median(simTook).Seconds(), "emulated/sim")
+		b.ReportMetric(simtest.Median(simTook).Seconds(), "sim-failover-s")
+		b.ReportMetric(simtest.Median(took).Seconds()/simtest.Median(simTook).Seconds(), "emulated/sim")
 		b.ReportMetric(bound.Seconds(), "bound-s")
 		b.ReportMetric(boot.Seconds(), "emulated-boot-to-agreement-s")
 		b.ReportMetric(simBoot.Seconds(), "sim-boot-to-agreement-s")
 		b.Logf("%d kills: emulated failovers %v (median %v), simulator %v; bound %v; %v of wall time",
-			kills, took, median(took), simTook, bound, time.Since(wall).Round(time.Millisecond))
+			kills, took, simtest.Median(took), simTook, bound, time.Since(wall).Round(time.Millisecond))
 	}
 }

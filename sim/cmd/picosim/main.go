@@ -129,8 +129,8 @@ type keyFlag []byte
 func (k *keyFlag) String() string { return hex.EncodeToString(*k) }
 
 func (k *keyFlag) Set(s string) error {
-	b, err := hex.DecodeString(s)
-	if err != nil || len(b) < mac.MinKey || len(b) > mac.MaxKey {
+	b, err := mac.ParseKey(s)
+	if err != nil {
 		return fmt.Errorf("want 32 to 64 hex digits (a key of 16 to 32 bytes), such as %x", "picosim-demo-key")
 	}
 	*k = b

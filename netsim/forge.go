@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 
-	"gvisor.dev/gvisor/pkg/tcpip"
-	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 )
 
@@ -32,22 +30,10 @@ func (h *Host) Forge(src, dst netip.AddrPort, payload []byte) error {
 		}
 		dstMAC = to.mac
 	}
-	const ipLen, udpLen = header.IPv4MinimumSize, header.UDPMinimumSize
-	if len(payload) > 1500-ipLen-udpLen {
+	if len(payload) > 1500-header.IPv4MinimumSize-header.UDPMinimumSize {
 		return fmt.Errorf("netsim: forge: %d bytes do not fit one 1500-byte frame", len(payload))
 	}
-	frame := make([]byte, header.EthernetMinimumSize+ipLen+udpLen+len(payload))
-	header.Ethernet(frame).Encode(&header.EthernetFields{SrcAddr: h.mac, DstAddr: dstMAC, Type: header.IPv4ProtocolNumber})
-	s, d := tcpip.AddrFrom4(src.Addr().As4()), tcpip.AddrFrom4(dst.Addr().As4())
-	ip := header.IPv4(frame[header.EthernetMinimumSize:])
-	ip.Encode(&header.IPv4Fields{TotalLength: uint16(ipLen + udpLen + len(payload)), TTL: 64,
-		Protocol: uint8(header.UDPProtocolNumber), SrcAddr: s, DstAddr: d})
-	ip.SetChecksum(^ip.CalculateChecksum())
-	u := header.UDP(ip[ipLen:])
-	u.Encode(&header.UDPFields{SrcPort: src.Port(), DstPort: dst.Port(), Length: uint16(udpLen + len(payload))})
-	copy(u.Payload(), payload)
-	sum := header.PseudoHeaderChecksum(header.UDPProtocolNumber, s, d, uint16(udpLen+len(payload)))
-	u.SetChecksum(^checksum.Checksum(u, sum))
+	frame := appendUDPFrame(h.mac, dstMAC, src, dst, 0, payload)
 	l.transmit(h, frame)
 	return nil
 }

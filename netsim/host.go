@@ -46,7 +46,8 @@ type Host struct {
 
 	stack *stack.Stack
 	port  *port
-	door  *Door // a door host has no stack: frames go to its TAP device
+	udp   []*UDPConn // the stack's sockets of ListenUDP, for the fast path: a handful
+	door  *Door      // a door host has no stack: frames go to its TAP device
 }
 
 // Name returns the host's name.
@@ -85,6 +86,7 @@ func (h *Host) PowerOff() {
 	}
 	h.powered = false
 	h.gen++
+	h.udp = nil // the sockets die with the stack
 	s := h.stack
 	var notes []func()
 	if h == h.lan.ap {
@@ -186,8 +188,9 @@ func (h *Host) powerUp(s *stack.Stack, p *port) {
 	}
 }
 
-// deliver injects a frame scheduled for generation gen of the host.
-func (h *Host) deliver(gen uint64, frame []byte) {
+// deliver injects a frame scheduled for generation gen of the host; f is
+// the frame parsed for the fast path.
+func (h *Host) deliver(gen uint64, frame []byte, f *udpFrame) {
 	h.lan.mu.Lock()
 	if !h.powered || h.gen != gen {
 		h.counters.Down++
@@ -198,6 +201,14 @@ func (h *Host) deliver(gen uint64, frame []byte) {
 	if door := h.door; door != nil {
 		h.lan.mu.Unlock()
 		door.write(frame)
+		return
+	}
+	if u := h.fastUDP(f); u != nil {
+		tell := u.push(f) && u.onReadable != nil
+		h.lan.mu.Unlock()
+		if tell {
+			u.onReadable()
+		}
 		return
 	}
 	if isTCP(frame) {

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/picosim/picosim/netsim/clock"
@@ -43,6 +44,10 @@ type Config struct {
 	// most SoftAPLeases of them; while the AP is off nobody is on the
 	// network, and radios join again when it is back.
 	SoftAP string
+	// GVisorOnly sends every frame through gVisor's own paths, not the
+	// fast path for UDP (fastudp.go): slower, for the tests that show the
+	// two give the same frames.
+	GVisorOnly bool
 }
 
 // LAN is one broadcast domain: a WiFi network where every frame goes through
@@ -61,12 +66,15 @@ type LAN struct {
 	byIP    map[netip.Addr]*Host
 	next    netip.Addr // next address to hand out
 	groups  map[*Host]int
-	pairs   map[[2]*Host]*path // SetPair: from, to
-	oneWay  map[[2]*Host]bool  // Cut: from, to
-	spare   *delivery          // recycled deliveries
+	pairs   map[[2]*Host]*path          // SetPair: from, to
+	oneWay  map[[2]*Host]bool           // Cut: from, to
+	spare   *delivery                   // recycled deliveries
+	batch   map[time.Duration]*delivery // of the frame being transmitted, by delay
+	batches []*delivery                 // the same, in the order they were made
 	capture *Capture
-	ap      *Host   // the soft AP, if any
-	busy    []*Host // hosts whose stacks may have work in flight, see settle
+	ap      *Host       // the soft AP, if any
+	busy    []*Host     // hosts whose stacks may have work in flight, see settle
+	anyBusy atomic.Bool // busy is not empty: settle reads it without the lock
 	closed  bool
 }
 
@@ -116,10 +124,14 @@ func New(cfg Config) (*LAN, error) {
 // right instant. Hosts that only saw UDP and ARP are never busy: that path is
 // synchronous and costs nothing here.
 func (l *LAN) settle() {
+	if !l.anyBusy.Load() {
+		return // the common case, after a UDP or ARP event: no lock taken
+	}
 	for {
 		l.mu.Lock()
 		busy := l.busy
 		l.busy = nil
+		l.anyBusy.Store(false)
 		l.mu.Unlock()
 		if len(busy) == 0 {
 			return
@@ -143,6 +155,7 @@ func (l *LAN) markBusy(h *Host) {
 	if !h.busyMark {
 		h.busyMark = true
 		l.busy = append(l.busy, h)
+		l.anyBusy.Store(true)
 	}
 }
 
@@ -453,6 +466,7 @@ func (l *LAN) transmit(src *Host, frame []byte) {
 		miss = missed{}
 		defer func() { l.capture.packet(now, frame, miss.comment()) }()
 	}
+	defer l.post()
 	up := src.up.pass(l.rng, now, len(frame))
 	switch up.drop {
 	case dropLoss:
@@ -527,36 +541,80 @@ func (l *LAN) forward(src, dst *Host, frame []byte, now time.Duration, up verdic
 	return ""
 }
 
-// schedule posts one delivery; the caller holds l.mu.
+// schedule adds one receiver's copy of the frame being transmitted, due
+// after delay, to the batch of that instant; the caller holds l.mu.
+// Copies due at the same instant make one event (see post), so a broadcast
+// to N boards costs one timer, not N.
 func (l *LAN) schedule(dst *Host, frame []byte, delay time.Duration) {
-	d := l.spare
-	if d != nil {
-		l.spare = d.next
-	} else {
-		d = &delivery{lan: l}
+	d := l.batch[delay]
+	if d == nil {
+		d = l.spare
+		if d != nil {
+			l.spare = d.next
+			d.next = nil
+		} else {
+			d = &delivery{lan: l}
+		}
+		if l.batch == nil {
+			l.batch = map[time.Duration]*delivery{}
+		}
+		l.batch[delay] = d
+		d.delay = delay
+		l.batches = append(l.batches, d)
 	}
-	d.dst, d.gen, d.frame = dst, dst.gen, frame
-	l.clock.Post(delay, d)
+	d.to = append(d.to, copyTo{dst, dst.gen, frame})
 }
 
-// delivery is one receiver's copy of a frame in flight. Deliveries are
+// post sends the batches of the frame just transmitted to the clock, in
+// the order of their first receivers: as the copies would have been one by
+// one, since copies due at one instant were posted one after another with
+// nothing between them. The caller holds l.mu.
+func (l *LAN) post() {
+	for _, d := range l.batches {
+		l.clock.Post(d.delay, d)
+	}
+	clear(l.batch)
+	clear(l.batches)
+	l.batches = l.batches[:0]
+}
+
+// delivery is the copies of one frame due at one instant. Deliveries are
 // recycled through LAN.spare: a run makes millions.
 type delivery struct {
 	lan   *LAN
+	delay time.Duration
+	to    []copyTo
+	next  *delivery
+	udp   udpFrame // the last frame parsed for the fast path
+}
+
+// copyTo is one receiver's copy of a frame: its own bytes when the link
+// corrupted them.
+type copyTo struct {
 	dst   *Host
 	gen   uint64
 	frame []byte
-	next  *delivery
 }
 
 func (d *delivery) Fire() {
-	dst, gen, frame := d.dst, d.gen, d.frame
 	l := d.lan
+	for i, c := range d.to {
+		if i > 0 && isTCP(d.to[i-1].frame) {
+			// A duplicated segment: the stack's processors take the
+			// first before the second, as two events would have.
+			l.settle()
+		}
+		if d.udp.frame == nil || &d.udp.frame[0] != &c.frame[0] || len(d.udp.frame) != len(c.frame) {
+			d.udp.parse(c.frame)
+		}
+		c.dst.deliver(c.gen, c.frame, &d.udp)
+	}
+	clear(d.to)
+	d.to = d.to[:0]
+	d.udp = udpFrame{}
 	l.mu.Lock()
-	d.dst, d.frame = nil, nil
 	d.next, l.spare = l.spare, d
 	l.mu.Unlock()
-	dst.deliver(gen, frame)
 }
 
 // macFor gives host i a locally administered unicast MAC.

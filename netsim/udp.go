@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
+	"sync/atomic"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
@@ -16,11 +18,27 @@ import (
 // from broadcast addresses. It never blocks: reads return ok=false when
 // nothing is queued, and a callback tells when something is.
 type UDPConn struct {
-	ep    tcpip.Endpoint
-	wq    waiter.Queue
-	entry waiter.Entry
-	watch bool // entry is registered
-	buf   bytes.Buffer
+	host       *Host
+	port       uint16
+	ep         tcpip.Endpoint
+	wq         waiter.Queue
+	entry      waiter.Entry
+	buf        bytes.Buffer
+	onReadable func()
+	// inStack: gVisor may hold a datagram (its queue was readable since
+	// the last read found it empty), so that a read of the fast path's
+	// queue does not ask the stack in vain every time.
+	inStack atomic.Bool
+
+	// The fast path's queue (see fastudp.go), guarded by the LAN's mutex:
+	// datagrams from head on, their payload bytes, and the limit of those,
+	// the endpoint's receive buffer size.
+	q         []datagram
+	head      int
+	queued    int
+	limit     int
+	overflows uint64
+	closed    bool
 }
 
 // ListenUDP binds port on all of the host's addresses with broadcast on.
@@ -29,7 +47,7 @@ type UDPConn struct {
 // write to the stack itself, only arrange for that to happen (for example
 // with a zero-delay timer on the LAN's clock).
 func (h *Host) ListenUDP(port uint16, onReadable func()) (*UDPConn, error) {
-	u := &UDPConn{}
+	u := &UDPConn{host: h, port: port, onReadable: onReadable}
 	ep, err := h.stack.NewEndpoint(udp.ProtocolNumber, ipv4.ProtocolNumber, &u.wq)
 	if err != nil {
 		return nil, fmt.Errorf("netsim: %s: UDP endpoint: %v", h.name, err)
@@ -40,21 +58,50 @@ func (h *Host) ListenUDP(port uint16, onReadable func()) (*UDPConn, error) {
 		return nil, fmt.Errorf("netsim: %s: bind UDP %d: %v", h.name, port, err)
 	}
 	u.ep = ep
-	if onReadable != nil {
-		u.entry = waiter.NewFunctionEntry(waiter.ReadableEvents, func(waiter.EventMask) { onReadable() })
-		u.wq.EventRegister(&u.entry)
-		u.watch = true
-	}
+	u.entry = waiter.NewFunctionEntry(waiter.ReadableEvents, func(waiter.EventMask) {
+		u.inStack.Store(true)
+		if onReadable != nil {
+			onReadable()
+		}
+	})
+	u.wq.EventRegister(&u.entry)
+	u.limit = int(ep.SocketOptions().GetReceiveBufferSize())
+	h.lan.mu.Lock()
+	h.udp = append(h.udp, u)
+	h.lan.mu.Unlock()
 	return u, nil
 }
 
 // ReadFrom returns the next queued datagram, if any. The payload is valid
 // until the next call.
 func (u *UDPConn) ReadFrom() (payload []byte, from netip.AddrPort, ok bool) {
+	l := u.host.lan
+	l.mu.Lock()
+	if u.head < len(u.q) {
+		d := u.q[u.head]
+		u.q[u.head] = datagram{}
+		u.head++
+		u.queued -= len(d.payload)
+		if u.head == len(u.q) {
+			u.q, u.head = u.q[:0], 0
+		}
+		l.mu.Unlock()
+		return d.payload, d.from, true
+	}
+	l.mu.Unlock()
+	if !u.inStack.Load() {
+		return nil, netip.AddrPort{}, false
+	}
 	u.buf.Reset()
 	res, err := u.ep.Read(&u.buf, tcpip.ReadOptions{NeedRemoteAddr: true})
 	if err != nil {
-		return nil, netip.AddrPort{}, false
+		// Cleared before a second look: a datagram queued in between
+		// sets it again.
+		u.inStack.Store(false)
+		if res, err = u.ep.Read(&u.buf, tcpip.ReadOptions{NeedRemoteAddr: true}); err != nil {
+			return nil, netip.AddrPort{}, false
+		}
+		u.inStack.Store(true)
 	}
 	a := res.RemoteAddr.Addr.As4()
 	return u.buf.Bytes(), netip.AddrPortFrom(netip.AddrFrom4(a), res.RemoteAddr.Port), true
@@ -65,6 +112,9 @@ func (u *UDPConn) WriteTo(p []byte, to netip.AddrPort) error {
 	if !to.Addr().Is4() {
 		return errors.New("netsim: only IPv4 is simulated")
 	}
+	if u.fastWrite(p, to) {
+		return nil
+	}
 	var r bytes.Reader
 	r.Reset(p)
 	dst := tcpip.FullAddress{NIC: nicID, Addr: tcpip.AddrFrom4(to.Addr().As4()), Port: to.Port()}
@@ -74,10 +124,25 @@ func (u *UDPConn) WriteTo(p []byte, to netip.AddrPort) error {
 	return nil
 }
 
+// udpOn returns h's socket of ListenUDP on port, if any; the caller holds
+// l.mu.
+func (h *Host) udpOn(port uint16) *UDPConn {
+	for _, u := range h.udp {
+		if u.port == port {
+			return u
+		}
+	}
+	return nil
+}
+
 // Close releases the socket.
 func (u *UDPConn) Close() {
-	if u.watch {
-		u.wq.EventUnregister(&u.entry)
-	}
+	h := u.host
+	h.lan.mu.Lock()
+	u.closed = true
+	u.q, u.head, u.queued = nil, 0, 0
+	h.udp = slices.DeleteFunc(h.udp, func(x *UDPConn) bool { return x == u })
+	h.lan.mu.Unlock()
+	u.wq.EventUnregister(&u.entry)
 	u.ep.Close()
 }

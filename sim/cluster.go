@@ -78,6 +78,10 @@ type Config struct {
 	// netsim.PicoW). Nil: an ideal radio, for specs of protocol logic; the
 	// picosim command uses the profile by default.
 	Profile *netsim.PicoW
+	// GVisorOnly sends every frame through gVisor's own paths (see
+	// netsim.Config): the same frames, slower; for the tests of the fast
+	// path.
+	GVisorOnly bool
 }
 
 // Cluster is a set of virtual boards on one simulated LAN.
@@ -115,7 +119,7 @@ func New(cfg Config) (*Cluster, error) {
 	clk := clock.NewVirtual()
 	c := &Cluster{cfg: cfg, clk: clk, byName: map[string]*Board{}, byIP: map[node.Addr]*Board{}, names: map[string]string{}}
 	lan, err := netsim.New(netsim.Config{Seed: cfg.Seed, Subnet: cfg.Subnet, Clock: clk, OnAssociation: c.associated,
-		Addressing: cfg.Addressing, Lease: cfg.Lease, OnAddress: c.readdressed, SoftAP: cfg.SoftAP})
+		Addressing: cfg.Addressing, Lease: cfg.Lease, OnAddress: c.readdressed, SoftAP: cfg.SoftAP, GVisorOnly: cfg.GVisorOnly})
 	if err != nil {
 		return nil, err
 	}

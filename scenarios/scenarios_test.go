@@ -15,14 +15,18 @@ package scenarios_test
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
+	"github.com/onsi/ginkgo/v2/types"
 	. "github.com/onsi/gomega"
 
 	"github.com/picosim/picosim/sim/cmd/entry"
@@ -40,6 +44,7 @@ func TestMain(m *testing.M) {
 
 func TestScenarios(t *testing.T) {
 	RegisterFailHandler(Fail)
+	startWallClock(PreviewSpecs("scenarios"))
 	RunSpecs(t, "scenarios")
 }
 
@@ -82,7 +87,12 @@ func notTooLong(s *scenario.Scenario) {
 // passes runs a scenario and fails the spec with the scenario's own report.
 func passes(s *scenario.Scenario, opt scenario.Options) {
 	GinkgoHelper()
-	r := scenario.Run(s, opt)
+	judge(scenario.Run(s, opt))
+}
+
+// judge fails the spec with a run's own report.
+func judge(r scenario.Result) {
+	GinkgoHelper()
 	AddReportEntry("seed", r.Seed)
 	if len(r.SkippedSteps) > 0 {
 		AddReportEntry("skipped steps", strings.Join(r.SkippedSteps, "\n"))
@@ -103,9 +113,12 @@ var _ = func() bool {
 				passes(s, scenario.Options{})
 			})
 			if slices.Contains(kinds, "emulated") {
-				It("passes on emulated boards, each a process in its own network namespace", Label("emulated"), func() {
+				It(emulatedSpec, Label("emulated"), func() {
 					needNamespaces()
 					notTooLong(s)
+					if awaitStarted(s.Name, emulatedSpec) {
+						return
+					}
 					passes(s, scenario.Options{Target: "emulated", Open: func(spec targets.Spec) (targets.Target, error) {
 						t, err := targets.NewEmulated(spec, targets.EmulatedConfig{Log: GinkgoWriter})
 						if t != nil {
@@ -116,9 +129,12 @@ var _ = func() bool {
 				})
 			}
 			if slices.Contains(kinds, "hw") {
-				It("passes through the hw target on a lab of emulated boards", Label("hw"), func() {
+				It(hwSpec, Label("hw"), func() {
 					needNamespaces()
 					notTooLong(s)
+					if awaitStarted(s.Name, hwSpec) {
+						return
+					}
 					inv := startLab(s)
 					passes(s, scenario.Options{Target: "hw", Inventory: inv.File, Open: func(spec targets.Spec) (targets.Target, error) {
 						return targets.NewHW(spec, inv)
@@ -129,6 +145,142 @@ var _ = func() bool {
 	}
 	return true
 }()
+
+const (
+	emulatedSpec = "passes on emulated boards, each a process in its own network namespace"
+	hwSpec       = "passes through the hw target on a lab of emulated boards"
+)
+
+// The specs on emulated boards and labs take wall-clock time, mostly
+// waiting: run one after the other they took eight minutes of make test,
+// with the CPU idle nine tenths of it. So the ones this run will run
+// (PreviewSpecs applies --label-filter and --focus) start together before
+// the suite, at most wallClockAtOnce at a time and the longest first, and
+// each spec waits for its own run and judges it. Under the Ginkgo CLI's -p
+// each process runs its own specs in turn instead.
+var (
+	started         = map[string]*startedRun{} // by scenario name and spec text
+	wallClockAtOnce = 8
+)
+
+type startedRun struct {
+	done chan struct{}
+	log  bytes.Buffer // the boards' output, for the spec's report
+	r    scenario.Result
+	err  error // the lab did not start
+}
+
+// startWallClock starts the wall-clock specs that the preview says will run.
+func startWallClock(preview Report) {
+	if suite, _ := GinkgoConfiguration(); suite.ParallelTotal > 1 || targets.CanEmulate() != nil {
+		return
+	}
+	byName := map[string]*scenario.Scenario{}
+	for _, s := range all {
+		byName[s.Name] = s
+	}
+	type job struct {
+		s    *scenario.Scenario
+		spec string
+		run  *startedRun
+	}
+	var jobs []job
+	for _, sr := range preview.SpecReports {
+		n := len(sr.ContainerHierarchyTexts)
+		if sr.State.Is(types.SpecStateSkipped) || n == 0 || (sr.LeafNodeText != emulatedSpec && sr.LeafNodeText != hwSpec) {
+			continue
+		}
+		s := byName[sr.ContainerHierarchyTexts[n-1]]
+		if s == nil || (s.MinDuration() > LongEnough && os.Getenv("PICOSIM_LONG") == "") {
+			continue
+		}
+		r := &startedRun{done: make(chan struct{})}
+		started[s.Name+"\x00"+sr.LeafNodeText] = r
+		jobs = append(jobs, job{s, sr.LeafNodeText, r})
+	}
+	sort.SliceStable(jobs, func(i, j int) bool { return jobs[i].s.MinDuration() > jobs[j].s.MinDuration() })
+	slots := make(chan struct{}, wallClockAtOnce)
+	for _, j := range jobs {
+		go func() {
+			slots <- struct{}{}
+			defer func() { <-slots; close(j.run.done) }()
+			if j.spec == emulatedSpec {
+				j.run.r = scenario.Run(j.s, scenario.Options{Target: "emulated", Open: func(spec targets.Spec) (targets.Target, error) {
+					return targets.NewEmulated(spec, targets.EmulatedConfig{Log: &lockedWriter{w: &j.run.log}}) // Run closes it
+				}})
+				return
+			}
+			inv, stop, err := newLab(j.s, &lockedWriter{w: &j.run.log})
+			if err != nil {
+				j.run.err = err
+				return
+			}
+			defer stop()
+			j.run.r = scenario.Run(j.s, scenario.Options{Target: "hw", Inventory: inv.File, Open: func(spec targets.Spec) (targets.Target, error) {
+				return targets.NewHW(spec, inv)
+			}})
+		}()
+	}
+}
+
+// awaitStarted judges the spec by its run started before the suite, if it
+// had one, and reports whether it did.
+func awaitStarted(name, spec string) bool {
+	GinkgoHelper()
+	r := started[name+"\x00"+spec]
+	if r == nil {
+		return false
+	}
+	<-r.done
+	GinkgoWriter.Write(r.log.Bytes())
+	Expect(r.err).NotTo(HaveOccurred())
+	judge(r.r)
+	return true
+}
+
+// lockedWriter lets the boards of a run write their output from their own
+// goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// newLab runs the scenario's boards as a lab, outside any spec, and
+// returns its inventory and how to stop it.
+func newLab(s *scenario.Scenario, log io.Writer) (*targets.Inventory, func(), error) {
+	dir, err := os.MkdirTemp("", "picosim-lab-")
+	if err != nil {
+		return nil, nil, err
+	}
+	lab, err := targets.NewLab(s.Spec("hw", s.Seed), targets.EmulatedConfig{Log: log}, filepath.Join(dir, "power.sock"))
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	stop := func() { lab.Close(); os.RemoveAll(dir) }
+	power, err := targets.PowerCommand(filepath.Join(dir, "power.sock"))
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	inv := lab.Inventory(power)
+	inv.File = filepath.Join(dir, "lab.yaml")
+	if err := inv.Write(inv.File); err != nil {
+		stop()
+		return nil, nil, err
+	}
+	if _, err := targets.LoadInventory(inv.File); err != nil {
+		stop()
+		return nil, nil, fmt.Errorf("the lab's inventory %s: %w", inv.File, err)
+	}
+	return inv, stop, nil
+}
 
 // startLab runs the scenario's boards as a lab and returns its inventory.
 func startLab(s *scenario.Scenario) *targets.Inventory {

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -218,7 +219,7 @@ func (t *Emulated) PowerOn(board string) error {
 	p := &proc{cmd: cmd, exited: make(chan struct{}), stderr: &tail{board: board, log: t.cfg.Log}}
 	cmd.Stderr = p.stderr
 	t.setPowered(board, true)
-	if err := door.Run(cmd.Start); err != nil {
+	if err := startOnOwnThread(door, cmd, p.exited); err != nil {
 		t.setPowered(board, false)
 		door.PowerOff()
 		return fmt.Errorf("start %s: %w", board, err)
@@ -249,6 +250,25 @@ func (t *Emulated) PowerOn(board string) error {
 		close(p.exited)
 	}()
 	return nil
+}
+
+// startOnOwnThread starts cmd in the door's namespace from a thread that
+// lives until exited is closed. The kernel sends Pdeathsig when the thread
+// that forked a process ends, not the process: started from a thread Go
+// later ends (one that a goroutine locked and left, as entering a namespace
+// does), a board was killed at once, seconds into a run, whenever several
+// runs shared the process.
+func startOnOwnThread(door *netsim.Door, cmd *exec.Cmd, exited <-chan struct{}) error {
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends after the process
+		err := door.Run(cmd.Start)
+		started <- err
+		if err == nil {
+			<-exited
+		}
+	}()
+	return <-started
 }
 
 // PowerOff cuts a board's power: its host leaves the LAN at once, then its

@@ -155,8 +155,14 @@ func (f *fleet) line(board string, l firmware.Line, at time.Duration) {
 	if r == nil || !r.powered {
 		return
 	}
-	if l.Kind == firmware.EvBoot {
-		r.bootAt = at - time.Duration(l.MS)*time.Millisecond
+	// When the board booted, by our clock: a line is read some time after
+	// the board wrote it (pipes, a busy machine), never before, so the
+	// earliest estimate is the best. Taken from the boot line alone, a boot
+	// line read late put every later event late, after states the board
+	// reported after them: a role change seemed to follow the check that
+	// had already seen the new role.
+	if est := at - time.Duration(l.MS)*time.Millisecond; l.Kind == firmware.EvBoot || est < r.bootAt {
+		r.bootAt = est
 	}
 	if l.State != nil {
 		f.observe(r, l.State, at, false)

@@ -67,12 +67,16 @@ func (l *LAN) renumber(h *Host) (netip.Addr, bool) {
 	h.ip = ip
 	l.byIP[ip] = h
 	if h.stack != nil && h.powered {
-		s := h.stack
-		s.RemoveAddress(nicID, tcpip.AddrFrom4(old.As4()))
-		s.AddProtocolAddress(nicID, tcpip.ProtocolAddress{Protocol: ipv4.ProtocolNumber,
-			AddressWithPrefix: tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4(ip.As4()), PrefixLen: l.cfg.Subnet.Bits()}}, stack.AddressProperties{})
+		l.renumberStack(h.stack, old, ip)
 	}
 	return old, true
+}
+
+// renumberStack moves a stack from one address to another.
+func (l *LAN) renumberStack(s *stack.Stack, old, ip netip.Addr) {
+	s.RemoveAddress(nicID, tcpip.AddrFrom4(old.As4()))
+	s.AddProtocolAddress(nicID, tcpip.ProtocolAddress{Protocol: ipv4.ProtocolNumber,
+		AddressWithPrefix: tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4(ip.As4()), PrefixLen: l.cfg.Subnet.Bits()}}, stack.AddressProperties{})
 }
 
 // scheduleExpiry renumbers h when its lease ends; the caller holds l.mu.

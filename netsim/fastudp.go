@@ -175,3 +175,34 @@ func (u *UDPConn) push(f *udpFrame) bool {
 	u.queued += len(f.payload)
 	return true
 }
+
+// unheard reports whether a frame is one that a host's stack would take
+// without a trace (no reply, no state, no timer), so that a host with no
+// stack yet need not build one for it: an ARP request for another address
+// (gVisor learns nothing from those), an ARP reply (a stack just built has
+// asked nobody, and gVisor drops confirmations it did not ask for), and a
+// broadcast datagram for a port no socket has (gVisor sends no ICMP error
+// for a broadcast). The caller holds l.mu.
+func (h *Host) unheard(frame []byte, f *udpFrame) bool {
+	const eth = header.EthernetMinimumSize
+	if len(frame) >= eth+header.ARPSize && frame[12] == 0x08 && frame[13] == 0x06 {
+		a := header.ARP(frame[eth:])
+		if !a.IsValid() {
+			return true // gVisor counts it malformed
+		}
+		switch a.Op() {
+		case header.ARPReply:
+			return true
+		case header.ARPRequest:
+			return [4]byte(a.ProtocolAddressTarget()) != h.ip.As4()
+		}
+		return true // neither: gVisor ignores it
+	}
+	if !f.ok || h.udpOn(f.port) != nil {
+		return false
+	}
+	if src := f.src.Addr().As4(); src == h.ip.As4() || src == h.lan.bcast.As4() {
+		return false
+	}
+	return f.dst == h.lan.bcast.As4() || f.dst == [4]byte{255, 255, 255, 255}
+}

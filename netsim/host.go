@@ -47,7 +47,12 @@ type Host struct {
 	stack *stack.Stack
 	port  *port
 	udp   []*UDPConn // the stack's sockets of ListenUDP, for the fast path: a handful
-	door  *Door      // a door host has no stack: frames go to its TAP device
+	// pending opens the sockets made before the stack was (needStack), in
+	// the order they were made.
+	pending   []func(*stack.Stack)
+	listeners []*TCPListener // made before the stack, to refuse a second on a port
+	stackSeed uint64
+	door      *Door // a door host has no stack: frames go to its TAP device
 }
 
 // Name returns the host's name.
@@ -59,8 +64,17 @@ func (h *Host) MAC() tcpip.LinkAddress { return h.mac }
 // LAN returns the LAN the host is on.
 func (h *Host) LAN() *LAN { return h.lan }
 
-// Stack returns the host's current gVisor stack; a power cycle replaces it.
-func (h *Host) Stack() *stack.Stack { return h.stack }
+// Stack returns the host's current gVisor stack, building it if need be
+// (nil while the host is off); a power cycle replaces it.
+func (h *Host) Stack() *stack.Stack {
+	s, _ := h.needStack()
+	if s == nil {
+		h.lan.mu.Lock()
+		s = h.stack
+		h.lan.mu.Unlock()
+	}
+	return s
+}
 
 // Counters returns what the LAN did with the host's frames so far.
 func (h *Host) Counters() Counters {
@@ -86,7 +100,7 @@ func (h *Host) PowerOff() {
 	}
 	h.powered = false
 	h.gen++
-	h.udp = nil // the sockets die with the stack
+	h.udp, h.pending, h.listeners = nil, nil, nil // the sockets die with the stack
 	s := h.stack
 	var notes []func()
 	if h == h.lan.ap {
@@ -101,7 +115,8 @@ func (h *Host) PowerOff() {
 	}
 }
 
-// PowerOn boots the host with a fresh stack: empty ARP cache, no sockets.
+// PowerOn boots the host with a fresh stack (built when first needed, see
+// needStack): empty ARP cache, no sockets.
 func (h *Host) PowerOn() error {
 	h.lan.mu.Lock()
 	if h.lan.closed {
@@ -113,7 +128,6 @@ func (h *Host) PowerOn() error {
 		return nil
 	}
 	h.boots++
-	gen := h.gen
 	seed := h.lan.cfg.Seed ^ uint64(h.index)<<32 ^ h.boots
 	if h.door != nil {
 		// A door's host has no stack: the namespace behind it is the
@@ -132,6 +146,39 @@ func (h *Host) PowerOn() error {
 		defer h.lan.cfg.OnAddress(h, renumbered)
 	}
 
+	h.lan.mu.Lock()
+	h.stackSeed = seed
+	h.powerUp(nil, nil)
+	if h.lan.cfg.GVisorOnly {
+		_, err := h.needStack()
+		return err
+	}
+	return nil
+}
+
+// needStack returns the host's stack, building it first if the host is on
+// and has none yet; nil for a door's host, or one that is off. A stack is
+// built when something needs it (a frame the fast path does not take, a
+// unicast send, a TCP connection, Stack), not at power-on: a board that
+// only hears and sends broadcasts never needs one, and a stack is 70 KiB
+// (gVisor sizes each neighbour cache for 512 hosts), most of the memory of
+// a simulated cluster of 1,000 boards. Building it later changes nothing a
+// board can observe: it is seeded by the boot, not by when it is built, it
+// sets no timer of its own until used, and the sockets made before it are
+// opened on it in the order they were made (the fast-path tests compare
+// captures against stacks built at power-on, GVisorOnly). Call it without
+// l.mu held.
+func (h *Host) needStack() (*stack.Stack, error) {
+	l := h.lan
+	l.mu.Lock()
+	if !h.powered || h.door != nil || h.stack != nil {
+		s := h.stack
+		l.mu.Unlock()
+		return s, nil
+	}
+	gen, seed, ip := h.gen, h.stackSeed, h.ip
+	l.mu.Unlock()
+
 	s := stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
 		TransportProtocols: []stack.TransportProtocolFactory{udp.NewProtocol, tcp.NewProtocol},
@@ -144,36 +191,54 @@ func (h *Host) PowerOn() error {
 	})
 	p := &port{host: h, mtu: h.mtu + header.EthernetMinimumSize, mac: h.mac}
 	if err := s.CreateNIC(nicID, ethernet.New(p)); err != nil {
-		return fmt.Errorf("netsim: host %q: create NIC: %v", h.name, err)
+		s.Destroy()
+		return nil, fmt.Errorf("netsim: host %q: create NIC: %v", h.name, err)
 	}
-	prefix := h.lan.cfg.Subnet
+	prefix := l.cfg.Subnet
 	addr := tcpip.ProtocolAddress{
 		Protocol:          ipv4.ProtocolNumber,
-		AddressWithPrefix: tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4(h.ip.As4()), PrefixLen: prefix.Bits()},
+		AddressWithPrefix: tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4(ip.As4()), PrefixLen: prefix.Bits()},
 	}
 	if err := s.AddProtocolAddress(nicID, addr, stack.AddressProperties{}); err != nil {
-		return fmt.Errorf("netsim: host %q: add address: %v", h.name, err)
+		s.Destroy()
+		return nil, fmt.Errorf("netsim: host %q: add address: %v", h.name, err)
 	}
 	subnet, err := tcpip.NewSubnet(tcpip.AddrFrom4(prefix.Addr().As4()), tcpip.MaskFromBytes(net4Mask(prefix.Bits())))
 	if err != nil {
-		return fmt.Errorf("netsim: host %q: %v", h.name, err)
+		s.Destroy()
+		return nil, fmt.Errorf("netsim: host %q: %v", h.name, err)
 	}
 	s.SetRouteTable([]tcpip.Route{
 		{Destination: subnet, NIC: nicID},
 		// A default route, as DHCP gives one: without it, sending to
 		// 255.255.255.255 fails with "network unreachable".
-		{Destination: header.IPv4EmptySubnet, Gateway: tcpip.AddrFrom4(h.lan.router.As4()), NIC: nicID},
+		{Destination: header.IPv4EmptySubnet, Gateway: tcpip.AddrFrom4(l.router.As4()), NIC: nicID},
 	})
 
-	h.lan.mu.Lock()
-	h.powerUp(s, p)
-	return nil
+	l.mu.Lock()
+	if !h.powered || h.gen != gen || h.stack != nil {
+		l.mu.Unlock()
+		s.Destroy()
+		return nil, fmt.Errorf("netsim: host %q lost power", h.name)
+	}
+	if h.ip != ip { // renumbered meanwhile (a lease ended)
+		l.renumberStack(s, ip, h.ip)
+	}
+	h.stack, h.port = s, p
+	pending := h.pending
+	h.pending, h.listeners = nil, nil
+	l.mu.Unlock()
+	for _, open := range pending {
+		open(s)
+	}
+	return s, nil
 }
 
 // powerUp finishes a power-on with the host's new stack; the caller holds
 // l.mu, which it releases.
 func (h *Host) powerUp(s *stack.Stack, p *port) {
 	h.stack, h.port, h.powered = s, p, true
+	h.udp, h.pending, h.listeners = nil, nil, nil
 	if h.profile != nil {
 		h.join()
 	}
@@ -210,6 +275,21 @@ func (h *Host) deliver(gen uint64, frame []byte, f *udpFrame) {
 			u.onReadable()
 		}
 		return
+	}
+	if h.stack == nil {
+		if h.unheard(frame, f) {
+			h.lan.mu.Unlock()
+			return
+		}
+		h.lan.mu.Unlock()
+		if s, err := h.needStack(); s == nil || err != nil {
+			return
+		}
+		h.lan.mu.Lock()
+		if !h.powered || h.gen != gen {
+			h.lan.mu.Unlock()
+			return
+		}
 	}
 	if isTCP(frame) {
 		h.lan.markBusy(h)

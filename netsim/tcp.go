@@ -9,6 +9,7 @@ import (
 	"github.com/picosim/picosim/netsim/clock"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/waiter"
 )
@@ -63,30 +64,70 @@ func (s *service) stop() {
 // TCPListener accepts connections on one port of a host.
 type TCPListener struct {
 	service
-	ep     tcpip.Endpoint
+	port   uint16
+	ep     tcpip.Endpoint // nil until the host's stack is built
 	accept func(*TCPConn)
+	closed bool
 }
 
 // ListenTCP listens on port; accept runs on the clock's goroutine for every
 // new connection, which it must give an OnData (and may give an OnClose).
 func (h *Host) ListenTCP(port uint16, accept func(*TCPConn)) (*TCPListener, error) {
-	l := &TCPListener{accept: accept}
+	l := &TCPListener{port: port, accept: accept}
 	l.wq = new(waiter.Queue)
-	ep, err := h.stack.NewEndpoint(tcp.ProtocolNumber, ipv4.ProtocolNumber, l.wq)
-	if err != nil {
-		return nil, fmt.Errorf("netsim: %s: TCP endpoint: %v", h.name, err)
+	if port == 0 { // an ephemeral port: the stack picks it
+		if _, err := h.needStack(); err != nil {
+			return nil, err
+		}
 	}
-	if err := ep.Bind(tcpip.FullAddress{Port: port}); err != nil {
+	lan := h.lan
+	lan.mu.Lock()
+	if !h.powered || h.door != nil {
+		lan.mu.Unlock()
+		return nil, fmt.Errorf("netsim: %s: no stack: the host is off", h.name)
+	}
+	s := h.stack
+	if s == nil {
+		// Opened with the stack (needStack), which a SYN for it builds.
+		for _, o := range h.listeners {
+			if o.port == port && !o.closed {
+				lan.mu.Unlock()
+				return nil, fmt.Errorf("netsim: %s: bind TCP %d: %v", h.name, port, &tcpip.ErrPortInUse{})
+			}
+		}
+		h.listeners = append(h.listeners, l)
+		h.pending = append(h.pending, func(s *stack.Stack) { l.open(s) })
+		lan.mu.Unlock()
+		l.init(h, waiter.ReadableEvents, l.drain)
+		return l, nil
+	}
+	lan.mu.Unlock()
+	if err := l.open(s); err != nil {
+		return nil, err
+	}
+	l.init(h, waiter.ReadableEvents, l.drain)
+	return l, nil
+}
+
+// open makes the listener's endpoint on the host's stack.
+func (l *TCPListener) open(s *stack.Stack) error {
+	if l.closed {
+		return nil
+	}
+	ep, err := s.NewEndpoint(tcp.ProtocolNumber, ipv4.ProtocolNumber, l.wq)
+	if err != nil {
+		return fmt.Errorf("netsim: TCP endpoint: %v", err)
+	}
+	if err := ep.Bind(tcpip.FullAddress{Port: l.port}); err != nil {
 		ep.Close()
-		return nil, fmt.Errorf("netsim: %s: bind TCP %d: %v", h.name, port, err)
+		return fmt.Errorf("netsim: bind TCP %d: %v", l.port, err)
 	}
 	if err := ep.Listen(16); err != nil {
 		ep.Close()
-		return nil, fmt.Errorf("netsim: %s: listen TCP %d: %v", h.name, port, err)
+		return fmt.Errorf("netsim: listen TCP %d: %v", l.port, err)
 	}
 	l.ep = ep
-	l.init(h, waiter.ReadableEvents, l.drain)
-	return l, nil
+	return nil
 }
 
 func (l *TCPListener) drain() {
@@ -107,7 +148,10 @@ func (l *TCPListener) drain() {
 // Close stops listening.
 func (l *TCPListener) Close() {
 	l.stop()
-	l.ep.Close()
+	l.closed = true
+	if l.ep != nil {
+		l.ep.Close()
+	}
 }
 
 // TCPConn is one TCP connection driven from the clock's goroutine.
@@ -147,7 +191,17 @@ func (c *TCPConn) StopReading(rcvbuf int) {
 func (h *Host) DialTCP(to netip.AddrPort, connected func(*TCPConn, error)) {
 	c := &TCPConn{}
 	c.wq = new(waiter.Queue)
-	ep, err := h.stack.NewEndpoint(tcp.ProtocolNumber, ipv4.ProtocolNumber, c.wq)
+	s, err := h.needStack()
+	if s == nil && err == nil {
+		err = fmt.Errorf("netsim: %s is off", h.name)
+	}
+	var ep tcpip.Endpoint
+	if err == nil {
+		var terr tcpip.Error
+		if ep, terr = s.NewEndpoint(tcp.ProtocolNumber, ipv4.ProtocolNumber, c.wq); terr != nil {
+			err = fmt.Errorf("%v", terr)
+		}
+	}
 	if err != nil {
 		h.lan.clock.AfterFunc(0, func() { connected(nil, fmt.Errorf("netsim: %s: TCP endpoint: %v", h.name, err)) })
 		return

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 	"gvisor.dev/gvisor/pkg/waiter"
 )
@@ -47,17 +49,7 @@ type UDPConn struct {
 // write to the stack itself, only arrange for that to happen (for example
 // with a zero-delay timer on the LAN's clock).
 func (h *Host) ListenUDP(port uint16, onReadable func()) (*UDPConn, error) {
-	u := &UDPConn{host: h, port: port, onReadable: onReadable}
-	ep, err := h.stack.NewEndpoint(udp.ProtocolNumber, ipv4.ProtocolNumber, &u.wq)
-	if err != nil {
-		return nil, fmt.Errorf("netsim: %s: UDP endpoint: %v", h.name, err)
-	}
-	ep.SocketOptions().SetBroadcast(true)
-	if err := ep.Bind(tcpip.FullAddress{Port: port}); err != nil {
-		ep.Close()
-		return nil, fmt.Errorf("netsim: %s: bind UDP %d: %v", h.name, port, err)
-	}
-	u.ep = ep
+	u := &UDPConn{host: h, port: port, onReadable: onReadable, limit: udpReceiveBuffer()}
 	u.entry = waiter.NewFunctionEntry(waiter.ReadableEvents, func(waiter.EventMask) {
 		u.inStack.Store(true)
 		if onReadable != nil {
@@ -65,12 +57,69 @@ func (h *Host) ListenUDP(port uint16, onReadable func()) (*UDPConn, error) {
 		}
 	})
 	u.wq.EventRegister(&u.entry)
-	u.limit = int(ep.SocketOptions().GetReceiveBufferSize())
-	h.lan.mu.Lock()
+	if port == 0 { // an ephemeral port: the stack picks it
+		if _, err := h.needStack(); err != nil {
+			return nil, err
+		}
+	}
+	l := h.lan
+	l.mu.Lock()
+	if !h.powered || h.door != nil {
+		l.mu.Unlock()
+		return nil, fmt.Errorf("netsim: %s: no stack: the host is off", h.name)
+	}
+	if port != 0 && h.udpOn(port) != nil {
+		l.mu.Unlock()
+		return nil, fmt.Errorf("netsim: %s: bind UDP %d: %v", h.name, port, &tcpip.ErrPortInUse{})
+	}
 	h.udp = append(h.udp, u)
-	h.lan.mu.Unlock()
+	s := h.stack
+	if s == nil {
+		h.pending = append(h.pending, func(s *stack.Stack) { u.open(s) })
+		l.mu.Unlock()
+		return u, nil
+	}
+	l.mu.Unlock()
+	if err := u.open(s); err != nil {
+		u.Close()
+		return nil, err
+	}
 	return u, nil
 }
+
+// open makes the socket's endpoint on the host's stack, once there is one.
+func (u *UDPConn) open(s *stack.Stack) error {
+	if u.closed {
+		return nil
+	}
+	h := u.host
+	ep, err := s.NewEndpoint(udp.ProtocolNumber, ipv4.ProtocolNumber, &u.wq)
+	if err != nil {
+		return fmt.Errorf("netsim: %s: UDP endpoint: %v", h.name, err)
+	}
+	ep.SocketOptions().SetBroadcast(true)
+	if err := ep.Bind(tcpip.FullAddress{Port: u.port}); err != nil {
+		ep.Close()
+		return fmt.Errorf("netsim: %s: bind UDP %d: %v", h.name, u.port, err)
+	}
+	u.ep = ep
+	return nil
+}
+
+// udpReceiveBuffer is the receive buffer of a UDP endpoint of gVisor's,
+// which the fast path's queue mimics before and after the stack is built.
+var udpReceiveBuffer = sync.OnceValue(func() int {
+	s := stack.New(stack.Options{NetworkProtocols: []stack.NetworkProtocolFactory{ipv4.NewProtocol},
+		TransportProtocols: []stack.TransportProtocolFactory{udp.NewProtocol}})
+	defer s.Destroy()
+	var wq waiter.Queue
+	ep, err := s.NewEndpoint(udp.ProtocolNumber, ipv4.ProtocolNumber, &wq)
+	if err != nil {
+		panic("netsim: gVisor makes no UDP endpoint: " + err.String())
+	}
+	defer ep.Close()
+	return int(ep.SocketOptions().GetReceiveBufferSize())
+})
 
 // ReadFrom returns the next queued datagram, if any. The payload is valid
 // until the next call.
@@ -89,7 +138,7 @@ func (u *UDPConn) ReadFrom() (payload []byte, from netip.AddrPort, ok bool) {
 		return d.payload, d.from, true
 	}
 	l.mu.Unlock()
-	if !u.inStack.Load() {
+	if !u.inStack.Load() || u.ep == nil {
 		return nil, netip.AddrPort{}, false
 	}
 	u.buf.Reset()
@@ -114,6 +163,14 @@ func (u *UDPConn) WriteTo(p []byte, to netip.AddrPort) error {
 	}
 	if u.fastWrite(p, to) {
 		return nil
+	}
+	if u.ep == nil {
+		if _, err := u.host.needStack(); err != nil {
+			return err
+		}
+		if u.ep == nil {
+			return fmt.Errorf("netsim: %s: UDP %d is closed, or the host is off", u.host.name, u.port)
+		}
 	}
 	var r bytes.Reader
 	r.Reset(p)
@@ -144,5 +201,7 @@ func (u *UDPConn) Close() {
 	h.udp = slices.DeleteFunc(h.udp, func(x *UDPConn) bool { return x == u })
 	h.lan.mu.Unlock()
 	u.wq.EventUnregister(&u.entry)
-	u.ep.Close()
+	if u.ep != nil {
+		u.ep.Close()
+	}
 }

@@ -37,11 +37,23 @@ type Timer interface {
 // concurrent use: gVisor sets timers from its own goroutines. Callbacks run on
 // the goroutine that called Run, RunUntil or Serve, never under a lock.
 type Virtual struct {
-	mu    sync.Mutex
-	now   time.Duration
-	q     queue
-	seq   uint64
-	fired uint64
+	mu  sync.Mutex
+	now time.Duration
+	// Timers wait in one of three places. q is a heap by (time, order).
+	// now holds the timers set with no delay, in the order they were set:
+	// they fire after every timer of q due at the current instant (those
+	// were all set earlier) and before time moves on, which is their place
+	// in the (time, order) order without a heap's log n, the cost of most
+	// of a large run's events (a board reads its socket, a stack wakes a
+	// socket). parked counts the timers set to Never, which wait outside
+	// both: every socket holds one.
+	q       queue
+	nowQ    []nowEntry
+	nowAt   int // nowQ[nowAt:] is still to fire
+	nowLive int // entries of nowQ[nowAt:] whose timer still waits there
+	parked  int
+	seq     uint64
+	fired   uint64
 	// activity counts scheduling calls, so that Serve can tell when other
 	// goroutines have gone quiet.
 	activity atomic.Uint64
@@ -95,7 +107,7 @@ func (v *Virtual) Fired() uint64 {
 func (v *Virtual) Pending() int {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return len(v.q)
+	return len(v.q) + v.nowLive + v.parked
 }
 
 // AfterFunc schedules f at Now()+d. A negative d counts as zero.
@@ -130,8 +142,98 @@ func (v *Virtual) pushLocked(t *timer, d time.Duration) {
 	t.at = v.now + d
 	v.seq++
 	t.seq = v.seq
-	heap.Push(&v.q, t)
+	switch {
+	case d == 0:
+		t.where = inNow
+		v.nowQ = append(v.nowQ, nowEntry{t, t.seq})
+		v.nowLive++
+	case d >= Never:
+		t.where = isParked
+		v.parked++
+	default:
+		t.where = inHeap
+		heap.Push(&v.q, t)
+	}
 }
+
+// removeLocked takes t out of wherever it waits and reports whether it
+// was waiting.
+func (v *Virtual) removeLocked(t *timer) bool {
+	switch t.where {
+	case inHeap:
+		heap.Remove(&v.q, t.index)
+	case inNow:
+		// Left in nowQ, where nextLocked skips it: it is no longer
+		// inNow, or it is again, set later (its seq tells).
+		v.nowLive--
+	case isParked:
+		v.parked--
+	default:
+		return false
+	}
+	t.where = idle
+	return true
+}
+
+// nextLocked takes the timer that fires next, if one is due by until: a
+// timer of q due now or earlier, then the zero-delay ones, then the first
+// of q.
+func (v *Virtual) nextLocked(until time.Duration) *timer {
+	if len(v.q) > 0 && v.q[0].at <= v.now {
+		return v.popHeapLocked()
+	}
+	for v.nowLive > 0 {
+		e := v.nowQ[v.nowAt]
+		v.nowQ[v.nowAt] = nowEntry{}
+		v.nowAt++
+		if e.t.where == inNow && e.t.seq == e.seq {
+			v.nowLive--
+			e.t.where = idle
+			v.compactNowLocked()
+			return e.t
+		}
+	}
+	v.compactNowLocked()
+	if len(v.q) > 0 && v.q[0].at <= until {
+		return v.popHeapLocked()
+	}
+	return nil
+}
+
+func (v *Virtual) popHeapLocked() *timer {
+	t := heap.Pop(&v.q).(*timer)
+	t.where = idle
+	return t
+}
+
+// compactNowLocked empties nowQ once nothing waits in it, so that it does
+// not grow.
+func (v *Virtual) compactNowLocked() {
+	if v.nowLive == 0 {
+		clear(v.nowQ[v.nowAt:])
+		v.nowQ, v.nowAt = v.nowQ[:0], 0
+	}
+}
+
+// dueLocked reports whether a timer is due at or before at.
+func (v *Virtual) dueLocked(at time.Duration) bool {
+	return v.nowLive > 0 || len(v.q) > 0 && v.q[0].at <= at
+}
+
+// nowEntry is a timer set with no delay, and its seq then: the timer may
+// have been stopped or set again since.
+type nowEntry struct {
+	t   *timer
+	seq uint64
+}
+
+// Where a timer waits.
+const (
+	idle = iota
+	inHeap
+	inNow
+	isParked
+)
 
 // poke tells Serve that a timer was set.
 func (v *Virtual) poke() {
@@ -151,11 +253,12 @@ func (v *Virtual) At(at time.Duration, f func()) Timer {
 // whether there was one.
 func (v *Virtual) Step() bool {
 	v.mu.Lock()
-	if len(v.q) == 0 {
+	t := v.nextLocked(Never - 1)
+	if t == nil {
 		v.mu.Unlock()
 		return false
 	}
-	v.fireLocked()
+	v.fireLocked(t)
 	return true
 }
 
@@ -172,23 +275,23 @@ func (v *Virtual) RunUntil(until time.Duration, done func() bool) bool {
 	}
 	for {
 		v.mu.Lock()
-		if len(v.q) == 0 || v.q[0].at > until {
+		t := v.nextLocked(until)
+		if t == nil {
 			if v.now < until {
 				v.now = until
 			}
 			v.mu.Unlock()
 			return false
 		}
-		v.fireLocked()
+		v.fireLocked(t)
 		if done != nil && done() {
 			return true
 		}
 	}
 }
 
-// fireLocked pops the earliest timer and calls it with the lock released.
-func (v *Virtual) fireLocked() {
-	t := heap.Pop(&v.q).(*timer)
+// fireLocked calls t, taken by nextLocked, with the lock released.
+func (v *Virtual) fireLocked(t *timer) {
 	if t.at > v.now {
 		v.now = t.at
 	}
@@ -219,8 +322,8 @@ func (v *Virtual) fireLocked() {
 func (v *Virtual) Serve(ctx context.Context, quiet time.Duration) {
 	for ctx.Err() == nil {
 		v.mu.Lock()
-		if len(v.q) > 0 && v.q[0].at <= v.now {
-			v.fireLocked()
+		if v.dueLocked(v.now) {
+			v.fireLocked(v.nextLocked(v.now))
 			continue
 		}
 		empty := len(v.q) == 0
@@ -242,8 +345,8 @@ func (v *Virtual) Serve(ctx context.Context, quiet time.Duration) {
 			continue // someone is still busy: let them finish first
 		}
 		v.mu.Lock()
-		if len(v.q) > 0 {
-			v.fireLocked()
+		if t := v.nextLocked(Never - 1); t != nil {
+			v.fireLocked(t)
 		} else {
 			v.mu.Unlock()
 		}
@@ -267,8 +370,8 @@ func (v *Virtual) RunPaced(ctx context.Context, speed float64) {
 	for ctx.Err() == nil {
 		v.mu.Lock()
 		target := wallNow()
-		if len(v.q) > 0 && v.q[0].at <= target {
-			v.fireLocked()
+		if v.dueLocked(target) {
+			v.fireLocked(v.nextLocked(target))
 			continue
 		}
 		if v.now < target {
@@ -299,26 +402,21 @@ type timer struct {
 	f      func()
 	ev     Event // instead of f, for Post
 	pooled bool  // from Post: back to the free list once fired
-	index  int   // in the queue, or -1
+	index  int   // in q, while where is inHeap
+	where  uint8 // idle, inHeap, inNow or isParked
 }
 
 func (t *timer) Stop() bool {
 	v := t.v
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if t.index < 0 {
-		return false
-	}
-	heap.Remove(&v.q, t.index)
-	return true
+	return v.removeLocked(t)
 }
 
 func (t *timer) Reset(d time.Duration) {
 	v := t.v
 	v.mu.Lock()
-	if t.index >= 0 {
-		heap.Remove(&v.q, t.index)
-	}
+	v.removeLocked(t)
 	v.pushLocked(t, d)
 	v.mu.Unlock()
 	v.poke()

@@ -2,6 +2,7 @@ package clock
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -121,5 +122,53 @@ func TestRunPacedFollowsTheWallClockAtItsSpeed(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("posted work never ran")
+	}
+}
+
+// Zero-delay timers skip the heap (they wait in a queue of their own) and
+// timers set to Never wait outside both; neither may change the order of
+// (time, order set) that every replay depends on, nor what Stop, Reset and
+// Pending say.
+func TestZeroDelayAndNeverTimersKeepTheOrder(t *testing.T) {
+	v := NewVirtual()
+	var got []string
+	rec := func(s string) func() { return func() { got = append(got, s+"@"+v.Now().String()) } }
+	parked := v.AfterFunc(Never, rec("parked"))
+	v.AfterFunc(time.Second, func() {
+		got = append(got, "a@"+v.Now().String())
+		v.AfterFunc(0, rec("a0"))  // after b, set earlier for the same instant
+		stopped := v.AfterFunc(0, rec("stopped"))
+		moved := v.AfterFunc(0, rec("moved"))
+		v.AfterFunc(0, rec("a1"))
+		if !stopped.Stop() || stopped.Stop() {
+			t.Error("Stop of a zero-delay timer should report true once")
+		}
+		moved.Reset(0) // now after a1
+		again := v.AfterFunc(0, rec("reset twice"))
+		again.Reset(0)
+		again.Reset(0)
+	})
+	v.AfterFunc(time.Second, rec("b"))
+	v.AfterFunc(2*time.Second, func() {
+		got = append(got, "c@"+v.Now().String())
+		parked.Reset(0)
+	})
+	if n := v.Pending(); n != 4 {
+		t.Fatalf("pending %d, want 4 (the parked one included)", n)
+	}
+	v.Run(time.Minute)
+	want := []string{"a@1s", "b@1s", "a0@1s", "a1@1s", "moved@1s", "reset twice@1s", "c@2s", "parked@2s"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v\nwant %v", got, want)
+	}
+	if n := v.Pending(); n != 0 {
+		t.Fatalf("pending %d after the run", n)
+	}
+	p := v.AfterFunc(Never, rec("never"))
+	if v.Step() {
+		t.Fatal("Step fired a timer set to Never")
+	}
+	if !p.Stop() || v.Pending() != 0 {
+		t.Fatal("Stop of a parked timer should report true and leave nothing pending")
 	}
 }

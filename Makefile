@@ -8,7 +8,7 @@ GO      ?= go
 GINKGO  := $(GO) tool ginkgo
 PICOSIM := $(GO) run ./sim/cmd/picosim
 
-.PHONY: run demo test tools vet ginkgo soak nightly sweep bench fuzz build emulated stress firmware
+.PHONY: run demo test tools vet ginkgo soak nightly sweep bench bench-baseline fuzz build emulated stress firmware
 
 # Every bundled scenario (scenarios/*.yaml), a verdict table at the end.
 run:
@@ -76,13 +76,20 @@ sweep:
 	$(PICOSIM) sweep --seeds 1-1000 --nodes 7 --kill-master-at 10s --duration 60s --loss 0.1
 	$(PICOSIM) sweep --seeds 1-1000 --nodes 20 --kill-master-at 10s --duration 60s --loss 0.1
 
-# Speed and scale: the LAN against bare gVisor stacks, failover time,
-# simulated seconds per wall second, 100 and 1,000 boards converging,
-# control round trips and revert timing, and failovers on emulated boards
-# against the simulator (root for the last; about a minute).
+# Speed and scale, each figure beside its goal (issue 15) and beside the
+# stored baseline, a regression of more than 20% in a CPU figure failing it:
+# the LAN against bare gVisor stacks, 10 and 50 boards failing over, 1,000
+# converging and the CPU growth, control timing, a sweep's estimate (about
+# 40 s); then the Go benchmarks, emulated failover included (root).
 bench:
-	$(PICOSIM) bench --sizes 100,1000
+	$(PICOSIM) bench --baseline sim/bench/baseline.json
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./netsim ./sim ./sim/bench ./node ./sim/targets
+
+# Re-measure sim/bench/baseline.json, which picosim bench --baseline and
+# go test -bench ./sim/bench compare with (about 40 s, on an idle machine;
+# commit the file).
+bench-baseline:
+	$(PICOSIM) bench --save-baseline sim/bench/baseline.json --commit "$$(git describe --always --dirty 2>/dev/null || echo unknown)"
 
 # The scenarios on emulated boards and through the hw target on a lab of
 # emulated boards, and the targets' own specs (root; about ten minutes).

@@ -3,10 +3,8 @@ package netsim
 import (
 	"bufio"
 	"encoding/binary"
-	"fmt"
 	"io"
-	"sort"
-	"strings"
+	"slices"
 	"time"
 )
 
@@ -17,10 +15,11 @@ import (
 // capture shows the drops too; tshark shows it as frame.comment.
 // Timestamps are simulated time from Epoch.
 type Capture struct {
-	w     *bufio.Writer
-	c     io.Closer
-	err   error
-	count int
+	w       *bufio.Writer
+	c       io.Closer
+	err     error
+	count   int
+	scratch [36]byte // a block's header, padding and option header
 }
 
 // StartCapture records the LAN's frames to w from now on; Close flushes it
@@ -69,6 +68,9 @@ func (c *Capture) close() error {
 
 var le = binary.LittleEndian
 
+// epochNS is Epoch in nanoseconds since 1970, the timestamps' origin.
+var epochNS = Epoch.UnixNano()
+
 func (c *Capture) write(b []byte) {
 	if c.err == nil {
 		_, c.err = c.w.Write(b)
@@ -100,59 +102,93 @@ func (c *Capture) header() {
 }
 
 // packet writes one Enhanced Packet Block.
-func (c *Capture) packet(at time.Duration, frame []byte, comment string) {
+func (c *Capture) packet(at time.Duration, frame []byte, comment []byte) {
+	// Written piece by piece into the buffered writer: a capture sees
+	// every frame of a run, and building each block in a buffer of its own
+	// was most of what capturing cost.
 	pad := func(n int) int { return (n + 3) &^ 3 }
 	optLen := 0
-	if comment != "" {
+	if len(comment) > 0 {
 		optLen = 4 + pad(len(comment)) + 4
 	}
 	total := 28 + pad(len(frame)) + optLen + 4
-	b := make([]byte, total)
-	ts := uint64(Epoch.Add(at).UnixNano())
-	le.PutUint32(b[0:], 6)
-	le.PutUint32(b[4:], uint32(total))
-	le.PutUint32(b[12:], uint32(ts>>32))
-	le.PutUint32(b[16:], uint32(ts))
-	le.PutUint32(b[20:], uint32(len(frame)))
-	le.PutUint32(b[24:], uint32(len(frame)))
-	copy(b[28:], frame)
-	o := 28 + pad(len(frame))
-	if comment != "" {
-		le.PutUint16(b[o:], 1) // opt_comment
-		le.PutUint16(b[o+2:], uint16(len(comment)))
-		copy(b[o+4:], comment)
-		o += 4 + pad(len(comment)) // then opt_endofopt: zeros
+	h := c.scratch[:28] // a field: local arrays would escape through bufio
+	zeros := c.scratch[28:32]
+	clear(c.scratch[:])
+	ts := uint64(epochNS + int64(at))
+	le.PutUint32(h[0:], 6)
+	le.PutUint32(h[4:], uint32(total))
+	le.PutUint32(h[12:], uint32(ts>>32))
+	le.PutUint32(h[16:], uint32(ts))
+	le.PutUint32(h[20:], uint32(len(frame)))
+	le.PutUint32(h[24:], uint32(len(frame)))
+	c.write(h)
+	c.write(frame)
+	c.write(zeros[:pad(len(frame))-len(frame)])
+	if len(comment) > 0 {
+		o := c.scratch[32:36]
+		le.PutUint16(o[0:], 1) // opt_comment
+		le.PutUint16(o[2:], uint16(len(comment)))
+		c.write(o)
+		c.write(comment)
+		c.write(zeros[:pad(len(comment))-len(comment)])
+		c.write(zeros) // opt_endofopt
 	}
-	le.PutUint32(b[total-4:], uint32(total))
-	c.write(b)
+	le.PutUint32(h[0:], uint32(total))
+	c.write(h[:4])
 	c.count++
 }
 
-// missed collects who did not get one frame, for the capture's comment; a
-// nil missed (no capture running) ignores everything.
-type missed map[string]string
+// missed collects who did not get one frame, for the capture's comment; it
+// ignores everything while off (no capture running). The LAN reuses one.
+type missed struct {
+	on  bool
+	all string // why nobody got it
+	who []missedBy
+	buf []byte // the comment, reused
+}
 
-func (m missed) add(who, why string) {
-	if m != nil && why != "" {
-		m[who] = why
+type missedBy struct {
+	h   *Host
+	why string
+}
+
+func (m *missed) reset(on bool) {
+	m.on, m.all, m.who = on, "", m.who[:0]
+}
+
+// add notes why a receiver (nil: all of them) did not get the frame.
+func (m *missed) add(who *Host, why string) {
+	switch {
+	case !m.on || why == "":
+	case who == nil:
+		m.all = why
+	default:
+		m.who = append(m.who, missedBy{who, why})
 	}
 }
 
-func (m missed) comment() string {
-	if len(m) == 0 {
-		return ""
+// comment returns the capture's comment, valid until the next reset.
+func (m *missed) comment() []byte {
+	m.buf = m.buf[:0]
+	if m.all != "" {
+		m.buf = append(append(m.buf, "dropped: "...), m.all...)
+		return m.buf
 	}
-	if why, ok := m[""]; ok {
-		return "dropped: " + why
+	if len(m.who) == 0 {
+		return nil
 	}
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
+	// In name order, by the rank AddHost gives each name: a capture
+	// comments most frames of a lossy run, and comparing strings was most
+	// of what capturing cost.
+	slices.SortFunc(m.who, func(a, b missedBy) int { return a.h.nameRank - b.h.nameRank })
+	b := append(m.buf, "not delivered: "...)
+	for i, e := range m.who {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(append(append(append(b, e.h.name...), " ("...), e.why...), ')')
 	}
-	sort.Strings(names)
-	parts := make([]string, len(names))
-	for i, n := range names {
-		parts[i] = fmt.Sprintf("%s (%s)", n, m[n])
-	}
-	return "not delivered: " + strings.Join(parts, ", ")
+	m.buf = b
+	return b
 }

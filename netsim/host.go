@@ -29,7 +29,10 @@ type Host struct {
 	name  string
 	index int
 	ip    netip.Addr
-	mac   tcpip.LinkAddress
+	// nameRank is the host's place among the LAN's hosts in name order,
+	// for the comments of a capture.
+	nameRank int
+	mac      tcpip.LinkAddress
 
 	// Guarded by lan.mu.
 	up, down *path

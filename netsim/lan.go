@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,6 +70,8 @@ type LAN struct {
 	pairs   map[[2]*Host]*path          // SetPair: from, to
 	oneWay  map[[2]*Host]bool           // Cut: from, to
 	spare   *delivery                   // recycled deliveries
+	miss    missed                      // of the frame being transmitted, for the capture
+	ranked  bool                        // every host's nameRank is up to date
 	batch   map[time.Duration]*delivery // of the frame being transmitted, by delay
 	batches []*delivery                 // the same, in the order they were made
 	capture *Capture
@@ -303,6 +306,7 @@ func (l *LAN) AddHost(hc HostConfig) (*Host, error) {
 		l.ap = h
 	}
 	l.hosts = append(l.hosts, h)
+	l.ranked = false
 	l.byName[h.name] = h
 	l.byMAC[h.mac] = h
 	l.byIP[ip] = h
@@ -314,6 +318,17 @@ func (l *LAN) AddHost(hc HostConfig) (*Host, error) {
 		return nil, err
 	}
 	return h, nil
+}
+
+// rankNames gives each host its place in name order; the caller holds
+// l.mu.
+func (l *LAN) rankNames() {
+	byName := slices.Clone(l.hosts)
+	slices.SortFunc(byName, func(a, b *Host) int { return strings.Compare(a.name, b.name) })
+	for i, h := range byName {
+		h.nameRank = i
+	}
+	l.ranked = true
 }
 
 // SetLink changes a host's uplink, downlink or both, effective for the next
@@ -454,29 +469,46 @@ func (l *LAN) transmit(src *Host, frame []byte) {
 	}
 	now := l.clock.Now()
 	src.counters.Sent++
-	var miss missed
+	miss := &l.miss
+	miss.reset(l.capture != nil)
+	if miss.on && !l.ranked {
+		l.rankNames()
+	}
 	if l.apDown() || (src.profile != nil && !src.associated) {
 		src.counters.Unassociated++
-		if l.capture != nil {
-			l.capture.packet(now, frame, "dropped: "+src.name+" is not associated")
+		if miss.on {
+			miss.all = src.name + " is not associated"
+			l.capture.packet(now, frame, miss.comment())
 		}
 		return
 	}
-	if l.capture != nil {
-		miss = missed{}
-		defer func() { l.capture.packet(now, frame, miss.comment()) }()
+	frame = l.fanOut(src, dst, frame, now)
+	l.post()
+	if miss.on {
+		l.capture.packet(now, frame, miss.comment())
 	}
-	defer l.post()
+}
+
+// fanOut takes a frame across the sender's uplink and schedules its copies,
+// noting in l.miss who does not get one; it returns the frame as the
+// uplink left it (a bit flipped, maybe), which the capture shows. The
+// caller holds l.mu.
+func (l *LAN) fanOut(src *Host, dst tcpip.LinkAddress, frame []byte, now time.Duration) []byte {
+	miss := &l.miss
 	up := src.up.pass(l.rng, now, len(frame))
 	switch up.drop {
 	case dropLoss:
 		src.counters.Lost++
-		miss.add("", "lost on "+src.name+"'s uplink")
-		return
+		if miss.on {
+			miss.add(nil, "lost on "+src.name+"'s uplink")
+		}
+		return frame
 	case dropQueue:
 		src.counters.Overflow++
-		miss.add("", src.name+"'s uplink queue full")
-		return
+		if miss.on {
+			miss.add(nil, src.name+"'s uplink queue full")
+		}
+		return frame
 	}
 	if up.corrupt {
 		frame = flipBit(l.rng, frame)
@@ -486,14 +518,15 @@ func (l *LAN) transmit(src *Host, frame []byte) {
 		// The sender's own stack loops broadcasts back by itself.
 		for _, h := range l.hosts {
 			if h != src {
-				miss.add(h.name, l.forward(src, h, frame, now, up, true))
+				miss.add(h, l.forward(src, h, frame, now, up, true))
 			}
 		}
-		return
+		return frame
 	}
 	if h := l.byMAC[dst]; h != nil && h != src {
-		miss.add(h.name, l.forward(src, h, frame, now, up, false))
+		miss.add(h, l.forward(src, h, frame, now, up, false))
 	}
+	return frame
 }
 
 // forward decides one receiver's copy of a frame that crossed the sender's

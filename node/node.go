@@ -293,10 +293,12 @@ func (n *Node) draw(max time.Duration) time.Duration {
 // consecutive addresses, so the first guess is the place ip would have if
 // the table's addresses were consecutive from its first: one look instead
 // of log2(N). Otherwise a binary search.
-func (n *Node) find(ip Addr) (int, bool) {
-	k := ip.Uint32()
+func (n *Node) find(ip Addr) (int, bool) { return n.findKey(ip.Uint32()) }
+
+// findKey is find of the address as a number.
+func (n *Node) findKey(k uint32) (int, bool) {
 	ms := n.members
-	if d := k - ms[0].IP.Uint32(); d < uint32(len(ms)) && ms[d].IP == ip {
+	if d := k - ms[0].IP.Uint32(); d < uint32(len(ms)) && ms[d].IP.Uint32() == k {
 		return int(d), true
 	}
 	lo, hi := 0, len(ms)
@@ -308,7 +310,7 @@ func (n *Node) find(ip Addr) (int, bool) {
 			hi = mid
 		}
 	}
-	return lo, lo < len(ms) && ms[lo].IP == ip
+	return lo, lo < len(ms) && ms[lo].IP.Uint32() == k
 }
 
 func (n *Node) self() *member { return &n.members[n.selfAt] }
@@ -354,15 +356,26 @@ func (n *Node) heartbeat(now time.Duration, from Addr, f *Frame) {
 	// leave out the time in flight, so each relay makes "last seen" a little
 	// fresher; were the same heartbeat accepted again and again, boards
 	// relaying it to each other would keep a dead member alive.
-	for k := 0; k+witnessSize <= len(f.raw); k += witnessSize {
-		w := rawWitness(f.raw[k:])
-		j, ok := n.find(w.IP)
-		if !ok || w.IP == n.cfg.IP || n.members[j].Incarnation != w.Incarnation || w.Seq <= n.members[j].seq {
+	// Read field by field, not as a Witness: every board reads sixteen of
+	// these in every heartbeat, and the copy of a struct made on the stack
+	// stalled the processor on each (a third of a 50-board run).
+	raw := f.raw
+	for k := 0; k+witnessSize <= len(raw); k += witnessSize {
+		b := raw[k : k+witnessSize : k+witnessSize]
+		key := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+		j, ok := n.findKey(key)
+		if !ok || j == n.selfAt {
 			continue
 		}
 		m := &n.members[j]
-		m.seq = w.Seq
-		if c, t := &n.cold[m.cold], now-time.Duration(w.AgeMS)*time.Millisecond; t > c.seen {
+		inc := uint32(b[4])<<24 | uint32(b[5])<<16 | uint32(b[6])<<8 | uint32(b[7])
+		seq := uint32(b[8])<<24 | uint32(b[9])<<16 | uint32(b[10])<<8 | uint32(b[11])
+		if m.Incarnation != inc || seq <= m.seq {
+			continue
+		}
+		m.seq = seq
+		age := time.Duration(uint16(b[12])<<8|uint16(b[13])) * time.Millisecond
+		if c, t := &n.cold[m.cold], now-age; t > c.seen {
 			c.seen = t
 		}
 	}

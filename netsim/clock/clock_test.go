@@ -136,7 +136,7 @@ func TestZeroDelayAndNeverTimersKeepTheOrder(t *testing.T) {
 	parked := v.AfterFunc(Never, rec("parked"))
 	v.AfterFunc(time.Second, func() {
 		got = append(got, "a@"+v.Now().String())
-		v.AfterFunc(0, rec("a0"))  // after b, set earlier for the same instant
+		v.AfterFunc(0, rec("a0")) // after b, set earlier for the same instant
 		stopped := v.AfterFunc(0, rec("stopped"))
 		moved := v.AfterFunc(0, rec("moved"))
 		v.AfterFunc(0, rec("a1"))

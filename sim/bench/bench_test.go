@@ -1,53 +1,77 @@
 package bench_test
 
 import (
-	"fmt"
+	"flag"
+	"math"
 	"testing"
-	"time"
 
-	"github.com/picosim/picosim/netsim"
 	"github.com/picosim/picosim/sim/bench"
 )
 
-// BenchmarkConverge: N boards booted together until all agree on one master.
-// Reports wall seconds and live heap per board (goal: 1,000 boards in 30 s
-// and 128 MiB).
-//
-//	go test ./sim/bench -run '^$' -bench Converge -benchtime 1x
-func BenchmarkConverge(b *testing.B) {
-	for _, n := range []int{100, 1000} {
-		b.Run(fmt.Sprintf("boards=%d", n), func(b *testing.B) {
-			var c bench.Convergence
-			for b.Loop() {
-				var err error
-				if c, err = bench.MeasureConvergence(n, 1, 100*time.Millisecond, time.Minute); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(c.WallS, "wall_s")
-			b.ReportMetric(c.SimS, "sim_s")
-			b.ReportMetric(float64(c.HeapPerBoard()), "heap_B/board")
-			b.ReportMetric(float64(c.HeapBytes)/(1<<20), "heap_MiB")
-			b.ReportMetric(float64(c.PeakHeap)/(1<<20), "peak_MiB")
-		})
-	}
-}
+var regression = flag.Float64("regression", 0.2, "a figure worse than the baseline's by more than this fraction fails its benchmark")
 
-// BenchmarkControl: control round trips through the simulated LAN and the
-// timing of write_pin reverts.
+// benchSection measures a section of picosim bench with its default options
+// and reports every figure under its key, and beside it the figure over the
+// committed baseline's (KEY_x-baseline): one run of
 //
-//	go test ./sim/bench -run '^$' -bench Control -benchtime 1x
-func BenchmarkControl(b *testing.B) {
-	var r bench.ControlBench
+//	go test ./sim/bench -run '^$' -bench . -benchtime 1x
+//
+// shows this commit against the baseline, and fails a benchmark whose figure
+// is worse by more than -regression (go test ... -args -regression 0.3).
+func benchSection(b *testing.B, name string) {
+	base, err := bench.LoadBaseline(bench.BaselineFile)
+	if err != nil {
+		b.Error(err) // and measure all the same, compared with nothing
+		base = &bench.Baseline{}
+	}
+	var sec bench.Section
+	for _, s := range bench.Sections {
+		if s.Name == name {
+			sec = s
+		}
+	}
+	var figs []bench.Figure
 	for b.Loop() {
-		var err error
-		if r, err = bench.MeasureControl(2000, 2000, netsim.Link{Latency: 5 * time.Millisecond, Jitter: time.Millisecond}, 1); err != nil {
+		if figs, err = sec.Run(bench.DefaultOptions()); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(r.PerWallSecond, "rt/wall_s")
-	b.ReportMetric(r.PerWallSecond/r.EchoPerWallSecond, "vs_echo")
-	b.ReportMetric(float64(r.SimP99)/1e6, "sim_p99_ms")
-	b.ReportMetric(float64(r.WallP99)/1e3, "wall_p99_us")
-	b.ReportMetric(float64(r.RevertMaxError), "revert_err_ns")
+	for _, f := range figs {
+		b.ReportMetric(f.Value, f.Key)
+		if f.MustMissed() {
+			b.Errorf("%s: %v, goal %s %v", f.Label, f.Value, f.Goal.Op, f.Goal.Value)
+		}
+		v, ok := base.Value(f.Key)
+		if !ok {
+			continue
+		}
+		ratio, regressed := bench.Compare(f, v, *regression)
+		if !math.IsNaN(ratio) {
+			b.ReportMetric(ratio, f.Key+"_x-baseline")
+		}
+		if regressed {
+			b.Errorf("REGRESSION %s: %.4g%s against %.4g%s in %s (commit %s)", f.Label, f.Value, f.Unit, v, f.Unit, bench.BaselineFile, base.Commit)
+		}
+	}
 }
+
+// BenchmarkNetsim: datagrams through an impaired LAN against a bare gVisor
+// pair, per CPU-second (goals: 250,000, and 2x the pair).
+func BenchmarkNetsim(b *testing.B) { benchSection(b, "netsim") }
+
+// BenchmarkFailover: 10 and 50 boards, master killed at 10 s, 60 s simulated
+// (goals: 5,000 and 500 simulated seconds per wall second); a pcap's cost
+// (goal: under 5%).
+func BenchmarkFailover(b *testing.B) { benchSection(b, "failover") }
+
+// BenchmarkConverge: 1,000 boards booted together until one master (goals:
+// 10 s, 128 MiB peak heap), and how CPU grows with boards (goal: n²).
+func BenchmarkConverge(b *testing.B) { benchSection(b, "converge") }
+
+// BenchmarkControl: control round trips through the simulated LAN and the
+// timing of write_pin reverts (goal: on the deadline).
+func BenchmarkControl(b *testing.B) { benchSection(b, "control") }
+
+// BenchmarkSweep: 200 seeds of a 7-board failover at 10% loss, and the wall
+// time of 10,000 estimated from them (goal: 5 minutes on two cores).
+func BenchmarkSweep(b *testing.B) { benchSection(b, "sweep") }

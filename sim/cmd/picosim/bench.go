@@ -4,35 +4,53 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
-	"time"
 
-	"github.com/picosim/picosim/netsim"
-	"github.com/picosim/picosim/sim"
 	"github.com/picosim/picosim/sim/bench"
 )
 
-const benchHelp = `Usage: picosim bench [cluster|control|netsim] [flags]
+const benchHelp = `Usage: picosim bench [netsim|cluster|failover|converge|control|sweep] [flags]
 
-Measures the simulator and prints tables (all of them without a section):
-  failover   5 boards, master killed at 10s, 60s simulated: failover time and
-             simulated seconds per wall second (goal: 1000x or more)
-  converge   N boards booted together until they agree on one master: wall
-             seconds and live heap per board (goal: 1000 boards in 30 s, 128 MiB)
-  control    read_pin round trips through the simulated LAN: per wall second
-             (against a raw TCP echo in the same run), p50/p99 latency in
-             simulated and wall time; write_pin reverts and their largest
-             distance from the deadline (goal: 0)
-  netsim     datagrams per wall second through an impaired LAN, against two
-             bare gVisor stacks on channel endpoints in the same run (goal:
-             ratio 0.8 or more); heap of an idle host
+Measures the simulator and prints a table per section (all of them without
+one), a figure per row beside its goal (issue 15) and a verdict, ok or
+MISSED. Times are CPU time of the process where they can be (getrusage):
+wall time moves with the machine's load, printed in the header.
+  netsim    64-byte datagrams through an impaired LAN and through two bare
+            gVisor stacks, per CPU-second; an idle host's heap
+  failover  picosim cluster --nodes 10 and 50 --kill-master-at 10s
+            --duration 60s: simulated seconds per wall and per CPU second (the
+            fastest of --repeat runs); the CPU a pcap to io.Discard adds
+  converge  N boards powered on together until they agree on a master: wall
+            and CPU seconds, heap (--sizes); the exponent of CPU seconds
+            against N (--growth-sizes)
+  control   read_pin round trips through the simulated LAN and write_pin
+            reverts (goal: each exactly at its deadline)
+  sweep     picosim sweep --nodes 7 --kill-master-at 10s --duration 60s
+            --loss 0.1 over --sweep-seeds seeds; the wall time of 10,000
+            seeds is estimated from them (the goal: 5 minutes)
+  cluster   failover and converge
+The goal of make test (120 s) is measured by make test.
+
+--save-baseline FILE writes the run's figures as JSON with the commit, date,
+load and GOMAXPROCS; --baseline FILE prints each figure beside the file's and
+their ratio, and flags REGRESSION where one is worse by more than
+--regression (0.2: 20%). Figures of wall time and the peak heap are not
+flagged (the load moves them); their CPU-time twins and the live heap are.
+
+Exit status: 0; 1 when a measurement failed, a goal of correctness (no late
+revert, no failed run) was missed, or a figure regressed against --baseline;
+2 on bad flags or an unreadable baseline. A missed speed goal is reported,
+not an error.
 
 Examples:
   picosim bench
   picosim bench netsim
-  picosim bench cluster --sizes 100,1000,2000
+  picosim bench cluster --sizes 1000,2000 --growth-sizes 100,200,500,1000,2000
+  picosim bench --baseline sim/bench/baseline.json
+  picosim bench --save-baseline sim/bench/baseline.json   # make bench-baseline
 
 Flags:
 `
@@ -42,119 +60,139 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		section, args = args[0], args[1:]
 	}
-	switch section {
-	case "all", "cluster", "control", "netsim":
-	default:
-		fmt.Fprintf(stderr, "picosim bench: unknown section %q: cluster, control or netsim\n", section)
+	var names []string
+	for _, s := range bench.Sections {
+		names = append(names, s.Name)
+	}
+	if section != "all" && section != "cluster" && !slices.Contains(names, section) {
+		fmt.Fprintf(stderr, "picosim bench: unknown section %q: %s or cluster\n", section, strings.Join(names, ", "))
 		return 2
 	}
+	o := bench.DefaultOptions()
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, benchHelp)
 		fs.PrintDefaults()
 	}
-	sizes := fs.String("sizes", "100,1000", "comma-separated cluster sizes for the convergence runs")
-	roundTrips := fs.Int("round-trips", 2000, "control round trips to time")
-	reverts := fs.Int("reverts", 10000, "write_pin reverts to time")
-	frames := fs.Int("frames", 200000, "datagrams to send through the LAN")
-	seed := fs.Uint64("seed", 1, "seed of the runs")
+	fs.Var((*boardCounts)(&o.Sizes), "sizes", "comma-separated cluster `sizes` for the convergence runs")
+	fs.Var((*boardCounts)(&o.GrowthSizes), "growth-sizes", "comma-separated cluster `sizes` the CPU growth exponent is fitted over")
+	fs.IntVar(&o.Repeat, "repeat", o.Repeat, "runs of each failover at least, more until they took a second of CPU; the fastest counts")
+	fs.IntVar(&o.RoundTrips, "round-trips", o.RoundTrips, "control round trips to time")
+	fs.IntVar(&o.Reverts, "reverts", o.Reverts, "write_pin reverts to time")
+	fs.IntVar(&o.Frames, "frames", o.Frames, "datagrams to send through the LAN")
+	fs.IntVar(&o.SweepSeeds, "sweep-seeds", o.SweepSeeds, "seeds of the sweep; 10000 measures the goal's sweep instead of estimating it")
+	fs.Uint64Var(&o.Seed, "seed", o.Seed, "seed of the runs")
+	baseline := fs.String("baseline", "", "compare with this baseline file (written by --save-baseline)")
+	save := fs.String("save-baseline", "", "write the figures to this baseline file")
+	threshold := fs.Float64("regression", 0.2, "with --baseline: a figure worse than the baseline's by more than this fraction is a regression")
+	commit := fs.String("commit", "", "with --save-baseline: the commit to record (default: the binary's VCS stamp; go run has none)")
 	if code, ok := parseFlags(fs, args, false, stderr); !ok {
 		return code
 	}
-	var ns []int
-	for _, s := range strings.Split(*sizes, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 {
-			fmt.Fprintf(stderr, "picosim bench: --sizes: %q is not a board count\n", s)
+	if o.Repeat < 1 || o.RoundTrips < 1 || o.Reverts < 0 || o.Frames < 1 || o.SweepSeeds < 1 || *threshold < 0 {
+		fmt.Fprintln(stderr, "picosim bench: --repeat, --round-trips, --frames and --sweep-seeds must be at least 1, --reverts and --regression not negative")
+		return 2
+	}
+	var base *bench.Baseline
+	if *baseline != "" {
+		var err error
+		if base, err = bench.LoadBaseline(*baseline); err != nil {
+			fmt.Fprintf(stderr, "picosim bench: %v\n", err)
 			return 2
 		}
-		ns = append(ns, n)
 	}
+	o.Progress = stderr
 
-	code := 0
-	if section == "all" || section == "netsim" {
-		fmt.Fprintf(stderr, "picosim bench: %d datagrams through the LAN and through a raw pair...\n", *frames)
-		t, err := netsim.MeasureThroughput(*frames, netsim.BenchLink, 500)
-		if err != nil {
-			fmt.Fprintf(stderr, "picosim bench: netsim: %v\n", err)
-			return 1
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "netsim\tdatagrams\tframes/s\traw pair frames/s\tratio\theap/host\t")
-		fmt.Fprintf(tw, "impaired LAN\t%d\t%.0f\t%.0f\t%.2f\t%s\t\n", t.Frames, t.LANPerSecond, t.RawPerSecond, t.Ratio(), kib(t.HeapPerHost))
-		tw.Flush()
-		fmt.Fprintf(stdout, "  (link: %v ±%v, loss %g, duplicate %g, reorder %g, corrupt %g)\n\n",
-			netsim.BenchLink.Latency, netsim.BenchLink.Jitter, netsim.BenchLink.Loss, netsim.BenchLink.Duplicate, netsim.BenchLink.Reorder, netsim.BenchLink.Corrupt)
-		if t.Ratio() < 0.8 {
-			code = 1
-		}
+	load := bench.LoadAverage()
+	fmt.Fprintf(stdout, "picosim bench: commit %s, %s, GOMAXPROCS %d, load %s (1, 5, 15 min)\n",
+		orUnknown(firstOf(*commit, bench.Commit())), runtime.Version(), runtime.GOMAXPROCS(0), load)
+	// More runnable threads than CPUs: caches are shared and wall time is
+	// queueing; say so beside the figures.
+	minute, _, _ := strings.Cut(load, " ")
+	if l1, err := strconv.ParseFloat(minute, 64); err == nil && l1 > float64(runtime.NumCPU()) {
+		fmt.Fprintf(stdout, "the load is above the machine's %d CPUs: expect CPU figures to move by 20%% or more, wall figures by more\n", runtime.NumCPU())
 	}
-	if section == "all" || section == "cluster" {
-		if c := benchCluster(ns, *seed, stdout, stderr); c != 0 {
-			code = c
-		}
+	if base != nil {
+		fmt.Fprintf(stdout, "against %s: commit %s, %s, GOMAXPROCS %d, load %s; REGRESSION: worse by more than %g%%\n",
+			*baseline, orUnknown(base.Commit), base.Date, base.GOMAXPROCS, base.Load, 100**threshold)
 	}
-	if section == "all" || section == "control" {
-		if c := benchControl(*roundTrips, *reverts, *seed, stdout, stderr); c != 0 {
-			code = c
-		}
-	}
-	return code
-}
+	fmt.Fprintln(stdout)
 
-func benchCluster(ns []int, seed uint64, stdout, stderr io.Writer) int {
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "run\tboards\tsim s\twall s\tsim/wall\tfailover s\theap/board\theap total\tvs bare stack\t")
-	code := 0
-	s, err := sim.FailoverRun{Cluster: sim.Config{Boards: 5, Seed: seed, NoTimeline: true}, KillAt: 10 * time.Second, Duration: 60 * time.Second}.Run()
-	if err != nil || s.FailoverS == nil {
-		fmt.Fprintf(stderr, "picosim bench: failover run: %v %v\n", err, s.Failures)
-		return 1
-	}
-	fmt.Fprintf(tw, "failover\t%d\t%.1f\t%.4f\t%.0fx\t%.3f\t-\t-\t-\t\n", s.Nodes, s.SimS, s.WallS, s.Speedup, *s.FailoverS)
-	for _, n := range ns {
-		fmt.Fprintf(stderr, "picosim bench: %d boards converging...\n", n)
-		c, err := bench.MeasureConvergence(n, seed, 100*time.Millisecond, 5*time.Minute)
-		if err != nil {
-			fmt.Fprintf(stderr, "picosim bench: %v\n", err)
-			code = 1
+	code, regressions := 0, 0
+	var all []bench.Figure
+	var failed []string
+	for _, s := range bench.Sections {
+		if section != "all" && section != s.Name && !(section == "cluster" && (s.Name == "failover" || s.Name == "converge")) {
 			continue
 		}
-		bare, err := netsim.HeapPerHost(n)
+		figs, err := s.Run(o)
 		if err != nil {
-			fmt.Fprintf(stderr, "picosim bench: %v\n", err)
+			fmt.Fprintf(stderr, "picosim bench: %s: %v\n", s.Name, err)
+			failed = append(failed, s.Name)
+			code = 1
+		}
+		if len(figs) == 0 {
+			continue
+		}
+		all = append(all, figs...)
+		regressions += bench.Render(stdout, s.Title, figs, base, *threshold)
+		for _, f := range figs {
+			if f.MustMissed() {
+				code = 1
+			}
+		}
+	}
+	fmt.Fprintf(stdout, "make test as CI runs it: goal ≤ 120 s, measured by make test. Load at the end: %s\n", bench.LoadAverage())
+
+	if *save != "" {
+		if err := bench.NewBaseline(all, *commit, load).Save(*save); err != nil {
+			fmt.Fprintf(stderr, "picosim bench: --save-baseline: %v\n", err)
 			return 1
 		}
-		fmt.Fprintf(tw, "converge\t%d\t%.1f\t%.2f\t%.1fx\t-\t%s\t%s\t%.2fx of %s\t\n", n, c.SimS, c.WallS, c.SimS/c.WallS,
-			kib(c.HeapPerBoard()), mib(c.HeapBytes), float64(c.HeapPerBoard())/float64(bare), kib(bare))
+		fmt.Fprintf(stderr, "picosim bench: %d figures written to %s\n", len(all), *save)
+		if len(failed) > 0 {
+			fmt.Fprintf(stderr, "picosim bench: without those of %s, whose measurement failed\n", strings.Join(failed, ", "))
+		}
 	}
-	tw.Flush()
-	fmt.Fprintln(stdout)
-	return code
-}
-
-func benchControl(roundTrips, reverts int, seed uint64, stdout, stderr io.Writer) int {
-	code := 0
-	fmt.Fprintf(stderr, "picosim bench: %d control round trips, %d reverts...\n", roundTrips, reverts)
-	link := netsim.Link{Latency: 5 * time.Millisecond, Jitter: time.Millisecond}
-	cb, err := bench.MeasureControl(roundTrips, reverts, link, seed)
-	if err != nil {
-		fmt.Fprintf(stderr, "picosim bench: control: %v\n", err)
-		return 1
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "control (5±1 ms link)\tround trips\tper wall s\tvs raw TCP echo\tsim p50\tsim p99\twall p50\twall p99\t")
-	fmt.Fprintf(tw, "read_pin\t%d\t%.0f\t%.2fx of %.0f\t%v\t%v\t%v\t%v\t\n", cb.RoundTrips, cb.PerWallSecond,
-		cb.PerWallSecond/cb.EchoPerWallSecond, cb.EchoPerWallSecond, cb.SimP50.Round(time.Microsecond), cb.SimP99.Round(time.Microsecond),
-		cb.WallP50.Round(time.Microsecond), cb.WallP99.Round(time.Microsecond))
-	tw.Flush()
-	fmt.Fprintf(stdout, "write_pin reverts: %d, largest distance from the deadline %v\n", cb.Reverts, cb.RevertMaxError)
-	if cb.RevertMaxError > 0 {
+	if regressions > 0 {
+		fmt.Fprintf(stderr, "picosim bench: %d figures regressed by more than %g%% against %s\n", regressions, 100**threshold, *baseline)
 		code = 1
 	}
 	return code
 }
 
-func kib(b uint64) string { return fmt.Sprintf("%.1f KiB", float64(b)/1024) }
-func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+// boardCounts is a flag of board counts: "100,200,500".
+type boardCounts []int
+
+func (b *boardCounts) String() string {
+	s := make([]string, len(*b))
+	for i, n := range *b {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ",")
+}
+
+func (b *boardCounts) Set(s string) error {
+	var ns []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return fmt.Errorf("%q is not a board count", f)
+		}
+		ns = append(ns, n)
+	}
+	*b = ns
+	return nil
+}
+
+func firstOf(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
+
+func orUnknown(s string) string { return firstOf(s, "unknown") }

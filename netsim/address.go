@@ -130,6 +130,7 @@ func (l *LAN) apChanged(up bool) []func() {
 		}
 		if h.associated {
 			h.associated = false // a join in progress fails too: see join
+			l.shape++
 			if on != nil {
 				host := h
 				notes = append(notes, func() { on(host, false) })

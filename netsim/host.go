@@ -102,6 +102,7 @@ func (h *Host) PowerOff() {
 		return
 	}
 	h.powered = false
+	h.lan.shape++
 	h.gen++
 	h.udp, h.pending, h.listeners = nil, nil, nil // the sockets die with the stack
 	s := h.stack
@@ -241,6 +242,7 @@ func (h *Host) needStack() (*stack.Stack, error) {
 // l.mu, which it releases.
 func (h *Host) powerUp(s *stack.Stack, p *port) {
 	h.stack, h.port, h.powered = s, p, true
+	h.lan.shape++
 	h.udp, h.pending, h.listeners = nil, nil, nil
 	if h.profile != nil {
 		h.join()

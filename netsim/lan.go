@@ -72,6 +72,7 @@ type LAN struct {
 	spare   *delivery                   // recycled deliveries
 	miss    missed                      // of the frame being transmitted, for the capture
 	ranked  bool                        // every host's nameRank is up to date
+	shape   uint64                      // counts the changes of who can hear whom (Shape)
 	batch   map[time.Duration]*delivery // of the frame being transmitted, by delay
 	batches []*delivery                 // the same, in the order they were made
 	capture *Capture
@@ -389,8 +390,10 @@ func (l *LAN) setCut(from, to string, cut bool) error {
 	}
 	if cut {
 		l.oneWay[[2]*Host{a, b}] = true
+		l.shape++
 	} else {
 		delete(l.oneWay, [2]*Host{a, b})
+		l.shape++
 	}
 	return nil
 }
@@ -415,6 +418,7 @@ func (l *LAN) Partition(groups ...[]string) error {
 		}
 	}
 	l.groups = g
+	l.shape++
 	return nil
 }
 
@@ -423,6 +427,16 @@ func (l *LAN) Heal() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.groups = map[*Host]int{}
+	l.shape++
+}
+
+// Shape counts the changes of who can hear whom: a host's power, its
+// radio's association, partitions and cuts. Connected gives the same answers
+// while it stays the same, so a checker can keep what it worked out.
+func (l *LAN) Shape() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.shape
 }
 
 // Connected reports whether frames flow between two hosts: both powered on,

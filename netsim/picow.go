@@ -60,6 +60,7 @@ func (h *Host) join() {
 	l := h.lan
 	p := *h.profile
 	h.associated = false
+	l.shape++
 	gen := h.gen
 	wait := p.JoinMin + time.Duration(l.rng.Int64N(int64(p.JoinMax-p.JoinMin)+1))
 	l.clock.AfterFunc(wait, func() {
@@ -69,6 +70,7 @@ func (h *Host) join() {
 			return // the soft AP's return starts a new join
 		}
 		h.associated = true
+		l.shape++
 		h.scheduleLoss()
 		var notes []func()
 		if h == l.ap {

@@ -350,6 +350,7 @@ func (n *Node) heartbeat(now time.Duration, from Addr, f *Frame) {
 		}
 		if c := &n.cold[m.cold]; string(f.Name) != c.Name {
 			c.Name = n.cfg.Intern(f.Name)
+			n.views++ // the view names its members
 		}
 	}
 	// A witness counts only for a heartbeat newer than any known here. Ages

@@ -35,6 +35,37 @@ func views(comps [][]*Board) [][]firmware.State {
 // incarnation, and gives each of them the same role as every other board
 // does (check.Agreement).
 func (c *Cluster) Agreement() error {
+	// What the check reads changes only when a board's view does (its
+	// node counts those), a board boots or stops, or who hears whom
+	// changes (the LAN counts those): until then the last answer stands.
+	// Checked after every event of a long window, it costs a look at each
+	// board, not a view of every member from every board.
+	key := fnv64(c.lan.Shape())
+	for _, b := range c.boards {
+		key = fnv64(key ^ b.gen)
+		if b.Up() {
+			key = fnv64(key ^ b.p.Node().Views() ^ 1<<63)
+		}
+	}
+	if c.agreed.valid && c.agreed.key == key {
+		return c.agreed.err
+	}
+	err := c.agreement()
+	c.agreed.key, c.agreed.err, c.agreed.valid = key, err, true
+	return err
+}
+
+// fnv64 mixes x into a hash (FNV-1a over its bytes).
+func fnv64(x uint64) uint64 {
+	h := uint64(14695981039346656037)
+	for range 8 {
+		h = (h ^ x&0xff) * 1099511628211
+		x >>= 8
+	}
+	return h
+}
+
+func (c *Cluster) agreement() error {
 	comps := c.Components()
 	// A cheap look first, straight at the cores: most failed checks end
 	// here, before any board writes its state.

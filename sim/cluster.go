@@ -97,6 +97,12 @@ type Cluster struct {
 	// lastChange is when the network's shape last changed (QuietSafety).
 	lastChange time.Duration
 	nemesis    *Nemesis // the rogue host, once asked for
+	// agreed is the last answer of Agreement and what it depended on.
+	agreed struct {
+		key   uint64
+		err   error
+		valid bool
+	}
 }
 
 // New creates the cluster and schedules every board's power-on.

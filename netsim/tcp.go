@@ -75,16 +75,9 @@ type TCPListener struct {
 func (h *Host) ListenTCP(port uint16, accept func(*TCPConn)) (*TCPListener, error) {
 	l := &TCPListener{port: port, accept: accept}
 	l.wq = new(waiter.Queue)
-	if port == 0 { // an ephemeral port: the stack picks it
-		if _, err := h.needStack(); err != nil {
-			return nil, err
-		}
-	}
 	lan := h.lan
-	lan.mu.Lock()
-	if !h.powered || h.door != nil {
-		lan.mu.Unlock()
-		return nil, fmt.Errorf("netsim: %s: no stack: the host is off", h.name)
+	if err := h.lockForSocket(port); err != nil {
+		return nil, err
 	}
 	s := h.stack
 	if s == nil {

@@ -57,16 +57,9 @@ func (h *Host) ListenUDP(port uint16, onReadable func()) (*UDPConn, error) {
 		}
 	})
 	u.wq.EventRegister(&u.entry)
-	if port == 0 { // an ephemeral port: the stack picks it
-		if _, err := h.needStack(); err != nil {
-			return nil, err
-		}
-	}
 	l := h.lan
-	l.mu.Lock()
-	if !h.powered || h.door != nil {
-		l.mu.Unlock()
-		return nil, fmt.Errorf("netsim: %s: no stack: the host is off", h.name)
+	if err := h.lockForSocket(port); err != nil {
+		return nil, err
 	}
 	if port != 0 && h.udpOn(port) != nil {
 		l.mu.Unlock()
@@ -85,6 +78,22 @@ func (h *Host) ListenUDP(port uint16, onReadable func()) (*UDPConn, error) {
 		return nil, err
 	}
 	return u, nil
+}
+
+// lockForSocket readies h for a socket on port: its stack first when the
+// port is 0 (the stack picks one), then l.mu held, on a host that is on.
+func (h *Host) lockForSocket(port uint16) error {
+	if port == 0 {
+		if _, err := h.needStack(); err != nil {
+			return err
+		}
+	}
+	h.lan.mu.Lock()
+	if !h.powered || h.door != nil {
+		h.lan.mu.Unlock()
+		return fmt.Errorf("netsim: %s: no stack: the host is off", h.name)
+	}
+	return nil
 }
 
 // open makes the socket's endpoint on the host's stack, once there is one.

@@ -21,7 +21,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -165,7 +164,7 @@ var (
 
 type startedRun struct {
 	done chan struct{}
-	log  bytes.Buffer // the boards' output, for the spec's report
+	log  simtest.SyncBuffer // the boards' output, for the spec's report
 	r    scenario.Result
 	err  error // the lab did not start
 }
@@ -206,11 +205,11 @@ func startWallClock(preview Report) {
 			defer func() { <-slots; close(j.run.done) }()
 			if j.spec == emulatedSpec {
 				j.run.r = scenario.Run(j.s, scenario.Options{Target: "emulated", Open: func(spec targets.Spec) (targets.Target, error) {
-					return targets.NewEmulated(spec, targets.EmulatedConfig{Log: &lockedWriter{w: &j.run.log}}) // Run closes it
+					return targets.NewEmulated(spec, targets.EmulatedConfig{Log: &j.run.log}) // Run closes it
 				}})
 				return
 			}
-			inv, stop, err := newLab(j.s, &lockedWriter{w: &j.run.log})
+			inv, stop, err := newLab(j.s, &j.run.log)
 			if err != nil {
 				j.run.err = err
 				return
@@ -232,23 +231,10 @@ func awaitStarted(name, spec string) bool {
 		return false
 	}
 	<-r.done
-	GinkgoWriter.Write(r.log.Bytes())
+	GinkgoWriter.Write([]byte(r.log.String()))
 	Expect(r.err).NotTo(HaveOccurred())
 	judge(r.r)
 	return true
-}
-
-// lockedWriter lets the boards of a run write their output from their own
-// goroutines.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // newLab runs the scenario's boards as a lab, outside any spec, and
@@ -317,16 +303,7 @@ var _ = Describe("captures of TCP scenarios", func() {
 			first, second := capture(), capture()
 			Expect(len(first)).To(BeNumerically(">", 5000))
 			Expect(bytes.Equal(first, second)).To(BeTrue(), "captures of %d and %d bytes differ from byte %d",
-				len(first), len(second), firstDifference(first, second))
+				len(first), len(second), simtest.FirstDifference(first, second))
 		})
 	}
 })
-
-func firstDifference(a, b []byte) int {
-	for i := range min(len(a), len(b)) {
-		if a[i] != b[i] {
-			return i
-		}
-	}
-	return min(len(a), len(b))
-}

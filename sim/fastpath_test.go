@@ -11,6 +11,7 @@ import (
 
 	"github.com/picosim/picosim/netsim"
 	"github.com/picosim/picosim/sim"
+	"github.com/picosim/picosim/sim/simtest"
 )
 
 // netsim hands UDP datagrams to the boards' sockets itself, and builds
@@ -59,16 +60,7 @@ var _ = Describe("the fast path for UDP", func() {
 			Expect(len(slowCapture)).To(BeNumerically(">", 50_000))
 			Expect(fastTimeline).To(Equal(slowTimeline))
 			Expect(bytes.Equal(fastCapture, slowCapture)).To(BeTrue(), "captures of %d and %d bytes differ from byte %d",
-				len(fastCapture), len(slowCapture), firstDifference(fastCapture, slowCapture))
+				len(fastCapture), len(slowCapture), simtest.FirstDifference(fastCapture, slowCapture))
 		})
 	}
 })
-
-func firstDifference(a, b []byte) int {
-	for i := range min(len(a), len(b)) {
-		if a[i] != b[i] {
-			return i
-		}
-	}
-	return min(len(a), len(b))
-}

@@ -13,13 +13,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/picosim/picosim/firmware"
 	"github.com/picosim/picosim/sim"
+	"github.com/picosim/picosim/sim/simtest"
 )
 
 // upCluster runs a forwarded cluster in paced time, 20 simulated seconds per
@@ -204,7 +204,7 @@ func TestUpSurvivesHostileClientsAndStopsOnCtrlC(t *testing.T) {
 	// Port 0: every board on a free port of its own, read from the
 	// mapping up prints (a base port + i could be taken by then).
 	cmd := exec.Command(exe, "up", "--nodes", "3", "--quiet", "--forward", "127.0.0.1:0")
-	out := &syncBuffer{}
+	out := &simtest.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -321,22 +321,4 @@ func TestUpSurvivesHostileClientsAndStopsOnCtrlC(t *testing.T) {
 	case <-time.After(2 * time.Second): // the promise is one second; the watchdog exits at it
 		t.Fatalf("up still running 2s after SIGINT\n%s", out)
 	}
-}
-
-// syncBuffer is a bytes.Buffer a process writes to while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

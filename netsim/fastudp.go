@@ -55,7 +55,10 @@ func appendUDPFrame(srcMAC, dstMAC tcpip.LinkAddress, src, dst netip.AddrPort, f
 func (u *UDPConn) fastWrite(p []byte, to netip.AddrPort) bool {
 	h := u.host
 	l := h.lan
-	if a := to.Addr(); l.cfg.GVisorOnly || (a != l.bcast && a != limitedBroadcast) {
+	// Only to its own port (gVisor loops a broadcast back to the host's
+	// socket on the destination port, and that is the sender's then) and
+	// never to port 0, which gVisor refuses.
+	if a := to.Addr(); l.cfg.GVisorOnly || (a != l.bcast && a != limitedBroadcast) || to.Port() != u.port || u.port == 0 {
 		return false
 	}
 	l.mu.Lock()
@@ -72,7 +75,7 @@ func (u *UDPConn) fastWrite(p []byte, to netip.AddrPort) bool {
 	var f udpFrame
 	f.parse(frame)
 	l.mu.Lock()
-	tell := u.push(&f) && u.onReadable != nil
+	tell := u.push(f.payload, f.src) && u.onReadable != nil
 	l.mu.Unlock()
 	if tell {
 		u.onReadable()
@@ -136,8 +139,10 @@ func (f *udpFrame) parse(frame []byte) {
 // fastUDP returns the socket of h that f goes to, if the fast path takes
 // it; the caller holds l.mu. The checks are gVisor's, for a host whose one
 // address is h.ip on the LAN's subnet: the datagram is for h's address, the
-// subnet's broadcast or 255.255.255.255, and does not come from h's own
-// address nor from the subnet's broadcast.
+// subnet's broadcast or 255.255.255.255, and does not come from the
+// subnet's broadcast (which gVisor drops). One from h's own address is left
+// to gVisor, which takes it (netsim's stacks do not set HandleLocal): rare,
+// and the socket's one queue keeps the order either way.
 func (h *Host) fastUDP(f *udpFrame) *UDPConn {
 	if !f.ok || h.lan.cfg.GVisorOnly {
 		return nil
@@ -165,15 +170,17 @@ type datagram struct {
 
 // push queues a datagram as gVisor's UDP endpoint does: dropped while the
 // bytes already queued reach the receive buffer's size. The caller holds
-// l.mu; it reports whether the socket should hear that it is readable.
-func (u *UDPConn) push(f *udpFrame) bool {
+// l.mu; it reports whether the socket should hear that it is readable:
+// gVisor tells only when its queue was empty (of bytes) before.
+func (u *UDPConn) push(payload []byte, from netip.AddrPort) bool {
 	if u.closed || u.queued >= u.limit {
 		u.overflows++
 		return false
 	}
-	u.q = append(u.q, datagram{f.payload, f.src})
-	u.queued += len(f.payload)
-	return true
+	wasEmpty := u.queued == 0
+	u.q = append(u.q, datagram{payload, from})
+	u.queued += len(payload)
+	return wasEmpty
 }
 
 // unheard reports whether a frame is one that a host's stack would take
@@ -194,7 +201,10 @@ func (h *Host) unheard(frame []byte, f *udpFrame) bool {
 		case header.ARPReply:
 			return true
 		case header.ARPRequest:
-			return [4]byte(a.ProtocolAddressTarget()) != h.ip.As4()
+			// gVisor answers for its address and for the broadcast
+			// ones, which it holds too (and learns the asker).
+			t := [4]byte(a.ProtocolAddressTarget())
+			return t != h.ip.As4() && t != h.lan.bcast.As4() && t != [4]byte{255, 255, 255, 255}
 		}
 		return true // neither: gVisor ignores it
 	}

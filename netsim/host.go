@@ -104,8 +104,13 @@ func (h *Host) PowerOff() {
 	h.powered = false
 	h.lan.shape++
 	h.gen++
-	h.udp, h.pending, h.listeners = nil, nil, nil // the sockets die with the stack
+	for _, u := range h.udp { // the sockets die with the stack, and what they held
+		u.closed = true
+		u.q, u.head, u.queued = nil, 0, 0
+	}
+	h.udp, h.pending, h.listeners = nil, nil, nil
 	s := h.stack
+	h.stack, h.port = nil, nil
 	var notes []func()
 	if h == h.lan.ap {
 		notes = h.lan.apChanged(false)
@@ -274,7 +279,7 @@ func (h *Host) deliver(gen uint64, frame []byte, f *udpFrame) {
 		return
 	}
 	if u := h.fastUDP(f); u != nil {
-		tell := u.push(f) && u.onReadable != nil
+		tell := u.push(f.payload, f.src) && u.onReadable != nil
 		h.lan.mu.Unlock()
 		if tell {
 			u.onReadable()

@@ -68,6 +68,9 @@ type TCPListener struct {
 	ep     tcpip.Endpoint // nil until the host's stack is built
 	accept func(*TCPConn)
 	closed bool
+	// refused: a second listener on a port while there was no stack; the
+	// stack, once built, opens and closes it as gVisor would have.
+	refused bool
 }
 
 // ListenTCP listens on port; accept runs on the clock's goroutine for every
@@ -82,14 +85,18 @@ func (h *Host) ListenTCP(port uint16, accept func(*TCPConn)) (*TCPListener, erro
 	s := h.stack
 	if s == nil {
 		// Opened with the stack (needStack), which a SYN for it builds.
+		// The stack, once built, makes the endpoints in the order they
+		// were asked for, refused and closed ones too: gVisor draws random
+		// numbers for each (ephemeral ports, timers depend on them).
+		h.pending = append(h.pending, func(s *stack.Stack) { l.open(s) })
 		for _, o := range h.listeners {
 			if o.port == port && !o.closed {
+				l.refused = true // its endpoint is closed at once, whatever its bind does
 				lan.mu.Unlock()
 				return nil, fmt.Errorf("netsim: %s: bind TCP %d: %v", h.name, port, &tcpip.ErrPortInUse{})
 			}
 		}
 		h.listeners = append(h.listeners, l)
-		h.pending = append(h.pending, func(s *stack.Stack) { l.open(s) })
 		lan.mu.Unlock()
 		l.init(h, waiter.ReadableEvents, l.drain)
 		return l, nil
@@ -102,11 +109,9 @@ func (h *Host) ListenTCP(port uint16, accept func(*TCPConn)) (*TCPListener, erro
 	return l, nil
 }
 
-// open makes the listener's endpoint on the host's stack.
+// open makes the listener's endpoint on the host's stack (a refused one is
+// closed at once, as gVisor's failed bind left it).
 func (l *TCPListener) open(s *stack.Stack) error {
-	if l.closed {
-		return nil
-	}
 	ep, err := s.NewEndpoint(tcp.ProtocolNumber, ipv4.ProtocolNumber, l.wq)
 	if err != nil {
 		return fmt.Errorf("netsim: TCP endpoint: %v", err)
@@ -120,6 +125,9 @@ func (l *TCPListener) open(s *stack.Stack) error {
 		return fmt.Errorf("netsim: listen TCP %d: %v", l.port, err)
 	}
 	l.ep = ep
+	if l.refused {
+		ep.Close()
+	}
 	return nil
 }
 
@@ -144,7 +152,14 @@ func (l *TCPListener) Close() {
 	l.closed = true
 	if l.ep != nil {
 		l.ep.Close()
+		return
 	}
+	// Not opened yet: the stack, once built, closes it in its turn.
+	l.host.closeLater(func() {
+		if l.ep != nil {
+			l.ep.Close()
+		}
+	})
 }
 
 // TCPConn is one TCP connection driven from the clock's goroutine.

@@ -25,14 +25,15 @@ type UDPConn struct {
 	ep         tcpip.Endpoint
 	wq         waiter.Queue
 	entry      waiter.Entry
-	buf        bytes.Buffer
+	buf        bytes.Buffer // a datagram read from gVisor
+	read       []byte       // the payload ReadFrom returns
 	onReadable func()
-	// inStack: gVisor may hold a datagram (its queue was readable since
-	// the last read found it empty), so that a read of the fast path's
-	// queue does not ask the stack in vain every time.
+	refused    bool // see ListenUDP
+	// inStack: gVisor may hold a datagram for the socket (its queue was
+	// readable since takeFromStack last found it empty).
 	inStack atomic.Bool
 
-	// The fast path's queue (see fastudp.go), guarded by the LAN's mutex:
+	// The socket's queue (see fastudp.go), guarded by the LAN's mutex:
 	// datagrams from head on, their payload bytes, and the limit of those,
 	// the endpoint's receive buffer size.
 	q         []datagram
@@ -50,57 +51,48 @@ type UDPConn struct {
 // with a zero-delay timer on the LAN's clock).
 func (h *Host) ListenUDP(port uint16, onReadable func()) (*UDPConn, error) {
 	u := &UDPConn{host: h, port: port, onReadable: onReadable, limit: udpReceiveBuffer()}
+	// What gVisor queues for the socket moves to the socket's own queue
+	// the moment gVisor says so (it tells after releasing the endpoint's
+	// lock, on the goroutine that delivered): one queue, in the order
+	// datagrams came, whichever path they took, and the socket hears of a
+	// broadcast it loops back before the broadcast leaves, as with gVisor.
 	u.entry = waiter.NewFunctionEntry(waiter.ReadableEvents, func(waiter.EventMask) {
 		u.inStack.Store(true)
-		if onReadable != nil {
-			onReadable()
-		}
+		u.takeFromStack()
 	})
 	u.wq.EventRegister(&u.entry)
 	l := h.lan
 	if err := h.lockForSocket(port); err != nil {
 		return nil, err
 	}
-	if port != 0 && h.udpOn(port) != nil {
+	if s := h.stack; s != nil {
+		l.mu.Unlock()
+		if err := u.open(s); err != nil {
+			return nil, err
+		}
+		l.mu.Lock()
+		h.udp = append(h.udp, u)
+		l.mu.Unlock()
+		return u, nil
+	}
+	// No stack yet (and port is not 0: lockForSocket built one for that).
+	// The stack, once built, makes the endpoints in the order they were
+	// asked for, a refused one too: gVisor draws random numbers for them.
+	if h.udpOn(port) != nil {
+		u.closed, u.refused = true, true // its endpoint is closed at once, whatever its bind does
+		h.pending = append(h.pending, func(s *stack.Stack) { u.open(s) })
 		l.mu.Unlock()
 		return nil, fmt.Errorf("netsim: %s: bind UDP %d: %v", h.name, port, &tcpip.ErrPortInUse{})
 	}
 	h.udp = append(h.udp, u)
-	s := h.stack
-	if s == nil {
-		h.pending = append(h.pending, func(s *stack.Stack) { u.open(s) })
-		l.mu.Unlock()
-		return u, nil
-	}
+	h.pending = append(h.pending, func(s *stack.Stack) { u.open(s) })
 	l.mu.Unlock()
-	if err := u.open(s); err != nil {
-		u.Close()
-		return nil, err
-	}
 	return u, nil
 }
 
-// lockForSocket readies h for a socket on port: its stack first when the
-// port is 0 (the stack picks one), then l.mu held, on a host that is on.
-func (h *Host) lockForSocket(port uint16) error {
-	if port == 0 {
-		if _, err := h.needStack(); err != nil {
-			return err
-		}
-	}
-	h.lan.mu.Lock()
-	if !h.powered || h.door != nil {
-		h.lan.mu.Unlock()
-		return fmt.Errorf("netsim: %s: no stack: the host is off", h.name)
-	}
-	return nil
-}
-
-// open makes the socket's endpoint on the host's stack, once there is one.
+// open makes the socket's endpoint on the host's stack, once there is one
+// (a refused one is closed at once, as gVisor's failed bind left it).
 func (u *UDPConn) open(s *stack.Stack) error {
-	if u.closed {
-		return nil
-	}
 	h := u.host
 	ep, err := s.NewEndpoint(udp.ProtocolNumber, ipv4.ProtocolNumber, &u.wq)
 	if err != nil {
@@ -111,58 +103,59 @@ func (u *UDPConn) open(s *stack.Stack) error {
 		ep.Close()
 		return fmt.Errorf("netsim: %s: bind UDP %d: %v", h.name, u.port, err)
 	}
+	if u.port == 0 { // the stack picked it: the fast path must know it
+		a, _ := ep.GetLocalAddress()
+		u.port = a.Port
+	}
 	u.ep = ep
+	if u.refused {
+		ep.Close()
+	}
 	return nil
 }
 
-// udpReceiveBuffer is the receive buffer of a UDP endpoint of gVisor's,
-// which the fast path's queue mimics before and after the stack is built.
-var udpReceiveBuffer = sync.OnceValue(func() int {
-	s := stack.New(stack.Options{NetworkProtocols: []stack.NetworkProtocolFactory{ipv4.NewProtocol},
-		TransportProtocols: []stack.TransportProtocolFactory{udp.NewProtocol}})
-	defer s.Destroy()
-	var wq waiter.Queue
-	ep, err := s.NewEndpoint(udp.ProtocolNumber, ipv4.ProtocolNumber, &wq)
-	if err != nil {
-		panic("netsim: gVisor makes no UDP endpoint: " + err.String())
+// takeFromStack moves what gVisor queued for the socket to its own queue;
+// call it without l.mu held.
+func (u *UDPConn) takeFromStack() {
+	l := u.host.lan
+	for u.ep != nil && u.inStack.Load() {
+		u.buf.Reset()
+		u.inStack.Store(false)
+		res, err := u.ep.Read(&u.buf, tcpip.ReadOptions{NeedRemoteAddr: true})
+		if err != nil {
+			return
+		}
+		u.inStack.Store(true)
+		from := netip.AddrPortFrom(netip.AddrFrom4(res.RemoteAddr.Addr.As4()), res.RemoteAddr.Port)
+		l.mu.Lock()
+		tell := u.push(bytes.Clone(u.buf.Bytes()), from) && u.onReadable != nil
+		l.mu.Unlock()
+		if tell {
+			u.onReadable()
+		}
 	}
-	defer ep.Close()
-	return int(ep.SocketOptions().GetReceiveBufferSize())
-})
+}
 
 // ReadFrom returns the next queued datagram, if any. The payload is valid
-// until the next call.
+// until the next call; the reader may write on it.
 func (u *UDPConn) ReadFrom() (payload []byte, from netip.AddrPort, ok bool) {
 	l := u.host.lan
 	l.mu.Lock()
-	if u.head < len(u.q) {
-		d := u.q[u.head]
-		u.q[u.head] = datagram{}
-		u.head++
-		u.queued -= len(d.payload)
-		if u.head == len(u.q) {
-			u.q, u.head = u.q[:0], 0
-		}
-		l.mu.Unlock()
-		return d.payload, d.from, true
-	}
-	l.mu.Unlock()
-	if !u.inStack.Load() || u.ep == nil {
+	defer l.mu.Unlock()
+	if u.head == len(u.q) {
 		return nil, netip.AddrPort{}, false
 	}
-	u.buf.Reset()
-	res, err := u.ep.Read(&u.buf, tcpip.ReadOptions{NeedRemoteAddr: true})
-	if err != nil {
-		// Cleared before a second look: a datagram queued in between
-		// sets it again.
-		u.inStack.Store(false)
-		if res, err = u.ep.Read(&u.buf, tcpip.ReadOptions{NeedRemoteAddr: true}); err != nil {
-			return nil, netip.AddrPort{}, false
-		}
-		u.inStack.Store(true)
+	d := u.q[u.head]
+	u.q[u.head] = datagram{}
+	u.head++
+	u.queued -= len(d.payload)
+	if u.head == len(u.q) {
+		u.q, u.head = u.q[:0], 0
 	}
-	a := res.RemoteAddr.Addr.As4()
-	return u.buf.Bytes(), netip.AddrPortFrom(netip.AddrFrom4(a), res.RemoteAddr.Port), true
+	// A copy: a fast-path payload is a slice of the frame every receiver
+	// shares.
+	u.read = append(u.read[:0], d.payload...)
+	return u.read, d.from, true
 }
 
 // WriteTo sends one datagram.
@@ -177,9 +170,9 @@ func (u *UDPConn) WriteTo(p []byte, to netip.AddrPort) error {
 		if _, err := u.host.needStack(); err != nil {
 			return err
 		}
-		if u.ep == nil {
-			return fmt.Errorf("netsim: %s: UDP %d is closed, or the host is off", u.host.name, u.port)
-		}
+	}
+	if u.ep == nil || u.closed { // the host is off, or the socket closed
+		return fmt.Errorf("netsim: send to %v: %v", to, &tcpip.ErrInvalidEndpointState{})
 	}
 	var r bytes.Reader
 	r.Reset(p)
@@ -212,5 +205,54 @@ func (u *UDPConn) Close() {
 	u.wq.EventUnregister(&u.entry)
 	if u.ep != nil {
 		u.ep.Close()
+		return
 	}
+	// Not opened yet: the stack, once built, closes it in its turn.
+	h.closeLater(func() {
+		if u.ep != nil {
+			u.ep.Close()
+		}
+	})
+}
+
+// closeLater queues the closing of a socket made before the stack, after
+// its opening, so that the stack, once built, sees the two in the order
+// they came.
+func (h *Host) closeLater(close func()) {
+	h.lan.mu.Lock()
+	defer h.lan.mu.Unlock()
+	if h.powered && h.stack == nil {
+		h.pending = append(h.pending, func(*stack.Stack) { close() })
+	}
+}
+
+// udpReceiveBuffer is the receive buffer of a UDP endpoint of gVisor's,
+// which the fast path's queue mimics before and after the stack is built.
+var udpReceiveBuffer = sync.OnceValue(func() int {
+	s := stack.New(stack.Options{NetworkProtocols: []stack.NetworkProtocolFactory{ipv4.NewProtocol},
+		TransportProtocols: []stack.TransportProtocolFactory{udp.NewProtocol}})
+	defer s.Destroy()
+	var wq waiter.Queue
+	ep, err := s.NewEndpoint(udp.ProtocolNumber, ipv4.ProtocolNumber, &wq)
+	if err != nil {
+		panic("netsim: gVisor makes no UDP endpoint: " + err.String())
+	}
+	defer ep.Close()
+	return int(ep.SocketOptions().GetReceiveBufferSize())
+})
+
+// lockForSocket readies h for a socket on port: its stack first when the
+// port is 0 (the stack picks one), then l.mu held, on a host that is on.
+func (h *Host) lockForSocket(port uint16) error {
+	if port == 0 {
+		if _, err := h.needStack(); err != nil {
+			return err
+		}
+	}
+	h.lan.mu.Lock()
+	if !h.powered || h.door != nil {
+		h.lan.mu.Unlock()
+		return fmt.Errorf("netsim: %s: no stack: the host is off", h.name)
+	}
+	return nil
 }

@@ -118,4 +118,4 @@ fuzz:
 	$(GO) test ./sim/scenario -run '^$$' -fuzz FuzzParseScenario -fuzztime $(FUZZTIME)
 
 build:
-	$(GO) build -o bin/picosim ./sim/cmd/picosim
+	$(GO) build -buildvcs=auto -o bin/picosim ./sim/cmd/picosim

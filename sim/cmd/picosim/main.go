@@ -18,6 +18,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -40,9 +42,12 @@ Usage:
   picosim lab [flags]       keep emulated boards running as a lab for the hw target
   picosim inventory FILE    check a lab inventory; run its boards' flash and power commands
   picosim bench [flags]     measure simulation speed and scale, print a table
+  picosim completion SHELL  print a completion script for bash, zsh or fish
+  picosim version           print the version (also --version)
   picosim help [command]    show help
 
-Run 'picosim help cluster' for the flags of a command.
+Flags may come before or after a command's arguments. Run 'picosim help
+cluster' for the flags of a command.
 `
 
 func main() {
@@ -118,6 +123,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "validate":
 		return validateCmd(args[1:], stdout, stderr)
 	case "schema":
+		if len(args) > 1 {
+			if args[1] == "-h" || args[1] == "--help" || args[1] == "-help" {
+				fmt.Fprint(stderr, schemaHelp)
+				return 0
+			}
+			fmt.Fprintf(stderr, "picosim schema: unexpected argument %q\n\n%s", args[1], schemaHelp)
+			return 2
+		}
 		b, err := scenario.Schema()
 		if err != nil {
 			fmt.Fprintf(stderr, "picosim schema: %v\n", err)
@@ -135,26 +148,55 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return labCmd(args[1:], stdout, stderr)
 	case "inventory":
 		return inventoryCmd(args[1:], stdout, stderr)
-	case "help", "-h", "--help":
-		if len(args) > 1 {
+	case "help", "-h", "--help", "-help":
+		if len(args) > 1 && !strings.HasPrefix(args[1], "-") && args[1] != "help" {
+			if !slices.Contains(commands, args[1]) {
+				return unknownCommand(args[1], stderr)
+			}
 			return run([]string{args[1], "--help"}, stdout, stderr)
 		}
 		fmt.Fprint(stdout, usage)
 		return 0
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, version())
+		return 0
+	case "completion":
+		return completionCmd(args[1:], stdout, stderr)
+	case "__complete":
+		return completeCmd(args[1:], stdout)
 	}
-	fmt.Fprintf(stderr, "picosim: unknown command %q\n\n%s", args[0], usage)
-	return 2
+	return unknownCommand(args[0], stderr)
 }
+
+const schemaHelp = `Usage: picosim schema
+
+Prints the JSON Schema of scenario files on standard output, for an editor
+to check and complete them as they are written (VS Code's YAML extension:
+"yaml.schemas": {"scenarios/schema.json": "scenarios/*.yaml"}).
+
+Example:
+  picosim schema > scenarios/schema.json
+`
 
 // parseFlags parses a subcommand's flags. When it reports !ok the command
 // returns code: 0 after --help (the usage is printed), 2 for a bad flag or,
 // for a command that takes no arguments, a stray one (a value whose flag
 // lost its dashes, say), so that nothing a user typed is silently ignored.
 func parseFlags(fs *flag.FlagSet, args []string, takesArgs bool, stderr io.Writer) (code int, ok bool) {
-	if err := fs.Parse(args); err != nil {
+	// The flag package prints its own message and the whole usage on a
+	// bad flag: 45 lines for a typo. One line that says what to do instead.
+	out, help := fs.Output(), fs.Usage
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(flagsFirst(fs, args))
+	fs.SetOutput(out)
+	fs.Usage = help
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			help()
 			return 0, false
 		}
+		fmt.Fprintln(stderr, explain(fs, err))
 		return 2, false
 	}
 	if !takesArgs && fs.NArg() > 0 {

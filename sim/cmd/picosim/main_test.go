@@ -158,7 +158,7 @@ func TestSoftAPClusterCollapsesWithItsAP(t *testing.T) {
 	if code, _, errOut := picosim(t, "cluster", "--nodes", "10", "--softap"); code != 2 || !strings.Contains(errOut, "--softap") {
 		t.Fatalf("ten boards on a soft AP: exit %d %s", code, errOut)
 	}
-	if code, _, errOut := picosim(t, "cluster", "--addressing", "dynamic"); code != 2 || !strings.Contains(errOut, `for flag -addressing: addressing "dynamic": sticky or new-each-boot`) {
+	if code, _, errOut := picosim(t, "cluster", "--addressing", "dynamic"); code != 2 || !strings.Contains(errOut, `--addressing "dynamic": addressing "dynamic": sticky or new-each-boot`) {
 		t.Fatalf("exit %d %s", code, errOut)
 	}
 }

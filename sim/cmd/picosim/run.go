@@ -333,14 +333,17 @@ when all are valid, 2 otherwise.
 `
 
 func validateCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(stderr, validateHelp)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, validateHelp) }
+	if code, ok := parseFlags(fs, args, true, stderr); !ok {
+		return code
 	}
-	all, err := scenario.LoadAll(args...)
+	if fs.NArg() == 0 {
+		fmt.Fprint(stderr, validateHelp)
+		return 2
+	}
+	all, err := scenario.LoadAll(fs.Args()...)
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
 		return 2

@@ -118,7 +118,7 @@ func Failover(o Options) ([]Figure, error) {
 		goal := map[int]float64{10: 5000, 50: 500}[n]
 		bestWall, bestCPU := math.Inf(1), math.Inf(1)
 		var s sim.Summary
-		var pcap []float64           // CPU with a capture over CPU without, pair by pair
+		var pcap []float64            // CPU with a capture over CPU without, pair by pair
 		var pcapWith, pcapOff float64 // and the CPU of all of them
 		more := func(i int, spent float64) bool {
 			if i >= 1000 {

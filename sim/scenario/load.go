@@ -15,6 +15,7 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/lexer"
+	"github.com/goccy/go-yaml/token"
 	"github.com/picosim/picosim/sim/yamlguard"
 )
 
@@ -103,12 +104,49 @@ func parse(path string, src []byte) (s *Scenario, err error) {
 	src = bytes.TrimPrefix(src, bom) // as checkYAML read it (YAML allows one), for findValue
 	var sc Scenario
 	if body != nil { // an empty file decodes to an empty scenario, which check refuses
-		if err := yaml.NodeToValue(body, &sc, yaml.DisallowUnknownField()); err != nil {
+		// go-yaml stops at the first problem. Every problem at once, in
+		// file order, is what fixes a file in one go: the entry at fault
+		// is taken out of the tree and the rest decoded again, up to
+		// maxDecodeErrors times. The checks of meaning (check) run once
+		// the file decodes: on a tree with entries taken out they would
+		// complain of what is not missing.
+		var errs []*Error
+		for len(errs) < maxDecodeErrors {
+			sc = Scenario{}
+			err := yaml.NodeToValue(body, &sc, yaml.DisallowUnknownField())
+			if err == nil {
+				break
+			}
 			e := yamlError(path, err)
 			if e.Line == 0 {
 				e.Line, e.Col = findValue(src, e.Msg) // our own parsers say which value
 			}
-			return nil, e
+			errs = append(errs, e)
+			var tk *token.Token
+			if ye, ok := err.(yaml.Error); ok || errors.As(err, &ye) {
+				tk = ye.GetToken()
+			}
+			if tk == nil && e.Line > 0 {
+				tk = tokenAt(body, e.Line, e.Col) // one of our own parsers refused a value
+			}
+			if m := wrongType.FindStringSubmatch(e.Msg); m != nil && tk != nil {
+				// Go's words ("Go struct field Scenario.Steps of type
+				// bool") name neither the key nor what it takes.
+				e.Msg = fmt.Sprintf("%s: want %s, not %q", keyOf(body, tk), typeWords(m[2]), tk.Value)
+			}
+			if tk == nil || !cut(body, tk) {
+				break // nothing to take out: what was found is all there is to say
+			}
+		}
+		if len(errs) > 0 {
+			sort.SliceStable(errs, func(i, j int) bool {
+				return errs[i].Line < errs[j].Line || errs[i].Line == errs[j].Line && errs[i].Col < errs[j].Col
+			})
+			out := make([]error, len(errs))
+			for i, e := range errs {
+				out[i] = e
+			}
+			return nil, errors.Join(out...)
 		}
 	}
 	sc.File = path
@@ -196,6 +234,122 @@ func yamlError(path string, err error) *Error {
 		e.Msg = ve.what + ": " + e.Msg // go-yaml's message without its excerpt of the source
 	}
 	return e
+}
+
+// maxDecodeErrors bounds the problems one file reports (and the decodes it
+// costs).
+const maxDecodeErrors = 50
+
+// cut takes out of the tree the mapping entry, or the sequence item, that
+// holds the token a decode stopped at, and reports whether it found one.
+func cut(root ast.Node, tk *token.Token) bool {
+	holds := func(n ast.Node) bool {
+		found := false
+		ast.Walk(visitor(func(m ast.Node) bool {
+			if !found && m.GetToken() == tk {
+				found = true
+			}
+			return !found
+		}), n)
+		return found
+	}
+	var walk func(n ast.Node) bool
+	walk = func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.DocumentNode:
+			return walk(n.Body)
+		case *ast.MappingNode:
+			for i, mv := range n.Values {
+				if mv.Key.GetToken() == tk || mv.Value.GetToken() == tk || !holds(mv.Value) && holds(mv) {
+					n.Values = append(n.Values[:i], n.Values[i+1:]...)
+					return true
+				}
+				if holds(mv.Value) {
+					return walk(mv.Value) || cutEntry(n, i)
+				}
+			}
+		case *ast.MappingValueNode:
+			if n.Key.GetToken() == tk || n.Value.GetToken() == tk {
+				return false // a single entry: the caller takes it out
+			}
+			return walk(n.Value)
+		case *ast.SequenceNode:
+			for i, v := range n.Values {
+				if v.GetToken() == tk {
+					n.Values = append(n.Values[:i], n.Values[i+1:]...)
+					return true
+				}
+				if holds(v) {
+					return walk(v)
+				}
+			}
+		}
+		return false
+	}
+	return walk(root)
+}
+
+// cutEntry takes entry i out of a mapping, for a problem deeper in it that
+// walk could not single out.
+func cutEntry(m *ast.MappingNode, i int) bool {
+	m.Values = append(m.Values[:i], m.Values[i+1:]...)
+	return true
+}
+
+var wrongType = regexp.MustCompile(`cannot unmarshal (\S+) into Go (?:struct field \S+ of type|value of type) (\S+)`)
+
+// typeWords says what a Go type takes, in a scenario's words.
+func typeWords(t string) string {
+	switch {
+	case t == "bool":
+		return "true or false"
+	case strings.HasPrefix(t, "int") || strings.HasPrefix(t, "uint"):
+		return "a whole number"
+	case strings.HasPrefix(t, "float"):
+		return "a number"
+	case t == "string":
+		return "text"
+	case strings.HasPrefix(t, "[]"):
+		return "a list"
+	case strings.HasPrefix(t, "map["):
+		return "a mapping (key: value lines)"
+	}
+	return "a mapping (key: value lines)"
+}
+
+// keyOf returns the key of the mapping entry whose value is tk's node, or
+// "value".
+func keyOf(root ast.Node, tk *token.Token) string {
+	key := "value"
+	ast.Walk(visitor(func(n ast.Node) bool {
+		if mv, ok := n.(*ast.MappingValueNode); ok && mv.Value.GetToken() == tk {
+			key = mv.Key.String()
+			return false
+		}
+		return true
+	}), root)
+	return key
+}
+
+// tokenAt returns the token of the node at a line and column, if any.
+func tokenAt(root ast.Node, line, col int) *token.Token {
+	var found *token.Token
+	ast.Walk(visitor(func(n ast.Node) bool {
+		if tk := n.GetToken(); found == nil && tk != nil && tk.Position != nil && tk.Position.Line == line && tk.Position.Column == col {
+			found = tk
+		}
+		return found == nil
+	}), root)
+	return found
+}
+
+type visitor func(ast.Node) bool
+
+func (v visitor) Visit(n ast.Node) ast.Visitor {
+	if v(n) {
+		return v
+	}
+	return nil
 }
 
 // findValue returns where the first scalar quoted in msg stands in src.

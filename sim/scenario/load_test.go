@@ -97,3 +97,30 @@ func TestBoardsAsACountWithAPatternOrAsAList(t *testing.T) {
 		}
 	}
 }
+
+// A file with five mistakes gets five errors in one go, in file order,
+// each at its place and naming the key (issue 16: fixing one file took six
+// runs, one error at a time, out of order).
+func TestEveryMistakeOfAFileAtOnceInOrder(t *testing.T) {
+	src := "name: x\ntopology:\n  boards: 3\n  netwrk: {}\nsteps:\n  - wait: soon\n  - expect:\n      eventually: 10s\n      membrs_agree: true\n      one_master: yes\n  - power_of: pico1\n"
+	_, err := Parse("f.yaml", []byte(src))
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	want := []string{
+		`f.yaml:4:3: unknown field "netwrk": did you mean "network"?`,
+		`f.yaml:6:11: "soon" is not a duration`,
+		`f.yaml:9:7: unknown field "membrs_agree": did you mean "members_agree"?`,
+		`f.yaml:10:19: one_master: want true or false, not "yes"`,
+		`f.yaml:11:5: unknown field "power_of": did you mean "power_off"?`,
+	}
+	got := strings.Split(err.Error(), "\n")
+	if len(got) != len(want) {
+		t.Fatalf("%d errors, want %d:\n%v", len(got), len(want), err)
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("error %d: %q, want %q", i+1, got[i], want[i])
+		}
+	}
+}

@@ -24,6 +24,8 @@ demo:
 # input may crash it, issue 14), on one core beside the other tests, which
 # spend most of their last minute waiting on emulated boards' wall-clock
 # time; its events join the others' in testsum. make fuzz runs it longer.
+# GINKGO_NO_COLOR: the log is read in CI's pages and in files, where colour
+# codes are noise.
 # -p 4: four packages at a time on two cores, because the longest two (the
 # firmware's TinyGo builds, the scenarios' emulated boards) would otherwise
 # hold both slots for a minute while the CPU idles (about 80 s in all here,
@@ -31,6 +33,7 @@ demo:
 FUZZTIME ?= 30s
 test: tools vet
 	set -o pipefail; fuzzlog=$$(mktemp); trap 'rm -f $$fuzzlog' EXIT; \
+	export GINKGO_NO_COLOR=TRUE; \
 	{ $(GO) test -json -run '^$$' -fuzz FuzzParseScenario -fuzztime $(FUZZTIME) -parallel 1 ./sim/scenario >$$fuzzlog 2>&1 & fuzz=$$!; \
 	  $(GO) test -count=1 -p 4 -timeout 30m -json ./...; tests=$$?; wait $$fuzz; fuzzed=$$?; cat $$fuzzlog; \
 	  [ $$tests = 0 ] && [ $$fuzzed = 0 ]; } | $(GO) run ./hack/testsum

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"runtime/debug"
 	"sort"
@@ -268,4 +269,15 @@ func unknownCommand(name string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "picosim: unknown command %q\n\n%s", name, usage)
 	}
 	return 2
+}
+
+// isTerminal reports whether w is a terminal, where a line may be
+// rewritten in place.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice != 0
 }

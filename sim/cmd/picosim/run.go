@@ -156,8 +156,10 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 			}
 			opt.Capture = capture
 		}
-		if !*asJSON {
-			fmt.Fprintf(stderr, "running %s (seed %d, %s)...\r", s.Name, jobSeed, *kind) // overwritten by the result line
+		if !*asJSON && !*verbose && isTerminal(stderr) {
+			// Overwritten by the result line, on a terminal only: in a log
+			// file a carriage return glues lines together.
+			fmt.Fprintf(stderr, "running %s (seed %d, %s)...\r", s.Name, jobSeed, *kind)
 		}
 		r := scenario.Run(s, opt)
 		if capture != nil {

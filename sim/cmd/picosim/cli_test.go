@@ -81,3 +81,16 @@ func TestVersionAndCompletion(t *testing.T) {
 		t.Errorf("__complete run --: %q", out)
 	}
 }
+
+// --repeat ends with one row per scenario, not one per run.
+func TestRepeatSummarizesEachScenario(t *testing.T) {
+	code, out, errOut := picosim(t, "run", "--repeat", "4", "../../../scenarios/write-pin-reverts.yaml")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	table := out[strings.Index(out, "scenario "):]
+	if rows := strings.Count(strings.TrimSpace(table), "\n"); rows != 3 || !strings.Contains(table, "runs  passed") ||
+		!strings.Contains(table, "4     4       0") || !strings.Contains(table, "100.0%") {
+		t.Fatalf("table:\n%s", table)
+	}
+}

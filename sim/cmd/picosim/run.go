@@ -225,7 +225,11 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		if *kind != "sim" {
 			timeCol = "run s"
 		}
-		fmt.Fprintf(tw, "scenario\tverdict\t%s\twall s\tseed\n", timeCol)
+		if *repeat > 1 {
+			repeatTable(tw, results)
+		} else {
+			fmt.Fprintf(tw, "scenario\tverdict\t%s\twall s\tseed\n", timeCol)
+		}
 		passed, failed, notJudged, skipped := 0, 0, 0, 0
 		for _, r := range results {
 			v := "FAILED"
@@ -242,12 +246,58 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 			if len(r.SkippedSteps) > 0 && r.Passed {
 				v += fmt.Sprintf(" (%d steps skipped)", len(r.SkippedSteps))
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.2f\t%d\n", r.Scenario, v, r.SimS, r.WallS, r.Seed)
+			if *repeat == 1 {
+				fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.2f\t%d\n", r.Scenario, v, r.SimS, r.WallS, r.Seed)
+			}
 		}
 		tw.Flush()
 		fmt.Fprintf(stdout, "\n%d passed, %d failed, %d not judged, %d skipped\n", passed, failed, notJudged, skipped)
 	}
 	return code
+}
+
+// repeatTable writes one row per scenario of a --repeat run: its runs, how
+// many passed, failed or were not judged, and the seeds that failed (each
+// run's line above has its replay command).
+func repeatTable(tw io.Writer, results []scenario.Result) {
+	type row struct {
+		name                           string
+		runs, passed, failed, unjudged int
+		seeds                          []string
+	}
+	var rows []*row
+	by := map[string]*row{}
+	for _, r := range results {
+		w := by[r.Scenario]
+		if w == nil {
+			w = &row{name: r.Scenario}
+			by[r.Scenario] = w
+			rows = append(rows, w)
+		}
+		w.runs++
+		switch {
+		case r.Skipped != "":
+		case !r.Passed:
+			w.failed++
+			if len(w.seeds) < 8 {
+				w.seeds = append(w.seeds, fmt.Sprint(r.Seed))
+			} else if len(w.seeds) == 8 {
+				w.seeds = append(w.seeds, "...")
+			}
+		case r.NotJudged != "":
+			w.unjudged++
+		default:
+			w.passed++
+		}
+	}
+	fmt.Fprintf(tw, "scenario\truns\tpassed\tfailed\tnot judged\tpass rate\tfailing seeds\n")
+	for _, w := range rows {
+		rate := "-"
+		if judged := w.passed + w.failed; judged > 0 {
+			rate = fmt.Sprintf("%.1f%%", 100*float64(w.passed)/float64(judged))
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%s\n", w.name, w.runs, w.passed, w.failed, w.unjudged, rate, strings.Join(w.seeds, " "))
+	}
 }
 
 // opener returns how to open the boards of a target kind.

@@ -181,7 +181,9 @@ func (r FailoverRun) Run() (Summary, error) {
 			m, took, err := c.AwaitNewMaster(old.name, min(bound, r.Duration-c.Now()))
 			switch f, fault := faultIn(r.KillAt, r.KillAt+bound, old.name); {
 			case err == nil:
-				f := took.Seconds()
+				// To the microsecond: events at one instant are a
+				// nanosecond apart, which made 2.516000001.
+				f := took.Round(time.Microsecond).Seconds()
 				s.FailoverS = &f
 				s.MasterAfter = m.name
 			case fault:

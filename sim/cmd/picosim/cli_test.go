@@ -94,3 +94,20 @@ func TestRepeatSummarizesEachScenario(t *testing.T) {
 		t.Fatalf("table:\n%s", table)
 	}
 }
+
+// Numbers and words for people: no "latency 0s±0s" when only loss is set,
+// no "agreed on none after none", no 2.516000001 (issue 16).
+func TestClusterOutputReadsAsItShould(t *testing.T) {
+	_, out, _ := picosim(t, "cluster", "--nodes", "3", "--loss", "0.1", "--duration", "5s", "--quiet")
+	if strings.Contains(out, "±") || strings.Contains(out, "latency") {
+		t.Errorf("a latency nobody set:\n%s", out)
+	}
+	_, out, _ = picosim(t, "cluster", "--nodes", "3", "--softap", "--kill-master-at", "20s", "--duration", "40s", "--quiet")
+	if strings.Contains(out, "none after none") || !strings.Contains(out, "did not agree on a new master") {
+		t.Errorf("a failover that did not happen:\n%s", out)
+	}
+	_, out, _ = picosim(t, "cluster", "--nodes", "5", "--kill-master-at", "10s", "--json", "--quiet")
+	if !strings.Contains(out, `"failover_s":2.516,`) {
+		t.Errorf("failover_s not to the microsecond: %s", out)
+	}
+}

@@ -188,10 +188,20 @@ func softAPBoard(on bool) string {
 }
 
 func (f *clusterFlags) linkString() string {
-	if f.loss == 0 && f.latency == 0 && f.jitter == 0 {
+	var parts []string
+	if f.loss > 0 {
+		parts = append(parts, fmt.Sprintf("loss %g", f.loss))
+	}
+	switch {
+	case f.jitter > 0:
+		parts = append(parts, fmt.Sprintf("latency %v±%v", f.latency, f.jitter))
+	case f.latency > 0:
+		parts = append(parts, fmt.Sprintf("latency %v", f.latency))
+	}
+	if len(parts) == 0 {
 		return "perfect links"
 	}
-	return fmt.Sprintf("loss %g, latency %v±%v", f.loss, f.latency, f.jitter)
+	return strings.Join(parts, ", ")
 }
 
 func printVerdict(w io.Writer, s sim.Summary, f clusterFlags, args []string) {
@@ -206,17 +216,19 @@ func printVerdict(w io.Writer, s sim.Summary, f clusterFlags, args []string) {
 		verdict = "FAIL"
 	}
 	fmt.Fprintf(w, "\n%s: agreement %s, liveness %s, safety %s\n", verdict, mark(s.Agreement), mark(s.Liveness), mark(s.Safety))
-	if s.KilledAtS > 0 {
-		failover := "none"
-		if s.FailoverS != nil {
-			failover = fmt.Sprintf("%.3fs", *s.FailoverS)
-		}
-		fmt.Fprintf(w, "  master %s killed at %.3fs; survivors agreed on %s after %s (bound %.1fs)\n",
-			s.MasterBefore, s.KilledAtS, orNone(s.MasterAfter), failover, s.BoundS)
-	} else {
+	switch {
+	case s.KilledAtS > 0 && s.FailoverS != nil:
+		fmt.Fprintf(w, "  master %s killed at %.3fs; survivors agreed on %s after %.3fs (bound %.1fs)\n",
+			s.MasterBefore, s.KilledAtS, s.MasterAfter, *s.FailoverS, s.BoundS)
+	case s.KilledAtS > 0:
+		fmt.Fprintf(w, "  master %s killed at %.3fs; the survivors did not agree on a new master within the bound (%.1fs)\n",
+			orNone(s.MasterBefore), s.KilledAtS, s.BoundS)
+	default:
 		fmt.Fprintf(w, "  master %s\n", orNone(s.MasterAfter))
 	}
-	fmt.Fprintf(w, "  %.1fs simulated in %.3fs of wall time (%.0fx); %d frames sent, %d dropped\n",
+	// A broadcast goes to every other board: one frame sent, many copies,
+	// each of which may be lost (loss, a radio off the air, power).
+	fmt.Fprintf(w, "  %.1fs simulated in %.3fs of wall time (%.0fx); %d frames sent, %d copies of them not delivered\n",
 		s.SimS, s.WallS, s.Speedup, s.Frames, s.Dropped)
 	for _, msg := range s.Failures {
 		fmt.Fprintf(w, "  failure at %s\n", msg)

@@ -54,6 +54,14 @@ type Node struct {
 	nextSweep time.Duration // no member can expire before this
 	cursor    int           // rotates witnesses over the members
 
+	// Desktop clients that said HELLO lately: the registry sends them
+	// FULL again when the membership changes (pushDue), at most once a
+	// PushEvery. Every board keeps them, so that a new registry after a
+	// failover knows whom to tell.
+	subs     [Subscribers]subscriber
+	pushDue  bool
+	nextPush time.Duration
+
 	frame Frame // decode scratch
 	beat  Frame // heartbeat scratch
 
@@ -171,6 +179,7 @@ func (n *Node) Step(now time.Duration, from Addr, fromPort uint16, payload []byt
 	}
 	switch f.Type {
 	case TypeHello:
+		n.subscribe(now, from, fromPort)
 		n.answerHello(from, fromPort)
 	case TypeHeartbeat:
 		n.heartbeat(now, from, f)
@@ -210,6 +219,9 @@ func (n *Node) Tick(now time.Duration) {
 	if now >= n.nextBeat {
 		n.sendHeartbeat(now)
 		n.nextBeat = now + n.cfg.Heartbeat + n.draw(2*n.cfg.Jitter) - n.cfg.Jitter
+	}
+	if n.pushDue && now >= n.nextPush {
+		n.push(now)
 	}
 }
 
@@ -276,6 +288,9 @@ func (n *Node) deadline() time.Duration {
 	}
 	if !n.settled && n.booted+n.cfg.Settle < d {
 		d = n.booted + n.cfg.Settle
+	}
+	if n.pushDue && n.nextPush < d {
+		d = n.nextPush
 	}
 	return d
 }
@@ -469,6 +484,7 @@ func (n *Node) public(m *member) Member {
 // membership changed, and claims a worker number when it needs one.
 func (n *Node) update(now time.Duration) {
 	n.views++
+	n.pushDue = n.pushDue || n.subscribed(now)
 	if !n.settled {
 		return
 	}
@@ -556,6 +572,68 @@ func (n *Node) sendHeartbeat(now time.Duration) {
 	n.emit(n.cfg.Broadcast, Port, f)
 }
 
+// Subscribers is how many desktop clients a board remembers; SubscribeFor
+// how long after its last HELLO; PushEvery how often at most the registry
+// sends them FULL again. The seed's desktop script (shared/seeds/003) says
+// HELLO once and then, hearing heartbeats all the time, never again: it
+// learns of a board that joins later only if the registry tells it.
+const (
+	Subscribers  = 4
+	SubscribeFor = 10 * time.Minute
+	PushEvery    = time.Second
+)
+
+type subscriber struct {
+	ip   Addr
+	port uint16
+	at   time.Duration // of its last HELLO; 0: the slot is free
+}
+
+// subscribe remembers a HELLO's sender, in place of the one heard from
+// longest ago when all slots are taken.
+func (n *Node) subscribe(now time.Duration, ip Addr, port uint16) {
+	oldest := 0
+	for i := range n.subs {
+		s := &n.subs[i]
+		if s.at != 0 && s.ip == ip && s.port == port {
+			s.at = max(now, 1)
+			return
+		}
+		if s.at < n.subs[oldest].at {
+			oldest = i
+		}
+	}
+	n.subs[oldest] = subscriber{ip: ip, port: port, at: max(now, 1)}
+}
+
+// subscribed reports whether this board is the registry and a desktop
+// client (not a board of the cluster) said HELLO lately.
+func (n *Node) subscribed(now time.Duration) bool {
+	if !n.settled || n.members[0].IP != n.cfg.IP {
+		return false
+	}
+	for _, s := range n.subs {
+		if _, member := n.find(s.ip); s.at != 0 && now-s.at < SubscribeFor && !member {
+			return true
+		}
+	}
+	return false
+}
+
+// push sends FULL to the desktop clients that said HELLO lately.
+func (n *Node) push(now time.Duration) {
+	n.pushDue = false
+	if !n.subscribed(now) {
+		return
+	}
+	n.nextPush = now + PushEvery
+	for _, s := range n.subs {
+		if _, member := n.find(s.ip); s.at != 0 && now-s.at < SubscribeFor && !member {
+			n.sendFull(s.ip, s.port)
+		}
+	}
+}
+
 // answerHello sends FULL to a HELLO's sender if this board is the registry,
 // split over as many frames as the member list needs.
 func (n *Node) answerHello(to Addr, port uint16) {
@@ -564,6 +642,11 @@ func (n *Node) answerHello(to Addr, port uint16) {
 		return
 	}
 	n.stats.HellosAnswered++
+	n.sendFull(to, port)
+}
+
+// sendFull sends the member list in as many FULL frames as it needs.
+func (n *Node) sendFull(to Addr, port uint16) {
 	f := &Frame{Type: TypeFull}
 	size := 2
 	for i := range n.members {

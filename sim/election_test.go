@@ -257,6 +257,43 @@ var _ = Describe("a desktop client that speaks only HELLO and FULL", func() {
 	})
 })
 
+// Seed 003's desktop script says HELLO once: it binds port 37020, hears a
+// heartbeat every second and so never times out to say it again. Its peer
+// map stays fresh only if the registry tells it of changes (issue 16).
+var _ = Describe("a desktop client that said HELLO once", func() {
+	It("hears FULL again when a board joins later, or the master dies, and not otherwise", func() {
+		c := newCluster(sim.Config{Boards: 4, Seed: 16})
+		Expect(c.PowerOff("pico4")).To(Succeed())
+		Eventually(simtest.Within(c, 2*c.FailoverBound(), c.Agreement)).Should(Succeed())
+		desk := newDesktop(c)
+		desk.hello("DesktopClient")
+		Expect(desk.awaitFull(time.Second)).To(HaveLen(3))
+
+		fulls := func() (n int) {
+			for _, r := range desk.d.Received() {
+				if len(r.Payload) > 0 && r.Payload[0] == 2 {
+					n++
+				}
+			}
+			return n
+		}
+		desk.d.Forget()
+		c.Run(c.Now() + time.Minute)
+		Expect(fulls()).To(BeZero(), "nothing changed: no FULL")
+
+		Expect(c.PowerOn("pico4")).To(Succeed())
+		Expect(desk.awaitFull(2 * c.FailoverBound())).To(HaveLen(4), "the late joiner, without a second HELLO")
+		c.Run(c.Now() + 10*time.Second)
+		Expect(fulls()).To(BeNumerically("<=", 4), "a join is told in a few FULLs, at most one a second")
+
+		desk.d.Forget()
+		Expect(c.PowerOff("pico1")).To(Succeed())
+		peers := desk.awaitFull(2 * c.FailoverBound())
+		Expect(desk.fullFrom).To(Equal(c.Board("pico2").IP().String()), "the new registry knows the client too")
+		Expect(peers).To(HaveLen(3))
+	})
+})
+
 var _ = Describe("malformed discovery frames", func() {
 	It("are ignored and counted, and the boards keep working", func() {
 		c := newCluster(sim.Config{Boards: 3, Seed: 8})

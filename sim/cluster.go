@@ -189,6 +189,10 @@ func (c *Cluster) Now() time.Duration { return c.clk.Now() }
 // Forwarder, a door). Other goroutines reach the cluster only through them.
 func (c *Cluster) RunPaced(ctx context.Context, speed float64) { c.clk.RunPaced(ctx, speed) }
 
+// Later runs f on the cluster's clock d from now: how another goroutine
+// acts on a cluster that RunPaced drives (powers a board on, say).
+func (c *Cluster) Later(d time.Duration, f func()) { c.clk.AfterFunc(d, f) }
+
 // Config returns the cluster's configuration.
 func (c *Cluster) Config() Config { return c.cfg }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/picosim/picosim/netsim"
 	"github.com/picosim/picosim/sim"
+	"github.com/picosim/picosim/sim/simtest"
 )
 
 // needRoot skips outside CI when the machine cannot make namespaces; in CI
@@ -58,6 +59,45 @@ var _ = Describe("a door for host tools", func() {
 		Expect(json.Unmarshal(out, &got)).To(Succeed(), "%s", out)
 		Expect(got.Registry).To(Equal("192.168.1.2"))
 		Expect(got.Peers).To(Equal(map[string]string{"192.168.1.2": "pico1", "192.168.1.3": "pico2", "192.168.1.4": "pico3"}))
+	})
+})
+
+// Seed 003's own desktop script, run unchanged on the LAN (testdata has it
+// with its indentation back), keeps its peer map fresh: it says HELLO once
+// and, hearing heartbeats, never again, so the registry must tell it of the
+// board that joins later (issue 16).
+var _ = Describe("seed 003's desktop script", func() {
+	It("sees a board that joins after it started", func() {
+		needRoot()
+		python, err := exec.LookPath("python3")
+		if err != nil {
+			Skip("python3 is not installed")
+		}
+		c := newCluster(sim.Config{Boards: 4, Seed: 53})
+		Expect(c.PowerOff("pico4")).To(Succeed())
+		ns := fmt.Sprintf("picosim-s%d", os.Getpid())
+		door, err := c.OpenDoor(netsim.DoorConfig{Netns: ns, Device: "psim-s0"})
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() { Expect(door.Close()).To(Succeed()) })
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { c.RunPaced(ctx, 10); close(done) }()
+		DeferCleanup(func() { cancel(); <-done })
+
+		script, err := filepath.Abs("testdata/seed003_desktop.py")
+		Expect(err).NotTo(HaveOccurred())
+		var out simtest.SyncBuffer
+		cmd := exec.Command("ip", "netns", "exec", ns, python, "-u", script) // -u: lines as they come
+		cmd.Stdout, cmd.Stderr = &out, &out
+		Expect(cmd.Start()).To(Succeed())
+		DeferCleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+
+		Eventually(out.String, "20s", "50ms").Should(ContainSubstring("'192.168.1.4': 'pico3'}"), "the first FULL")
+		Expect(out.String()).NotTo(ContainSubstring("192.168.1.5"))
+		powered := make(chan error, 1)
+		c.Later(0, func() { powered <- c.PowerOn("pico4") })
+		Expect(<-powered).To(Succeed())
+		Eventually(out.String, "30s", "50ms").Should(ContainSubstring("'192.168.1.5': 'pico4'"), "the late joiner")
 	})
 })
 

@@ -282,7 +282,7 @@ var _ = Describe("a desktop client that said HELLO once", func() {
 		Expect(fulls()).To(BeZero(), "nothing changed: no FULL")
 
 		Expect(c.PowerOn("pico4")).To(Succeed())
-		Expect(desk.awaitFull(2 * c.FailoverBound())).To(HaveLen(4), "the late joiner, without a second HELLO")
+		Expect(desk.awaitFull(2*c.FailoverBound())).To(HaveLen(4), "the late joiner, without a second HELLO")
 		c.Run(c.Now() + 10*time.Second)
 		Expect(fulls()).To(BeNumerically("<=", 4), "a join is told in a few FULLs, at most one a second")
 

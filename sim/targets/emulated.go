@@ -517,7 +517,7 @@ func hello(within time.Duration, bcast netip.Addr, in func(func() error) error, 
 		if _, err := pc.WriteToUDP(frame, to); err != nil {
 			return Full{}, fmt.Errorf("desktop client: %w", err)
 		}
-		next := time.Now().Add(500 * time.Millisecond)
+		next := time.Now().Add(helloRetry)
 		if deadline.Before(next) {
 			next = deadline
 		}

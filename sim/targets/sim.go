@@ -247,24 +247,32 @@ func (t *Sim) Hello(within time.Duration) (Full, error) {
 	if err != nil {
 		return Full{}, err
 	}
-	if err := t.desk.Send(k.seal(t.desk.IP(), helloFrame), netip.MustParseAddrPort("255.255.255.255:37020")); err != nil {
-		return Full{}, err
-	}
+	// HELLO again every helloRetry until FULL comes, as the emulated and
+	// hw targets' client does: one lost frame must not fail the step.
 	full := Full{Members: -1}
-	c.RunUntil(c.Now()+within, func() bool {
-		for _, d := range t.desk.Received() {
-			if n, ok := decodeFull(k.open(d.From.Addr(), d.Payload)); ok {
-				full = Full{From: d.From.Addr().String(), Members: n}
-				return true
-			}
+	for end := c.Now() + within; full.Members < 0 && c.Now() < end; {
+		if err := t.desk.Send(k.seal(t.desk.IP(), helloFrame), netip.MustParseAddrPort("255.255.255.255:37020")); err != nil {
+			return Full{}, err
 		}
-		return false
-	})
+		c.RunUntil(min(c.Now()+helloRetry, end), func() bool {
+			for _, d := range t.desk.Received() {
+				if n, ok := decodeFull(k.open(d.From.Addr(), d.Payload)); ok {
+					full = Full{From: d.From.Addr().String(), Members: n}
+					return true
+				}
+			}
+			return false
+		})
+	}
 	if full.Members < 0 {
 		return full, fmt.Errorf("no FULL from the registry within %v", within)
 	}
 	return full, nil
 }
+
+// helloRetry is how long the desktop client waits for FULL before it says
+// HELLO again.
+const helloRetry = 500 * time.Millisecond
 
 // helloFrame is HELLO [1, name_len, name] from the desktop client.
 var helloFrame = append([]byte{1, byte(len("DesktopClient"))}, "DesktopClient"...)

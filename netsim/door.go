@@ -41,6 +41,9 @@ type DoorConfig struct {
 	// Profile gives the door host a Pico W radio, as any host's: frames
 	// wait for power-save beacons, and none pass until it has joined.
 	Profile *PicoW
+	// Rate bounds the frames a second the door takes from its namespace;
+	// default DoorRate.
+	Rate float64
 	// Log, if set, hears what the door did that its caller did not ask
 	// for: "removed stale namespace NAME left by process PID (not
 	// running)".
@@ -271,14 +274,18 @@ const DoorRate = 20000
 func (d *Door) read() {
 	defer close(d.done)
 	buf := make([]byte, 65536)
-	tokens, last := float64(DoorRate), time.Now()
+	rate := d.cfg.Rate
+	if rate <= 0 {
+		rate = DoorRate
+	}
+	tokens, last := rate, time.Now()
 	for {
 		n, err := d.file.Read(buf)
 		if err != nil {
 			return // closed
 		}
 		now := time.Now()
-		tokens = min(DoorRate, tokens+now.Sub(last).Seconds()*DoorRate)
+		tokens = min(rate, tokens+now.Sub(last).Seconds()*rate)
 		last = now
 		if tokens < 1 {
 			d.lan.mu.Lock()

@@ -114,10 +114,10 @@ func (s *Scenario) check() []problem {
 			last += st.After.D()
 		}
 		if n := st.actions(); n != 1 {
-			add(p, "step %d: needs exactly one action (power_off, power_on, reboot, partition, heal, set_link, control, app, wait, hello, expect, forge, attack), has %d", i+1, n)
+			add(p, "step %d: needs exactly one action (%s), has %d", i+1, strings.Join(stepActions, ", "), n)
 		}
 		if f := st.Forge; f != nil {
-			oneOf(p+".forge.type", "forge type", f.Type, "hello", "full", "heartbeat", "leave", "garbage")
+			oneOf(p+".forge.type", "forge type", f.Type, forgeTypes...)
 			if f.Type == "" {
 				add(p+".forge", "step %d: forge needs a type: hello, full, heartbeat, leave or garbage", i+1)
 			}
@@ -249,6 +249,13 @@ func (s *Scenario) BoardNames() []string {
 	}
 	return names
 }
+
+// stepActions are the keys of a step's actions, of which it has one;
+// forgeTypes the kinds of frame a forge step sends. The schema says both.
+var (
+	stepActions = []string{"power_off", "power_on", "reboot", "partition", "heal", "set_link", "control", "app", "wait", "hello", "expect", "forge", "attack"}
+	forgeTypes  = []string{"hello", "full", "heartbeat", "leave", "garbage"}
+)
 
 func (st *Step) actions() int {
 	n := 0

@@ -1,13 +1,73 @@
 package scenario
 
 import (
+	_ "embed"
 	"encoding"
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"reflect"
 	"strings"
+	"sync"
 
+	"github.com/picosim/picosim/sim"
 	"github.com/picosim/picosim/sim/targets"
 )
+
+// formatSource is the Go source of the format's types, whose comments are
+// the schema's descriptions: written once, for readers of Go and editors
+// of YAML alike.
+//
+//go:embed format.go
+var formatSource string
+
+// docs maps "Type" and "Type.Field" to their doc comments in format.go.
+var docs = sync.OnceValue(func() map[string]string {
+	out := map[string]string{}
+	f, err := parser.ParseFile(token.NewFileSet(), "format.go", formatSource, parser.ParseComments)
+	if err != nil {
+		return out
+	}
+	clean := func(g *ast.CommentGroup) string { return strings.Join(strings.Fields(g.Text()), " ") }
+	for _, d := range f.Decls {
+		gd, ok := d.(*ast.GenDecl)
+		if !ok || gd.Tok != token.TYPE {
+			continue
+		}
+		for _, sp := range gd.Specs {
+			ts := sp.(*ast.TypeSpec)
+			if doc := ts.Doc; doc != nil || gd.Doc != nil {
+				if doc == nil {
+					doc = gd.Doc
+				}
+				out[ts.Name.Name] = clean(doc)
+			}
+			st, ok := ts.Type.(*ast.StructType)
+			if !ok {
+				continue
+			}
+			for _, fld := range st.Fields.List {
+				doc := fld.Doc
+				if doc == nil {
+					doc = fld.Comment
+				}
+				for _, n := range fld.Names {
+					if doc != nil {
+						out[ts.Name.Name+"."+n.Name] = clean(doc)
+					}
+				}
+			}
+		}
+	}
+	return out
+})
+
+// enums are the fixed words of string fields the checks hold them to.
+var enums = map[string][]string{
+	"Forge.Type":  forgeTypes,
+	"Attack.Kind": sim.AttackKinds,
+}
 
 // Schema returns the JSON Schema of the scenario format, generated from the
 // Go types, for editors' YAML extensions (scenarios/schema.json).
@@ -80,7 +140,20 @@ func schemaOf(t reflect.Type) map[string]any {
 	case reflect.Struct:
 		props := map[string]any{}
 		addFields(t, props)
-		return map[string]any{"type": "object", "properties": props, "additionalProperties": false}
+		out := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
+		if d := docs()[t.Name()]; d != "" {
+			out["description"] = d
+		}
+		if t == reflect.TypeOf(Step{}) {
+			// Exactly one action a step: each alternative requires one of
+			// them, and oneOf fails on none and on two.
+			var one []any
+			for _, a := range stepActions {
+				one = append(one, map[string]any{"required": []string{a}})
+			}
+			out["oneOf"] = one
+		}
+		return out
 	}
 	return map[string]any{}
 }
@@ -95,7 +168,14 @@ func addFields(t reflect.Type, props map[string]any) {
 		case strings.Contains(opts, "inline"):
 			addFields(f.Type, props)
 		case name != "":
-			props[name] = schemaOf(f.Type)
+			p := schemaOf(f.Type)
+			if e := enums[t.Name()+"."+f.Name]; e != nil {
+				p = map[string]any{"enum": e}
+			}
+			if d := docs()[t.Name()+"."+f.Name]; d != "" {
+				p["description"] = d
+			}
+			props[name] = p
 		}
 	}
 }

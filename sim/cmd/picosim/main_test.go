@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -209,8 +210,10 @@ func TestRepeatUntilFailAndJUnit(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
 	xml, err := os.ReadFile(dir + "/r.xml")
-	if err != nil || !strings.Contains(string(xml), `failures="1"`) || !strings.Contains(string(xml), "replay: picosim run --seed ") {
-		t.Fatalf("junit: %v\n%s", err, xml)
+	if err != nil || !strings.Contains(string(xml), `failures="1"`) || !strings.Contains(string(xml), "replay: picosim run --seed ") ||
+		!strings.Contains(string(xml), `errors="0"`) || !strings.Contains(string(xml), `<failure message="`) ||
+		strings.Contains(string(xml), `message="replay:`) || !regexp.MustCompile(`<testsuite [^>]*time="[0-9.]+"`).Match(xml) {
+		t.Fatalf("junit (want errors, time, and a message saying what failed): %v\n%s", err, xml)
 	}
 	if code, _, _ := picosim(t, "run", "--repeat", "0", flaky); code != 2 {
 		t.Fatalf("--repeat 0: exit %d", code)

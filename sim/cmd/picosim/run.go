@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/picosim/picosim/sim"
 	"github.com/picosim/picosim/sim/check"
@@ -345,15 +346,19 @@ func writeJUnit(path string, results []scenario.Result) error {
 		Skipped   *skipped `xml:"skipped,omitempty"`
 	}
 	type suite struct {
-		XMLName  xml.Name   `xml:"testsuite"`
-		Name     string     `xml:"name,attr"`
-		Tests    int        `xml:"tests,attr"`
-		Failures int        `xml:"failures,attr"`
-		Skipped  int        `xml:"skipped,attr"`
-		Cases    []testcase `xml:"testcase"`
+		XMLName   xml.Name   `xml:"testsuite"`
+		Name      string     `xml:"name,attr"`
+		Tests     int        `xml:"tests,attr"`
+		Failures  int        `xml:"failures,attr"`
+		Errors    int        `xml:"errors,attr"` // a run that could not be made: none; failures are expectations
+		Skipped   int        `xml:"skipped,attr"`
+		Time      float64    `xml:"time,attr"`
+		Timestamp string     `xml:"timestamp,attr"`
+		Cases     []testcase `xml:"testcase"`
 	}
-	st := suite{Name: "picosim scenarios", Tests: len(results)}
+	st := suite{Name: "picosim scenarios", Tests: len(results), Timestamp: time.Now().UTC().Format(time.RFC3339)}
 	for _, r := range results {
+		st.Time += r.WallS
 		tc := testcase{Name: fmt.Sprintf("%s (seed %d, %s)", r.Scenario, r.Seed, r.Target), Classname: r.File, Time: r.WallS}
 		switch {
 		case r.Skipped != "":
@@ -365,7 +370,13 @@ func writeJUnit(path string, results []scenario.Result) error {
 		}
 		if !r.Passed {
 			st.Failures++
-			tc.Failure = &failure{Message: "replay: " + r.Replay, Text: strings.Join(r.Failures, "\n")}
+			// The message is what failed (a CI page shows it alone); the
+			// text has every failure and the command that replays it.
+			msg := "failed"
+			if len(r.Failures) > 0 {
+				msg, _, _ = strings.Cut(r.Failures[0], "\n")
+			}
+			tc.Failure = &failure{Message: msg, Text: strings.Join(r.Failures, "\n") + "\nreplay: " + r.Replay}
 		}
 		st.Cases = append(st.Cases, tc)
 	}

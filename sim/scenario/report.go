@@ -54,17 +54,15 @@ func svg(r Result) string {
 	}
 	var boards []string
 	seen := map[string]bool{}
+	// Every board, whatever its name (alpha, beta: a lane each too), in
+	// natural order: pico2 before pico10.
 	for _, e := range r.Timeline {
-		if e.Board != "" && !seen[e.Board] && strings.HasPrefix(e.Board, "pico") {
+		if e.Board != "" && !seen[e.Board] {
 			seen[e.Board] = true
 			boards = append(boards, e.Board)
 		}
 	}
-	sort.Slice(boards, func(i, j int) bool {
-		a, _ := strconv.Atoi(strings.TrimPrefix(boards[i], "pico"))
-		b, _ := strconv.Atoi(strings.TrimPrefix(boards[j], "pico"))
-		return a < b
-	})
+	sort.SliceStable(boards, func(i, j int) bool { return naturalLess(boards[i], boards[j]) })
 	// Roles and pins per board, from the timeline.
 	spans := map[string][]span{}
 	pins := map[string]map[int][]pinStep{}
@@ -105,14 +103,18 @@ func svg(r Result) string {
 
 	const left, width, lane, top = 90.0, 880.0, 44.0, 40.0
 	x := func(t float64) float64 { return left + width*t/end }
-	height := top + lane*float64(len(boards)) + 40
+	height := top + lane*float64(len(boards)) + 64 // the axis, then the legend
 	var w strings.Builder
 	fmt.Fprintf(&w, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="11">`+"\n", int(left+width+30), int(height))
 	verdict := "passed"
 	if !r.Passed {
 		verdict = "FAILED"
 	}
-	fmt.Fprintf(&w, `<text x="10" y="18" font-size="14" font-weight="bold">%s — %s (seed %d, %.1fs simulated)</text>`+"\n", esc(r.Scenario), verdict, r.Seed, r.SimS)
+	clock := "simulated"
+	if r.Target != "" && r.Target != "sim" {
+		clock = "of wall-clock time, " + r.Target
+	}
+	fmt.Fprintf(&w, `<text x="10" y="18" font-size="14" font-weight="bold">%s — %s (seed %d, %.1fs %s)</text>`+"\n", esc(r.Scenario), verdict, r.Seed, r.SimS, clock)
 	// Time axis.
 	step := niceStep(end)
 	axisY := top + lane*float64(len(boards)) + 8
@@ -134,7 +136,7 @@ func svg(r Result) string {
 		fmt.Fprintf(&w, `<text x="10" y="%.1f" font-weight="bold">%s</text>`+"\n", y+15, b)
 		for _, s := range spans[b] {
 			fmt.Fprintf(&w, `<rect x="%.1f" y="%.1f" width="%.1f" height="18" fill="%s"><title>%s %.3fs–%.3fs</title></rect>`,
-				x(s.from), y+2, math.Max(x(s.to)-x(s.from), 0.5), colors(s.role), s.role, s.from, s.to)
+				x(s.from), y+2, math.Max(x(s.to)-x(s.from), 3), colors(s.role), s.role, s.from, s.to) // a short role stays visible
 			if x(s.to)-x(s.from) > 50 {
 				fmt.Fprintf(&w, `<text x="%.1f" y="%.1f" fill="white">%s</text>`, x(s.from)+3, y+15, s.role)
 			}
@@ -156,7 +158,7 @@ func svg(r Result) string {
 			}
 			fmt.Fprintf(&path, " L%.1f,%.1f", x(end), base-float64(level)*8)
 			fmt.Fprintf(&w, `<path d="%s" fill="none" stroke="#5cb85c" stroke-width="1.5"><title>%s GPIO%d</title></path>`+"\n", path.String(), b, p)
-			fmt.Fprintf(&w, `<text x="%.1f" y="%.1f" fill="#5cb85c" font-size="9">GPIO%d</text>`+"\n", left-38, base, p)
+			fmt.Fprintf(&w, `<text x="%.1f" y="%.1f" fill="#5cb85c" font-size="10">GPIO%d</text>`+"\n", left-40, base, p)
 		}
 	}
 	// Faults: a mark on the board's lane, or across all lanes for the LAN.
@@ -179,7 +181,7 @@ func svg(r Result) string {
 		}
 		fmt.Fprintf(&w, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="black" stroke-dasharray="3,2"><title>%s</title></line>`,
 			x(e.At.Seconds()), y1, x(e.At.Seconds()), y2, esc(strings.TrimSpace(check.Line(e))))
-		fmt.Fprintf(&w, `<text x="%.1f" y="%.1f" font-size="9">%s</text>`+"\n", x(e.At.Seconds())+2, y1+9, label)
+		fmt.Fprintf(&w, `<text x="%.1f" y="%.1f" font-size="10">%s</text>`+"\n", x(e.At.Seconds())+2, y1+10, label)
 	}
 	if r.FailedAt != nil {
 		fx := x(*r.FailedAt)
@@ -191,8 +193,43 @@ func svg(r Result) string {
 		}
 		fmt.Fprintf(&w, `<text x="%.1f" y="%.1f" fill="red" font-weight="bold" text-anchor="%s">FAILED: %s</text>`+"\n", tx, top-12, anchor, esc(truncate(msg, 110)))
 	}
+	// The legend, under the axis.
+	ly := axisY + 36
+	lx := left
+	for _, item := range []struct{ color, label string }{{"#d9534f", "MASTER"}, {"#428bca", "WORKERn"}, {"#bbb", "JOINING"}} {
+		fmt.Fprintf(&w, `<rect x="%.1f" y="%.1f" width="14" height="10" fill="%s"/><text x="%.1f" y="%.1f">%s</text>`+"\n", lx, ly-9, item.color, lx+18, ly, item.label)
+		lx += 95
+	}
+	fmt.Fprintf(&w, `<path d="M%.1f,%.1f h16" stroke="#5cb85c" stroke-width="1.5"/><text x="%.1f" y="%.1f">GPIO level</text>`+"\n", lx, ly-4, lx+20, ly)
+	lx += 95
+	fmt.Fprintf(&w, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="black" stroke-dasharray="3,2"/><text x="%.1f" y="%.1f">fault (hover: what)</text>`+"\n", lx+6, ly-10, lx+6, ly+2, lx+12, ly)
+	lx += 140
+	fmt.Fprintf(&w, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="red" stroke-width="2"/><text x="%.1f" y="%.1f">failed expectation</text>`+"\n", lx+6, ly-10, lx+6, ly+2, lx+12, ly)
 	w.WriteString("</svg>\n")
 	return w.String()
+}
+
+// naturalLess orders names with their numbers as numbers: pico2 < pico10.
+func naturalLess(a, b string) bool {
+	pa, na := splitNumber(a)
+	pb, nb := splitNumber(b)
+	if pa != pb {
+		return pa < pb
+	}
+	return na < nb
+}
+
+// splitNumber cuts a name into its text and its trailing number (-1: none).
+func splitNumber(s string) (string, int) {
+	i := len(s)
+	for i > 0 && s[i-1] >= '0' && s[i-1] <= '9' {
+		i--
+	}
+	n, err := strconv.Atoi(s[i:])
+	if err != nil {
+		return s, -1
+	}
+	return s[:i], n
 }
 
 func niceStep(end float64) float64 {

@@ -50,3 +50,37 @@ steps:
 		}
 	}
 }
+
+// Boards with names of their own get lanes too, in natural order, and the
+// picture has a legend (issue 16: a scenario of alpha, beta and gamma drew
+// no rows).
+func TestReportDrawsEveryBoardWhateverItsName(t *testing.T) {
+	s, err := Parse("f.yaml", []byte(`name: named boards
+topology:
+  boards: [{name: gamma}, {name: alpha}, {name: beta10}, {name: beta2}]
+  network: {radio: ideal}
+steps:
+  - expect: {eventually: 5s, members_agree: true}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Run(s, Options{})
+	if !r.Passed {
+		t.Fatalf("%v", r.Failures)
+	}
+	svg := svg(r)
+	last := -1
+	for _, b := range []string{">alpha<", ">beta2<", ">beta10<", ">gamma<"} {
+		i := strings.Index(svg, b)
+		if i < 0 || i < last {
+			t.Fatalf("lane %s missing or out of order:\n%s", b, svg)
+		}
+		last = i
+	}
+	for _, want := range []string{">MASTER</text>", ">WORKERn</text>", ">GPIO level</text>", "failed expectation", "s simulated)"} {
+		if !strings.Contains(svg, want) {
+			t.Errorf("the picture lacks %q", want)
+		}
+	}
+}

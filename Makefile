@@ -43,7 +43,8 @@ vet:
 
 # Tools the tests use beyond Go: tshark reads captures back, ip (iproute2)
 # runs programs in the door's namespace, shellcheck checks the workflows'
-# scripts (with actionlint, which go.mod pins), and TinyGo 0.41 builds the
+# scripts (with actionlint, which go.mod pins), chromium opens the run
+# report's page headless (a screenshot and its DOM), and TinyGo 0.41 builds the
 # Pico W image (hack/tinygo-build.sh finds it, or installs it from
 # ../shared/toolchains/tinygo: about 3 minutes, once). Debian's packages are
 # installed when missing and apt-get is there (CI runs as root); a spec that
@@ -53,6 +54,7 @@ tools:
 	@missing=""; command -v tshark >/dev/null 2>&1 || missing="$$missing tshark"; \
 	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
 	command -v shellcheck >/dev/null 2>&1 || missing="$$missing shellcheck"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	    echo "installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

@@ -16,10 +16,12 @@ import (
 	"github.com/picosim/picosim/sim/check"
 )
 
-// WriteReport writes a run's timeline into dir: timeline.jsonl (one event a
-// line) and timeline.svg, a picture for a browser: one lane per board with
-// its role over time and its pin levels, faults marked on a shared time
-// axis, and the failure, if any, where it happened.
+// WriteReport writes a run's report into dir: index.html (one page, no
+// network: the verdict, what failed, the replay command, the picture and
+// the event log filtered by board), timeline.jsonl (one event a line) and
+// timeline.svg, the picture alone: one lane per board with its role over
+// time and its pin levels, faults marked on a shared time axis, and the
+// failure, if any, where it happened.
 func WriteReport(dir string, r Result) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -32,7 +34,10 @@ func WriteReport(dir string, r Result) error {
 	if err := os.WriteFile(filepath.Join(dir, "timeline.jsonl"), []byte(lines.String()), 0o644); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "timeline.svg"), []byte(svg(r)), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "timeline.svg"), []byte(svg(r)), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "index.html"), []byte(page(r)), 0o644)
 }
 
 var pinDetail = regexp.MustCompile(`^GPIO(\d+) = (\d)`)
@@ -133,7 +138,7 @@ func svg(r Result) string {
 	}
 	for i, b := range boards {
 		y := top + lane*float64(i)
-		fmt.Fprintf(&w, `<text x="10" y="%.1f" font-weight="bold">%s</text>`+"\n", y+15, b)
+		fmt.Fprintf(&w, `<text class="lane" x="10" y="%.1f" font-weight="bold">%s</text>`+"\n", y+15, esc(b))
 		for _, s := range spans[b] {
 			fmt.Fprintf(&w, `<rect x="%.1f" y="%.1f" width="%.1f" height="18" fill="%s"><title>%s %.3fs–%.3fs</title></rect>`,
 				x(s.from), y+2, math.Max(x(s.to)-x(s.from), 3), colors(s.role), s.role, s.from, s.to) // a short role stays visible

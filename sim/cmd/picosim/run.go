@@ -51,7 +51,7 @@ Examples:
   picosim run --pcap captures/ scenarios/rgb-under-loss.yaml
   picosim run --repeat 200 --until-fail scenarios/master-failure.yaml   # hunt a failing seed
   picosim run --junit report.xml scenarios/
-  picosim run --report out/ scenarios/master-failure.yaml    # then open out/master-failure/timeline.svg
+  picosim run --report out/ scenarios/master-failure.yaml    # then open out/master-failure/index.html
 
 Flags:
 `
@@ -67,7 +67,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	repeat := fs.Int("repeat", 1, "run each scenario N times, each time with the next seed")
 	untilFail := fs.Bool("until-fail", false, "stop at the first failure (with --repeat: hunt a failing seed)")
 	junit := fs.String("junit", "", "also write a JUnit XML report to this file")
-	report := fs.String("report", "", "write each run's timeline.jsonl and timeline.svg (open it in a browser) into this folder")
+	report := fs.String("report", "", "write each run's report into this folder: index.html (open it in a browser: verdict, replay, timeline, events by board), timeline.jsonl, timeline.svg")
 	kind := fs.String("target", "sim", "where the boards are: sim, emulated (needs root) or hw (needs --inventory)")
 	inventory := fs.String("inventory", "", "with --target hw: the inventory file of the lab's boards")
 	if code, ok := parseFlags(fs, args, true, stderr); !ok {

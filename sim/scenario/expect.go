@@ -174,6 +174,9 @@ func (r *runner) checker(e *Expect, since time.Duration) func() error {
 	if e.NoRoleChange {
 		checks = append(checks, func() error { return t.Stability(since) })
 	}
+	if e.NoMembershipChange {
+		checks = append(checks, func() error { return check.MembershipStable(t.Timeline(), since) })
+	}
 	if a := e.AppRate; a != nil {
 		checks = append(checks, func() error {
 			st, err := t.AppStats(a.App)
@@ -249,6 +252,9 @@ func describe(e *Expect) string {
 	}
 	if e.NoRoleChange {
 		parts = append(parts, "no role change")
+	}
+	if e.NoMembershipChange {
+		parts = append(parts, "no membership change")
 	}
 	if a := e.AppRate; a != nil {
 		parts = append(parts, a.App+" success rate")

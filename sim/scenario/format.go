@@ -294,6 +294,9 @@ type Expect struct {
 	Roles        map[string]string `yaml:"roles"`
 	Pin          *PinValue         `yaml:"pin"`
 	NoRoleChange bool              `yaml:"no_role_change"`
+	// NoMembershipChange: no board sees a member join or leave from the
+	// step's start (with consistently: throughout its window).
+	NoMembershipChange bool `yaml:"no_membership_change"`
 	AppRate      *AppRate          `yaml:"app_rate"`
 	Counter      *Counter          `yaml:"counter"`
 	Reverted     *Reverted         `yaml:"reverted"`

@@ -124,3 +124,27 @@ func TestEveryMistakeOfAFileAtOnceInOrder(t *testing.T) {
 		}
 	}
 }
+
+// no_membership_change holds while nobody joins or leaves, and fails when
+// a board falls silent (issue 16: "no membership change" could not be
+// written).
+func TestNoMembershipChange(t *testing.T) {
+	run := func(silence bool) Result {
+		src := "name: x\ntopology: {boards: 3, network: {radio: ideal}}\nsteps:\n  - expect: {eventually: 10s, members_agree: true}\n"
+		if silence {
+			src += "  - set_link: {board: pico3, loss: 100%}\n"
+		}
+		src += "  - expect: {consistently: 10s, no_membership_change: true}\n"
+		s, err := Parse("f.yaml", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Run(s, Options{})
+	}
+	if r := run(false); !r.Passed {
+		t.Fatalf("a quiet cluster: %v", r.Failures)
+	}
+	if r := run(true); r.Passed || !strings.Contains(strings.Join(r.Failures, "\n"), "membership") {
+		t.Fatalf("pico3 fell silent, yet: passed %v, %v", r.Passed, r.Failures)
+	}
+}

@@ -296,10 +296,10 @@ type Expect struct {
 	NoRoleChange bool              `yaml:"no_role_change"`
 	// NoMembershipChange: no board sees a member join or leave from the
 	// step's start (with consistently: throughout its window).
-	NoMembershipChange bool `yaml:"no_membership_change"`
-	AppRate      *AppRate          `yaml:"app_rate"`
-	Counter      *Counter          `yaml:"counter"`
-	Reverted     *Reverted         `yaml:"reverted"`
+	NoMembershipChange bool      `yaml:"no_membership_change"`
+	AppRate            *AppRate  `yaml:"app_rate"`
+	Counter            *Counter  `yaml:"counter"`
+	Reverted           *Reverted `yaml:"reverted"`
 }
 
 // PinValue: a board's GPIO holds a level.

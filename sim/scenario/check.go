@@ -169,8 +169,8 @@ func (s *Scenario) check() []problem {
 		if c := st.Control; c != nil {
 			board(p+".control.board", c.Board)
 			for j, cmd := range c.Commands {
-				if cmd.Send == nil {
-					add(fmt.Sprintf("%s.control.commands[%d]", p, j), "step %d: command %d has nothing to send", i+1, j+1)
+				if (cmd.Send == nil) == (cmd.Raw == "") {
+					add(fmt.Sprintf("%s.control.commands[%d]", p, j), "step %d: command %d needs send or raw, one of them", i+1, j+1)
 				}
 			}
 		}

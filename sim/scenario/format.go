@@ -255,10 +255,17 @@ type Control struct {
 
 // Command is one command and, optionally, what its reply must contain.
 type Command struct {
-	Send  map[string]any `yaml:"send"`
+	Send map[string]any `yaml:"send"`
+	// Raw is a line sent as it is, instead of Send: not JSON, oversized,
+	// two commands on one line.
+	Raw   string         `yaml:"raw"`
 	Reply map[string]any `yaml:"reply"`
-	// Error: the reply must be an error whose message contains this.
-	Error string `yaml:"error"`
+	// Has: fields the reply must have, whatever their values.
+	Has []string `yaml:"has"`
+	// Error: the reply must be an error whose message contains this;
+	// Exception: whose exception class is this (AuthError, ValueError...).
+	Error     string `yaml:"error"`
+	Exception string `yaml:"exception"`
 }
 
 // Hello broadcasts a HELLO from a desktop client on the LAN, as the script

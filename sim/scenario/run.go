@@ -343,16 +343,27 @@ func (r *runner) control(ctl *Control) error {
 		r.ct, r.ctTo = ct, ctl.Board
 	}
 	for _, cmd := range ctl.Commands {
-		line := commandJSON(cmd.Send)
+		line := cmd.Raw
+		if line == "" {
+			line = commandJSON(cmd.Send)
+		}
 		reply, err := r.ct.Do(line)
 		if err != nil {
 			return fmt.Errorf("control %s: %w", ctl.Board, err)
 		}
-		if cmd.Error != "" {
-			if !strings.Contains(reply.Err(), cmd.Error) {
-				return fmt.Errorf("control %s: %s: want an error containing %q, got %s", ctl.Board, line, cmd.Error, reply.Raw)
+		if cmd.Error != "" || cmd.Exception != "" {
+			if !strings.Contains(reply.Err(), cmd.Error) || reply.Err() == "" {
+				return fmt.Errorf("control %s: %s: want an error containing %q, got %s", ctl.Board, truncate(line, 80), cmd.Error, reply.Raw)
+			}
+			if got, _ := reply.Fields["exception"].(string); cmd.Exception != "" && got != cmd.Exception {
+				return fmt.Errorf("control %s: %s: want exception %s, got %s", ctl.Board, truncate(line, 80), cmd.Exception, reply.Raw)
 			}
 			continue
+		}
+		for _, k := range cmd.Has {
+			if _, ok := reply.Fields[k]; !ok {
+				return fmt.Errorf("control %s: %s: reply %s has no %s", ctl.Board, truncate(line, 80), reply.Raw, k)
+			}
 		}
 		if reply.Err() != "" {
 			return fmt.Errorf("control %s: %s: error reply %s", ctl.Board, line, reply.Raw)

@@ -166,6 +166,14 @@ func (s *Scenario) check() []problem {
 		if st.SetLink != nil {
 			board(p+".set_link.board", st.SetLink.Board)
 		}
+		if h := st.Hello; h != nil {
+			for _, n := range h.Names {
+				board(p+".hello.names", n)
+			}
+			if len(h.Names) > 0 && h.Members != 0 {
+				add(p+".hello", "step %d: hello: members or names, not both", i+1)
+			}
+		}
 		if c := st.Control; c != nil {
 			board(p+".control.board", c.Board)
 			for j, cmd := range c.Commands {

@@ -272,8 +272,10 @@ type Command struct {
 // of shared/seeds/003, and expects FULL from the registry listing Members
 // boards (0: every board that is up).
 type Hello struct {
-	Members int      `yaml:"members"`
-	Within  Duration `yaml:"within"` // default 2s
+	Members int `yaml:"members"`
+	// Names: the boards FULL must list, in any order (instead of a count).
+	Names  []string `yaml:"names"`
+	Within Duration `yaml:"within"` // default 2s
 }
 
 // App starts or stops an app of node/apps on a board.

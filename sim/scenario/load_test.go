@@ -148,3 +148,23 @@ func TestNoMembershipChange(t *testing.T) {
 		t.Fatalf("pico3 fell silent, yet: passed %v, %v", r.Passed, r.Failures)
 	}
 }
+
+// hello: names checks the boards FULL lists, not only how many.
+func TestHelloNames(t *testing.T) {
+	run := func(names string) Result {
+		s, err := Parse("f.yaml", []byte("name: x\ntopology: {boards: 3, network: {radio: ideal}}\nsteps:\n  - expect: {eventually: 10s, members_agree: true}\n  - hello: {names: "+names+"}\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Run(s, Options{})
+	}
+	if r := run("[pico3, pico1, pico2]"); !r.Passed {
+		t.Fatalf("%v", r.Failures)
+	}
+	if r := run("[pico1, pico2]"); r.Passed || !strings.Contains(strings.Join(r.Failures, " "), "lists [pico1 pico2 pico3], want [pico1 pico2]") {
+		t.Fatalf("passed %v %v", r.Passed, r.Failures)
+	}
+	if _, err := Parse("f.yaml", []byte("name: x\ntopology: {boards: 3}\nsteps:\n  - hello: {names: [pico9]}\n")); err == nil || !strings.Contains(err.Error(), "pico9") {
+		t.Fatalf("an unknown board in names: %v", err)
+	}
+}

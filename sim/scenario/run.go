@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -316,6 +317,13 @@ func (r *runner) hello(h *Hello) error {
 				want++
 			}
 		}
+	}
+	if len(h.Names) > 0 {
+		got, wantNames := slices.Sorted(slices.Values(full.Names)), slices.Sorted(slices.Values(h.Names))
+		if !slices.Equal(got, wantNames) {
+			return r.outageIn(from, r.t.Now(), fmt.Errorf("hello: FULL from %s lists %v, want %v", full.From, got, wantNames))
+		}
+		return nil
 	}
 	if full.Members != want {
 		return r.outageIn(from, r.t.Now(), fmt.Errorf("hello: FULL from %s lists %d members, want %d", full.From, full.Members, want))

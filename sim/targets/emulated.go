@@ -527,8 +527,9 @@ func hello(within time.Duration, bcast netip.Addr, in func(func() error) error, 
 			if err != nil {
 				break
 			}
-			if members, ok := decodeFull(k.open(from.Addr(), buf[:n])); ok {
-				return Full{From: from.Addr().Unmap().String(), Members: members}, nil
+			if f, ok := decodeFull(k.open(from.Addr(), buf[:n])); ok {
+				f.From = from.Addr().Unmap().String()
+				return f, nil
 			}
 		}
 	}

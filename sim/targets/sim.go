@@ -256,8 +256,9 @@ func (t *Sim) Hello(within time.Duration) (Full, error) {
 		}
 		c.RunUntil(min(c.Now()+helloRetry, end), func() bool {
 			for _, d := range t.desk.Received() {
-				if n, ok := decodeFull(k.open(d.From.Addr(), d.Payload)); ok {
-					full = Full{From: d.From.Addr().String(), Members: n}
+				if f, ok := decodeFull(k.open(d.From.Addr(), d.Payload)); ok {
+					full = f
+					full.From = d.From.Addr().String()
 					return true
 				}
 			}
@@ -309,11 +310,23 @@ func (k keyring) open(from netip.Addr, p []byte) []byte {
 }
 
 // decodeFull returns the member count of a FULL frame [2, count, ...].
-func decodeFull(p []byte) (int, bool) {
-	if len(p) >= 2 && p[0] == 2 {
-		return int(p[1]), true
+func decodeFull(p []byte) (Full, bool) {
+	if len(p) < 2 || p[0] != 2 {
+		return Full{}, false
 	}
-	return 0, false
+	// As the seed's decode_full reads it: ip[4], name_len, name, count
+	// times, stopping where the frame does.
+	f := Full{Members: int(p[1])}
+	for i, off := 0, 2; i < f.Members && off+5 <= len(p); i++ {
+		n := int(p[off+4])
+		off += 5
+		if off+n > len(p) {
+			break
+		}
+		f.Names = append(f.Names, string(p[off:off+n]))
+		off += n
+	}
+	return f, true
 }
 
 // StartApp runs an app of node/apps on a board.

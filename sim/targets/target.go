@@ -234,6 +234,7 @@ func (r Reply) Err() string {
 type Full struct {
 	From    string
 	Members int
+	Names   []string // of the members listed, in the frame's order
 }
 
 // Unsupported is the error of an action a target cannot carry out.

@@ -216,6 +216,14 @@ func (s *Scenario) check() []problem {
 					add(p+".expect.counter.name", "step %d: no counter %q: one of %v", i+1, c.Name, targets.CounterNames)
 				}
 			}
+			if n := e.SinceStep; n != 0 {
+				switch {
+				case n < 1 || n > i+1:
+					add(p+".expect.since_step", "step %d: since_step %d: this step or an earlier one, 1 to %d", i+1, n, i+1)
+				case !e.NoRoleChange && !e.NoMembershipChange:
+					add(p+".expect.since_step", "step %d: since_step goes with no_role_change or no_membership_change", i+1)
+				}
+			}
 			if e.AppRate != nil && (e.AppRate.AtLeast == nil) == (e.AppRate.Below == nil) {
 				add(p+".expect.app_rate", "step %d: app_rate needs at_least or below", i+1)
 			}

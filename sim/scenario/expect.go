@@ -86,6 +86,9 @@ func (r *runner) outageIn(from, to time.Duration, err error) error {
 func (r *runner) judge(e *Expect) error {
 	t := r.t
 	since := t.Now()
+	if n := e.SinceStep; n > 0 && n <= len(r.began) { // checked when loaded: an earlier step, or this one
+		since = r.began[n-1]
+	}
 	r.since = since
 	check := r.checker(e, since)
 	desc := describe(e)

@@ -305,10 +305,14 @@ type Expect struct {
 	NoRoleChange bool              `yaml:"no_role_change"`
 	// NoMembershipChange: no board sees a member join or leave from the
 	// step's start (with consistently: throughout its window).
-	NoMembershipChange bool      `yaml:"no_membership_change"`
-	AppRate            *AppRate  `yaml:"app_rate"`
-	Counter            *Counter  `yaml:"counter"`
-	Reverted           *Reverted `yaml:"reverted"`
+	NoMembershipChange bool `yaml:"no_membership_change"`
+	// SinceStep starts the window of no_role_change and
+	// no_membership_change when that step (1 for the first) began, not
+	// this one: "nothing changed since the cluster first agreed".
+	SinceStep int       `yaml:"since_step"`
+	AppRate   *AppRate  `yaml:"app_rate"`
+	Counter   *Counter  `yaml:"counter"`
+	Reverted  *Reverted `yaml:"reverted"`
 }
 
 // PinValue: a board's GPIO holds a level.

@@ -168,3 +168,30 @@ func TestHelloNames(t *testing.T) {
 		t.Fatalf("an unknown board in names: %v", err)
 	}
 }
+
+// since_step starts a no_role_change window at an earlier step: a role
+// change between that step and this one fails it.
+func TestSinceStep(t *testing.T) {
+	src := func(since string) string {
+		return "name: x\ntopology: {boards: 3, network: {radio: ideal}}\nsteps:\n" +
+			"  - expect: {eventually: 10s, members_agree: true}\n" +
+			"  - at: 12s\n    power_off: pico1\n" +
+			"  - expect: {eventually: 10s, members_agree: true}\n" +
+			"  - expect: {consistently: 5s, no_role_change: true" + since + "}\n"
+	}
+	for _, c := range []struct {
+		since string
+		pass  bool
+	}{{"", true}, {", since_step: 4", true}, {", since_step: 2", false}} {
+		s, err := Parse("f.yaml", []byte(src(c.since)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := Run(s, Options{}); r.Passed != c.pass {
+			t.Errorf("since %q: passed %v, want %v: %v", c.since, r.Passed, c.pass, r.Failures)
+		}
+	}
+	if _, err := Parse("f.yaml", []byte(src(", since_step: 5"))); err == nil || !strings.Contains(err.Error(), "since_step 5") {
+		t.Errorf("a later step: %v", err)
+	}
+}

@@ -138,6 +138,7 @@ type runner struct {
 	stepsAt   map[time.Duration]bool   // when steps acted: what happens then is scripted
 	appsFrom  map[string]time.Duration // when each app was first started
 	since     time.Duration            // when the current expectation began
+	began     []time.Duration          // when each step began, in order
 }
 
 func (r *runner) run(opt Options) error {
@@ -175,6 +176,7 @@ func (r *runner) run(opt Options) error {
 		if st.Expect == nil && st.Wait == nil {
 			r.stepsAt[t.Now()] = true
 		}
+		r.began = append(r.began, t.Now())
 		if err := r.step(st); err != nil {
 			if u, ok := targets.IsUnsupported(err); ok {
 				r.skipped = append(r.skipped, fmt.Sprintf("step %d (%s): %s", i+1, u.Action, u.Why))

@@ -210,6 +210,9 @@ func (s *Scenario) check() []problem {
 			if e.Reverted != nil {
 				board(p+".expect.reverted.board", e.Reverted.Board)
 			}
+			if e.NotReverted != nil {
+				board(p+".expect.not_reverted.board", e.NotReverted.Board)
+			}
 			if c := e.Counter; c != nil {
 				board(p+".expect.counter.board", c.Board)
 				if !slices.Contains(targets.CounterNames, c.Name) {

@@ -55,7 +55,7 @@ func (n *notJudged) Error() string {
 // Pins, reverts and counters are never excused: the fail-safe holds
 // whatever the radio does.
 func (r *runner) excused(e *Expect, err error) error {
-	if e.Pin != nil || e.Reverted != nil || e.Counter != nil {
+	if e.Pin != nil || e.Reverted != nil || e.NotReverted != nil || e.Counter != nil {
 		return err
 	}
 	from := r.since
@@ -226,6 +226,20 @@ func (r *runner) checker(e *Expect, since time.Duration) func() error {
 			return fmt.Errorf("%s GPIO%d has not been reverted by %v", rv.Board, rv.Pin, rv.By)
 		})
 	}
+	if nr := e.NotReverted; nr != nil {
+		checks = append(checks, func() error {
+			evs, err := t.PinEvents(nr.Board, nr.Pin)
+			if err != nil {
+				return err
+			}
+			for _, ev := range evs {
+				if ev.Cause == "revert" && (nr.By == 0 || ev.At < nr.By.D()) {
+					return fmt.Errorf("%s GPIO%d was reverted at %.3fs", nr.Board, nr.Pin, ev.At.Seconds())
+				}
+			}
+			return nil
+		})
+	}
 	return func() error {
 		for _, ch := range checks {
 			if err := ch(); err != nil {
@@ -267,6 +281,9 @@ func describe(e *Expect) string {
 	}
 	if rv := e.Reverted; rv != nil {
 		parts = append(parts, fmt.Sprintf("%s GPIO%d reverted by %v", rv.Board, rv.Pin, rv.By))
+	}
+	if nr := e.NotReverted; nr != nil {
+		parts = append(parts, fmt.Sprintf("%s GPIO%d not reverted", nr.Board, nr.Pin))
 	}
 	if len(parts) == 0 {
 		return "nothing"

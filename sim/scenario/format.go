@@ -313,6 +313,9 @@ type Expect struct {
 	AppRate   *AppRate  `yaml:"app_rate"`
 	Counter   *Counter  `yaml:"counter"`
 	Reverted  *Reverted `yaml:"reverted"`
+	// NotReverted: the fail-safe did not revert a board's pin, before By
+	// (after the scenario's start) or, without By, at all so far.
+	NotReverted *Reverted `yaml:"not_reverted"`
 }
 
 // PinValue: a board's GPIO holds a level.

@@ -195,3 +195,23 @@ func TestSinceStep(t *testing.T) {
 		t.Errorf("a later step: %v", err)
 	}
 }
+
+// not_reverted fails once the fail-safe reverted the pin.
+func TestNotReverted(t *testing.T) {
+	src := func(timeout string) string {
+		return "name: x\ntopology: {boards: 2, network: {radio: ideal}}\nsteps:\n" +
+			"  - expect: {eventually: 10s, members_agree: true}\n" +
+			"  - control: {board: pico2, commands: [{send: {action: setup_pin, pin: 2, mode: output, value: 0}}, {send: {action: write_pin, pin: 2, value: 1, timeout: " + timeout + "}}]}\n" +
+			"  - wait: 3s\n" +
+			"  - expect: {not_reverted: {board: pico2, pin: 2}}\n"
+	}
+	for timeout, pass := range map[string]bool{"10": true, "1": false} {
+		s, err := Parse("f.yaml", []byte(src(timeout)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := Run(s, Options{}); r.Passed != pass {
+			t.Errorf("timeout %s: passed %v, want %v: %v", timeout, r.Passed, pass, r.Failures)
+		}
+	}
+}

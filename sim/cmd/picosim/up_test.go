@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -257,6 +258,10 @@ func TestUpSurvivesHostileClientsAndStopsOnCtrlC(t *testing.T) {
 	nr.(*net.TCPConn).SetReadBuffer(4096)
 	stop := make(chan struct{})
 	defer close(stop)
+	// What the non-reader managed, for the failure message: a rare hang
+	// (see the issue 15/16 note) left no trace of which side stalled.
+	var written atomic.Int64
+	var ended atomic.Value
 	go func() {
 		pings := []byte(strings.Repeat(`{"action": "ping"}`+"\n", 100))
 		for {
@@ -266,7 +271,10 @@ func TestUpSurvivesHostileClientsAndStopsOnCtrlC(t *testing.T) {
 			default:
 			}
 			nr.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-			if _, err := nr.Write(pings); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			n, err := nr.Write(pings)
+			written.Add(int64(n))
+			if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+				ended.Store(err.Error())
 				return // closed: cut off
 			}
 		}
@@ -300,7 +308,7 @@ func TestUpSurvivesHostileClientsAndStopsOnCtrlC(t *testing.T) {
 	var peak int64
 	for end := time.Now().Add(3 * time.Minute); !strings.Contains(out.String(), "read nothing"); {
 		if time.Now().After(end) {
-			t.Fatalf("the non-reader was never closed:\n%s", out)
+			t.Fatalf("the non-reader was never closed (it wrote %d bytes; its writes ended with %v):\n%s", written.Load(), ended.Load(), out)
 		}
 		if err := ping(1); err != nil {
 			t.Fatalf("board 1 did not answer under attack: %v\n%s", err, out)

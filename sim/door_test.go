@@ -30,23 +30,37 @@ func needRoot() {
 	}
 }
 
+// needPython skips without python3, and returns it.
+func needPython() string {
+	GinkgoHelper()
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		Skip("python3 is not installed")
+	}
+	return python
+}
+
+// openDoor opens a door for the spec into a namespace of its own and runs
+// the cluster paced at speed, both until the spec ends.
+func openDoor(c *sim.Cluster, cfg netsim.DoorConfig, speed float64) *netsim.Door {
+	GinkgoHelper()
+	door, err := c.OpenDoor(cfg)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() { Expect(door.Close()).To(Succeed()) })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.RunPaced(ctx, speed); close(done) }()
+	DeferCleanup(func() { cancel(); <-done })
+	return door
+}
+
 var _ = Describe("a door for host tools", func() {
 	It("lets a program run with ip netns exec broadcast HELLO and get FULL from the registry", func() {
 		needRoot()
-		python, err := exec.LookPath("python3")
-		if err != nil {
-			Skip("python3 is not installed")
-		}
+		python := needPython()
 		c := newCluster(sim.Config{Boards: 3, Seed: 51})
 		ns := fmt.Sprintf("picosim-t%d", os.Getpid())
-		door, err := c.OpenDoor(netsim.DoorConfig{Netns: ns, Device: "psim-t0"})
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func() { Expect(door.Close()).To(Succeed()) })
-
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { c.RunPaced(ctx, 10); close(done) }()
-		DeferCleanup(func() { cancel(); <-done })
+		openDoor(c, netsim.DoorConfig{Netns: ns, Device: "psim-t0"}, 10)
 
 		client, err := filepath.Abs("../hack/desktop_client.py")
 		Expect(err).NotTo(HaveOccurred())
@@ -69,20 +83,11 @@ var _ = Describe("a door for host tools", func() {
 var _ = Describe("seed 003's desktop script", func() {
 	It("sees a board that joins after it started", func() {
 		needRoot()
-		python, err := exec.LookPath("python3")
-		if err != nil {
-			Skip("python3 is not installed")
-		}
+		python := needPython()
 		c := newCluster(sim.Config{Boards: 4, Seed: 53})
 		Expect(c.PowerOff("pico4")).To(Succeed())
 		ns := fmt.Sprintf("picosim-s%d", os.Getpid())
-		door, err := c.OpenDoor(netsim.DoorConfig{Netns: ns, Device: "psim-s0"})
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func() { Expect(door.Close()).To(Succeed()) })
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { c.RunPaced(ctx, 10); close(done) }()
-		DeferCleanup(func() { cancel(); <-done })
+		openDoor(c, netsim.DoorConfig{Netns: ns, Device: "psim-s0"}, 10)
 
 		script, err := filepath.Abs("testdata/seed003_desktop.py")
 		Expect(err).NotTo(HaveOccurred())
@@ -104,23 +109,14 @@ var _ = Describe("seed 003's desktop script", func() {
 var _ = Describe("a door flooded from its namespace", Label("hostile"), func() {
 	It("drops what the LAN cannot play, counts it, and keeps memory bounded", func() {
 		needRoot()
-		python, err := exec.LookPath("python3")
-		if err != nil {
-			Skip("python3 is not installed")
-		}
+		python := needPython()
 		c := newCluster(sim.Config{Boards: 3, Seed: 52})
 		ns := fmt.Sprintf("picosim-f%d", os.Getpid())
 		// A tenth of DoorRate: under the load of make test the door's
 		// reader itself fell below 20,000 frames a second, so the kernel
 		// dropped the flood before the door could count it.
 		const rate = netsim.DoorRate / 10
-		door, err := c.OpenDoor(netsim.DoorConfig{Netns: ns, Device: "psim-f0", Rate: rate})
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func() { Expect(door.Close()).To(Succeed()) })
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { c.RunPaced(ctx, 1); close(done) }()
-		DeferCleanup(func() { cancel(); <-done })
+		door := openDoor(c, netsim.DoorConfig{Netns: ns, Device: "psim-f0", Rate: rate}, 1)
 
 		var before runtime.MemStats
 		runtime.GC()

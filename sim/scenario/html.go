@@ -52,14 +52,7 @@ tr.failed td{background:#fde8e8;font-weight:bold}
 	w.WriteString(`<p>Also here: <a href="timeline.jsonl">timeline.jsonl</a> (one event a line), <a href="timeline.svg">timeline.svg</a>.</p>` + "\n")
 
 	// The event log; the row of the failure is marked.
-	var boards []string
-	seen := map[string]bool{}
-	for _, e := range r.Timeline {
-		if e.Board != "" && !seen[e.Board] {
-			seen[e.Board] = true
-			boards = append(boards, e.Board)
-		}
-	}
+	boards := boardsOf(r)
 	w.WriteString(`<h2>Events</h2><p><label>Board: <select id="board"><option value="">all</option>`)
 	for _, b := range boards {
 		fmt.Fprintf(&w, `<option>%s</option>`, esc(b))

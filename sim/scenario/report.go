@@ -57,17 +57,7 @@ func svg(r Result) string {
 	if end <= 0 {
 		end = 1
 	}
-	var boards []string
-	seen := map[string]bool{}
-	// Every board, whatever its name (alpha, beta: a lane each too), in
-	// natural order: pico2 before pico10.
-	for _, e := range r.Timeline {
-		if e.Board != "" && !seen[e.Board] {
-			seen[e.Board] = true
-			boards = append(boards, e.Board)
-		}
-	}
-	sort.SliceStable(boards, func(i, j int) bool { return naturalLess(boards[i], boards[j]) })
+	boards := boardsOf(r)
 	// Roles and pins per board, from the timeline.
 	spans := map[string][]span{}
 	pins := map[string]map[int][]pinStep{}
@@ -212,6 +202,21 @@ func svg(r Result) string {
 	fmt.Fprintf(&w, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="red" stroke-width="2"/><text x="%.1f" y="%.1f">failed expectation</text>`+"\n", lx+6, ly-10, lx+6, ly+2, lx+12, ly)
 	w.WriteString("</svg>\n")
 	return w.String()
+}
+
+// boardsOf returns every board of a run's timeline, whatever its name
+// (alpha, beta: a lane each too), in natural order: pico2 before pico10.
+func boardsOf(r Result) []string {
+	var boards []string
+	seen := map[string]bool{}
+	for _, e := range r.Timeline {
+		if e.Board != "" && !seen[e.Board] {
+			seen[e.Board] = true
+			boards = append(boards, e.Board)
+		}
+	}
+	sort.SliceStable(boards, func(i, j int) bool { return naturalLess(boards[i], boards[j]) })
+	return boards
 }
 
 // naturalLess orders names with their numbers as numbers: pico2 < pico10.

@@ -74,12 +74,7 @@ func (u *UDPConn) fastWrite(p []byte, to netip.AddrPort) bool {
 	// sends it.
 	var f udpFrame
 	f.parse(frame)
-	l.mu.Lock()
-	tell := u.push(f.payload, f.src) && u.onReadable != nil
-	l.mu.Unlock()
-	if tell {
-		u.onReadable()
-	}
+	u.take(f.payload, f.src)
 	l.transmit(h, frame)
 	return true
 }
@@ -164,7 +159,7 @@ func (h *Host) fastUDP(f *udpFrame) *UDPConn {
 
 // datagram is one queued on the fast path.
 type datagram struct {
-	payload []byte // a slice of the frame: frames are never written once sent
+	payload []byte // a slice of the frame (frames are never written once sent), or a copy of gVisor's
 	from    netip.AddrPort
 }
 
@@ -174,13 +169,24 @@ type datagram struct {
 // gVisor tells only when its queue was empty (of bytes) before.
 func (u *UDPConn) push(payload []byte, from netip.AddrPort) bool {
 	if u.closed || u.queued >= u.limit {
-		u.overflows++
 		return false
 	}
 	wasEmpty := u.queued == 0
 	u.q = append(u.q, datagram{payload, from})
 	u.queued += len(payload)
 	return wasEmpty
+}
+
+// take queues a datagram and tells the socket's owner, if it should hear
+// of it; call it without l.mu held.
+func (u *UDPConn) take(payload []byte, from netip.AddrPort) {
+	l := u.host.lan
+	l.mu.Lock()
+	tell := u.push(payload, from) && u.onReadable != nil
+	l.mu.Unlock()
+	if tell {
+		u.onReadable()
+	}
 }
 
 // unheard reports whether a frame is one that a host's stack would take

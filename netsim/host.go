@@ -71,11 +71,6 @@ func (h *Host) LAN() *LAN { return h.lan }
 // (nil while the host is off); a power cycle replaces it.
 func (h *Host) Stack() *stack.Stack {
 	s, _ := h.needStack()
-	if s == nil {
-		h.lan.mu.Lock()
-		s = h.stack
-		h.lan.mu.Unlock()
-	}
 	return s
 }
 

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
-	"sync/atomic"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
@@ -29,19 +28,15 @@ type UDPConn struct {
 	read       []byte       // the payload ReadFrom returns
 	onReadable func()
 	refused    bool // see ListenUDP
-	// inStack: gVisor may hold a datagram for the socket (its queue was
-	// readable since takeFromStack last found it empty).
-	inStack atomic.Bool
 
 	// The socket's queue (see fastudp.go), guarded by the LAN's mutex:
 	// datagrams from head on, their payload bytes, and the limit of those,
 	// the endpoint's receive buffer size.
-	q         []datagram
-	head      int
-	queued    int
-	limit     int
-	overflows uint64
-	closed    bool
+	q      []datagram
+	head   int
+	queued int
+	limit  int
+	closed bool
 }
 
 // ListenUDP binds port on all of the host's addresses with broadcast on.
@@ -56,10 +51,7 @@ func (h *Host) ListenUDP(port uint16, onReadable func()) (*UDPConn, error) {
 	// lock, on the goroutine that delivered): one queue, in the order
 	// datagrams came, whichever path they took, and the socket hears of a
 	// broadcast it loops back before the broadcast leaves, as with gVisor.
-	u.entry = waiter.NewFunctionEntry(waiter.ReadableEvents, func(waiter.EventMask) {
-		u.inStack.Store(true)
-		u.takeFromStack()
-	})
+	u.entry = waiter.NewFunctionEntry(waiter.ReadableEvents, func(waiter.EventMask) { u.takeFromStack() })
 	u.wq.EventRegister(&u.entry)
 	l := h.lan
 	if err := h.lockForSocket(port); err != nil {
@@ -117,22 +109,13 @@ func (u *UDPConn) open(s *stack.Stack) error {
 // takeFromStack moves what gVisor queued for the socket to its own queue;
 // call it without l.mu held.
 func (u *UDPConn) takeFromStack() {
-	l := u.host.lan
-	for u.ep != nil && u.inStack.Load() {
+	for u.ep != nil {
 		u.buf.Reset()
-		u.inStack.Store(false)
 		res, err := u.ep.Read(&u.buf, tcpip.ReadOptions{NeedRemoteAddr: true})
 		if err != nil {
-			return
+			return // empty
 		}
-		u.inStack.Store(true)
-		from := netip.AddrPortFrom(netip.AddrFrom4(res.RemoteAddr.Addr.As4()), res.RemoteAddr.Port)
-		l.mu.Lock()
-		tell := u.push(bytes.Clone(u.buf.Bytes()), from) && u.onReadable != nil
-		l.mu.Unlock()
-		if tell {
-			u.onReadable()
-		}
+		u.take(bytes.Clone(u.buf.Bytes()), netip.AddrPortFrom(netip.AddrFrom4(res.RemoteAddr.Addr.As4()), res.RemoteAddr.Port))
 	}
 }
 

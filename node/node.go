@@ -613,11 +613,18 @@ func (n *Node) subscribed(now time.Duration) bool {
 		return false
 	}
 	for _, s := range n.subs {
-		if _, member := n.find(s.ip); s.at != 0 && now-s.at < SubscribeFor && !member {
+		if n.listening(now, s) {
 			return true
 		}
 	}
 	return false
+}
+
+// listening reports whether a remembered client said HELLO lately and is
+// not a board of the cluster.
+func (n *Node) listening(now time.Duration, s subscriber) bool {
+	_, member := n.find(s.ip)
+	return s.at != 0 && now-s.at < SubscribeFor && !member
 }
 
 // push sends FULL to the desktop clients that said HELLO lately.
@@ -628,7 +635,7 @@ func (n *Node) push(now time.Duration) {
 	}
 	n.nextPush = now + PushEvery
 	for _, s := range n.subs {
-		if _, member := n.find(s.ip); s.at != 0 && now-s.at < SubscribeFor && !member {
+		if n.listening(now, s) {
 			n.sendFull(s.ip, s.port)
 		}
 	}

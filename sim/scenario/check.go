@@ -296,3 +296,50 @@ func (s *Scenario) defaults() {
 		s.Targets = Targets{"sim": {}}
 	}
 }
+
+// String says what a step does, in a few words: the report's label for it.
+func (st *Step) String() string {
+	switch {
+	case st.PowerOff != "":
+		return "power_off " + st.PowerOff
+	case st.PowerOn != "":
+		return "power_on " + st.PowerOn
+	case st.Reboot != "":
+		return "reboot " + st.Reboot
+	case st.Partition != nil:
+		var groups []string
+		for _, g := range st.Partition {
+			groups = append(groups, strings.Join(g, ","))
+		}
+		return "partition " + strings.Join(groups, " | ")
+	case st.Heal:
+		return "heal"
+	case st.SetLink != nil:
+		return "set_link " + st.SetLink.Board
+	case st.Control != nil:
+		return fmt.Sprintf("control %s (%d commands)", st.Control.Board, len(st.Control.Commands))
+	case st.App != nil:
+		if st.App.Stop != "" {
+			return "stop " + st.App.Stop + " on " + st.App.Board
+		}
+		return "start " + st.App.Start + " on " + st.App.Board
+	case st.Wait != nil:
+		return "wait " + st.Wait.String()
+	case st.Hello != nil:
+		return "hello"
+	case st.Expect != nil:
+		e := st.Expect
+		switch {
+		case e.Eventually != nil:
+			return "expect " + describe(e) + " within " + e.Eventually.String()
+		case e.Consistently != nil:
+			return "expect " + describe(e) + " for " + e.Consistently.String()
+		}
+		return "expect " + describe(e)
+	case st.Forge != nil:
+		return "forge " + st.Forge.Type
+	case st.Attack != nil:
+		return st.Attack.Kind + " attack on " + st.Attack.Board
+	}
+	return "nothing"
+}

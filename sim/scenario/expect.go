@@ -3,6 +3,8 @@ package scenario
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -261,8 +263,8 @@ func describe(e *Expect) string {
 	if e.MembersAgree {
 		parts = append(parts, "members agree")
 	}
-	for b, role := range e.Roles {
-		parts = append(parts, b+" "+role)
+	for _, b := range slices.Sorted(maps.Keys(e.Roles)) {
+		parts = append(parts, b+" "+e.Roles[b])
 	}
 	if p := e.Pin; p != nil {
 		parts = append(parts, fmt.Sprintf("%s GPIO%d = %d", p.Board, p.Pin, p.Value))

@@ -56,8 +56,23 @@ type Result struct {
 	// Replay is the command that runs the scenario again, same seed.
 	Replay string `json:"replay"`
 	// FailedAt is the time of the failure, in seconds.
-	FailedAt *float64     `json:"failed_at_s,omitempty"`
+	FailedAt *float64 `json:"failed_at_s,omitempty"`
+	// Steps is what each step did and how it went, in order: the report
+	// draws them on the timeline.
+	Steps    []StepRecord `json:"steps,omitempty"`
 	Timeline sim.Timeline `json:"-"`
+}
+
+// StepRecord is one step of a run: when it began and ended, what it did,
+// and its verdict: ok, failed, skipped (the target cannot do it) or not
+// judged (a radio fault in its window). Steps after a failure have none.
+type StepRecord struct {
+	N       int     `json:"n"` // 1 for the first
+	At      float64 `json:"at_s"`
+	End     float64 `json:"end_s"`
+	What    string  `json:"what"`
+	Expect  bool    `json:"expect,omitempty"` // an expectation, not an action
+	Verdict string  `json:"verdict"`
 }
 
 // Run plays the scenario and returns its verdict. It stops at the first
@@ -104,6 +119,7 @@ func Run(s *Scenario, opt Options) Result {
 		}
 	}
 	res.SkippedSteps = r.skipped
+	res.Steps = r.records
 	res.Passed = err == nil
 	res.WallS = time.Since(wall).Seconds()
 	return res
@@ -139,6 +155,7 @@ type runner struct {
 	appsFrom  map[string]time.Duration // when each app was first started
 	since     time.Duration            // when the current expectation began
 	began     []time.Duration          // when each step began, in order
+	records   []StepRecord
 }
 
 func (r *runner) run(opt Options) error {
@@ -177,16 +194,30 @@ func (r *runner) run(opt Options) error {
 			r.stepsAt[t.Now()] = true
 		}
 		r.began = append(r.began, t.Now())
-		if err := r.step(st); err != nil {
-			if u, ok := targets.IsUnsupported(err); ok {
-				r.skipped = append(r.skipped, fmt.Sprintf("step %d (%s): %s", i+1, u.Action, u.Why))
-				continue
-			}
-			var nj *notJudged
-			if errors.As(err, &nj) {
-				nj.step = i + 1
-				return nj
-			}
+		rec := StepRecord{N: i + 1, At: t.Now().Seconds(), What: st.String(), Expect: st.Expect != nil}
+		err := r.step(st)
+		rec.End, rec.Verdict = t.Now().Seconds(), "ok"
+		var nj *notJudged
+		u, unsupported := targets.IsUnsupported(err)
+		switch {
+		case err == nil:
+		case unsupported:
+			rec.Verdict = "skipped"
+		case errors.As(err, &nj):
+			rec.Verdict = "not judged"
+		default:
+			rec.Verdict = "failed"
+		}
+		r.records = append(r.records, rec)
+		switch {
+		case err == nil:
+		case unsupported:
+			r.skipped = append(r.skipped, fmt.Sprintf("step %d (%s): %s", i+1, u.Action, u.Why))
+			continue
+		case nj != nil:
+			nj.step = i + 1
+			return nj
+		default:
 			return r.fail(i, err)
 		}
 		at = t.Now() // expectations and waits take time

@@ -339,6 +339,7 @@ func (n *Node) heartbeat(now time.Duration, from Addr, f *Frame) {
 	if !n.settled && f.Slot != 0 {
 		n.existing = true
 	}
+	n.unsubscribe(from) // a board that said HELLO at boot is no desktop client
 	changed := false
 	switch {
 	case !ok:
@@ -604,6 +605,20 @@ func (n *Node) subscribe(now time.Duration, ip Addr, port uint16) {
 		}
 	}
 	n.subs[oldest] = subscriber{ip: ip, port: port, at: max(now, 1)}
+}
+
+// unsubscribe forgets a remembered client at ip: a board of the cluster,
+// whose heartbeat was heard. Without this a board that said HELLO when it
+// joined and later left would be sent FULL at every change.
+func (n *Node) unsubscribe(ip Addr) {
+	if n.subs == ([Subscribers]subscriber{}) {
+		return // the usual case: no desktop client at all
+	}
+	for i := range n.subs {
+		if n.subs[i].ip == ip {
+			n.subs[i] = subscriber{}
+		}
+	}
 }
 
 // subscribed reports whether this board is the registry and a desktop

@@ -27,6 +27,9 @@ type Controller struct {
 	Key    []byte
 	signer control.Signer // this connection's, once get_nonce answered
 	last   string         // the last line Do sent, as it went on the wire
+	conns  int            // connections made so far
+	// Timeout bounds how long Do waits for a reply (0: ControlTimeout).
+	Timeout time.Duration
 }
 
 // Reply is one reply line as the controller received it.
@@ -66,7 +69,8 @@ func (ct *Controller) Connect(board string) error {
 		return err
 	}
 	ct.Close()
-	ct.buf, ct.closed = nil, false
+	ct.buf, ct.closed, ct.Timeout = nil, false, 0
+	ct.conns++
 	var opt ctl.Options
 	opt.Defaults()
 	backoff := opt.Backoff
@@ -161,8 +165,15 @@ func (ct *Controller) Do(cmd string) (Reply, error) {
 	if err := ct.Send(line + "\n"); err != nil {
 		return Reply{}, err
 	}
-	if !ct.c.RunUntil(ct.c.Now()+ControlTimeout, func() bool { return len(ct.replies) > n || ct.closed }) || len(ct.replies) == n {
-		return Reply{}, fmt.Errorf("%s: no reply within %v", cmd, ControlTimeout)
+	timeout := ct.Timeout
+	if timeout <= 0 {
+		timeout = ControlTimeout
+	}
+	if !ct.c.RunUntil(ct.c.Now()+timeout, func() bool { return len(ct.replies) > n || ct.closed }) || len(ct.replies) == n {
+		if ct.closed {
+			return Reply{}, fmt.Errorf("%s: the board closed the connection", cmd)
+		}
+		return Reply{}, fmt.Errorf("%s: no reply within %v", cmd, timeout)
 	}
 	return ct.replies[n], nil
 }
@@ -173,6 +184,10 @@ func (ct *Controller) LastSent() string { return ct.last }
 
 // Replies returns every reply received on the current connection's watch.
 func (ct *Controller) Replies() []Reply { return ct.replies }
+
+// Connections counts the connections Connect has made: each closes the
+// one before.
+func (ct *Controller) Connections() int { return ct.conns }
 
 // Closed reports whether the board closed the connection.
 func (ct *Controller) Closed() bool { return ct.closed }

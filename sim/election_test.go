@@ -292,6 +292,23 @@ var _ = Describe("a desktop client that said HELLO once", func() {
 		Expect(desk.fullFrom).To(Equal(c.Board("pico2").IP().String()), "the new registry knows the client too")
 		Expect(peers).To(HaveLen(3))
 	})
+
+	It("is never a board: one that said HELLO as it joined is sent no FULL after it leaves", func() {
+		c := newCluster(sim.Config{Boards: 4, Seed: 16})
+		agreed := func() { Eventually(simtest.Within(c, 2*c.FailoverBound(), c.Agreement)).Should(Succeed()) }
+		Expect(c.PowerOff("pico4")).To(Succeed())
+		agreed()
+		Expect(c.PowerOn("pico4")).To(Succeed()) // it says HELLO at boot
+		agreed()
+		Expect(stat(c, "pico1", "hellos_answered")).To(BeNumerically(">", 0))
+		Expect(c.PowerOff("pico4")).To(Succeed())
+		agreed()
+		before := stat(c, "pico1", "fulls_sent")
+		Expect(c.PowerOff("pico3")).To(Succeed())
+		agreed()
+		c.Run(c.Now() + 10*time.Second)
+		Expect(stat(c, "pico1", "fulls_sent")).To(Equal(before), "no desktop client: no FULL")
+	})
 })
 
 var _ = Describe("malformed discovery frames", func() {

@@ -259,6 +259,11 @@ func (s *Server) SetInput(n, value int) {
 // Open reports a new connection from an unknown peer (OpenFrom).
 func (s *Server) Open(now time.Duration, c ConnID) { s.OpenFrom(now, c, [4]byte{}) }
 
+// Refused begins the error a connection gets, instead of a reply to its
+// first command, when the server has no room for it: a client may try
+// again later.
+const Refused = "too many connections"
+
 // OpenFrom reports a new connection from peer. One peer holds at most
 // MaxConns-1 connections, so another host always finds a slot; and at most
 // MaxConns are open. Where a new connection would pass either bound, it
@@ -268,12 +273,12 @@ func (s *Server) Open(now time.Duration, c ConnID) { s.OpenFrom(now, c, [4]byte{
 func (s *Server) OpenFrom(now time.Duration, c ConnID, peer [4]byte) {
 	s.stale = true
 	if peer != ([4]byte{}) && s.cfg.MaxConns > 1 && s.count(peer) >= s.cfg.MaxConns-1 {
-		if !s.evict(now, c, &peer, "too many connections from this host (at most "+strconv.Itoa(s.cfg.MaxConns-1)+" of "+strconv.Itoa(s.cfg.MaxConns)+": the last is kept for another)") {
+		if !s.evict(now, c, &peer, Refused+" from this host (at most "+strconv.Itoa(s.cfg.MaxConns-1)+" of "+strconv.Itoa(s.cfg.MaxConns)+": the last is kept for another)") {
 			return
 		}
 	}
 	if len(s.conns) >= s.cfg.MaxConns {
-		if !s.evict(now, c, nil, "too many connections (at most "+strconv.Itoa(s.cfg.MaxConns)+")") {
+		if !s.evict(now, c, nil, Refused+" (at most "+strconv.Itoa(s.cfg.MaxConns)+")") {
 			return
 		}
 	}

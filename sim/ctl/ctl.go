@@ -142,10 +142,11 @@ func (o *Options) Defaults() {
 
 // Client is one connection to a board. It is not safe for concurrent use.
 type Client struct {
-	conn   net.Conn
-	r      *bufio.Reader
-	opt    Options
-	signer control.Signer // keyed: this connection's, after handshake
+	conn    net.Conn
+	r       *bufio.Reader
+	opt     Options
+	timeout time.Duration  // the Options' Timeout, which SetTimeout overrides
+	signer  control.Signer // keyed: this connection's, after handshake
 }
 
 // Dial connects to addr (host:port), retrying with backoff.
@@ -171,7 +172,7 @@ func Dial(ctx context.Context, addr string, opt Options) (*Client, error) {
 		conn, err = dial(dctx, "tcp", addr)
 		cancel()
 		if err == nil {
-			c := &Client{conn: conn, r: bufio.NewReaderSize(conn, 16<<10), opt: opt}
+			c := &Client{conn: conn, r: bufio.NewReaderSize(conn, 16<<10), opt: opt, timeout: opt.Timeout}
 			if len(opt.Key) > 0 {
 				if err := c.handshake(ctx); err != nil {
 					conn.Close()
@@ -241,6 +242,15 @@ func (c *Client) DoRaw(ctx context.Context, line string) (Reply, error) {
 		return r, fmt.Errorf("reply is not JSON: %q", r.Raw)
 	}
 	return r, nil
+}
+
+// SetTimeout bounds the wait for each reply from now on (0: the Options'
+// Timeout).
+func (c *Client) SetTimeout(d time.Duration) {
+	if d <= 0 {
+		d = c.timeout
+	}
+	c.opt.Timeout = d
 }
 
 // Closed reports whether the board has closed the connection (after a

@@ -3,6 +3,7 @@ package scenario
 import (
 	"fmt"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -61,7 +62,7 @@ func (s *Scenario) check() []problem {
 			add(path, "%s %q: one of %v", field, v, allowed)
 		}
 	}
-	oneOf("$.topology.network.mode", "mode", t.Network.Mode, "router", "softap")
+	oneOf("$.topology.network.mode", "mode", t.Network.Mode, networkModes...)
 	if _, err := t.Network.key(); err != nil {
 		add("$.topology.network.key", "%v", err)
 	}
@@ -163,8 +164,23 @@ func (s *Scenario) check() []problem {
 				seen[b] = true
 			}
 		}
-		if st.SetLink != nil {
-			board(p+".set_link.board", st.SetLink.Board)
+		if sl := st.SetLink; sl != nil {
+			switch {
+			case sl.Board != "" && (sl.From != "" || sl.To != ""):
+				add(p+".set_link", "step %d: set_link: a board, or from and to, not both", i+1)
+			case sl.Board != "":
+				board(p+".set_link.board", sl.Board)
+				if sl.BothWays {
+					add(p+".set_link.both_ways", "step %d: set_link: both_ways goes with from and to", i+1)
+				}
+			case sl.From == "" || sl.To == "":
+				add(p+".set_link", "step %d: set_link needs a board (what it receives), or from and to (a pair)", i+1)
+			case sl.From == sl.To:
+				add(p+".set_link", "step %d: set_link: from and to are the same board", i+1)
+			default:
+				board(p+".set_link.from", sl.From)
+				board(p+".set_link.to", sl.To)
+			}
 		}
 		if h := st.Hello; h != nil {
 			for _, n := range h.Names {
@@ -173,9 +189,28 @@ func (s *Scenario) check() []problem {
 			if len(h.Names) > 0 && h.Members != 0 {
 				add(p+".hello", "step %d: hello: members or names, not both", i+1)
 			}
+			if h.None && (len(h.Names) > 0 || h.Members != 0) {
+				add(p+".hello.none", "step %d: hello: none says no FULL comes; members and names judge one that does", i+1)
+			}
 		}
 		if c := st.Control; c != nil {
 			board(p+".control.board", c.Board)
+			if n := c.Controller; n != "" {
+				switch {
+				case !hostName.MatchString(n):
+					add(p+".control.controller", "step %d: controller %q: a name of letters, digits and -, up to 32, such as phone", i+1, n)
+				case s.hasBoard(n) || slices.Contains(reservedHosts, n):
+					add(p+".control.controller", "step %d: controller %q: taken by a board or by %s", i+1, n, strings.Join(reservedHosts, ", "))
+				case c.Unsigned:
+					add(p+".control.controller", "step %d: an unsigned control comes from the intruder; give it no controller", i+1)
+				}
+			}
+			if c.Retries < 0 || c.Retries > 10 {
+				add(p+".control.retries", "step %d: retries 0 to 10", i+1)
+			}
+			if c.Timeout.D() > 10*time.Minute {
+				add(p+".control.timeout", "step %d: timeout at most 10m", i+1)
+			}
 			for j, cmd := range c.Commands {
 				if (cmd.Send == nil) == (cmd.Raw == "") {
 					add(fmt.Sprintf("%s.control.commands[%d]", p, j), "step %d: command %d needs send or raw, one of them", i+1, j+1)
@@ -230,6 +265,20 @@ func (s *Scenario) check() []problem {
 			if e.AppRate != nil && (e.AppRate.AtLeast == nil) == (e.AppRate.Below == nil) {
 				add(p+".expect.app_rate", "step %d: app_rate needs at_least or below", i+1)
 			}
+			if e.AppRate != nil && e.AppRate.Board != "" {
+				board(p+".expect.app_rate.board", e.AppRate.Board)
+			}
+			if e.MasterWas != "" && !roleName.MatchString(e.MasterWas) {
+				add(p+".expect.master_was", "step %d: master_was %q: a role, MASTER or WORKERn", i+1, e.MasterWas)
+			}
+			switch n, refers := e.AtStep, e.MasterWas != "" || e.SameRoles; {
+			case n == 0 && refers:
+				add(p+".expect.at_step", "step %d: master_was and same_roles need at_step, the step whose roles they refer to", i+1)
+			case n != 0 && !refers:
+				add(p+".expect.at_step", "step %d: at_step goes with master_was or same_roles", i+1)
+			case n < 0 || n > i+1:
+				add(p+".expect.at_step", "step %d: at_step %d: this step or an earlier one, 1 to %d", i+1, n, i+1)
+			}
 		}
 	}
 	return ps
@@ -269,11 +318,21 @@ func (s *Scenario) BoardNames() []string {
 	return names
 }
 
+// hostName is what a controller may be called; reservedHosts are the
+// harness's own hosts on the LAN.
+var (
+	hostName      = regexp.MustCompile(`^[A-Za-z0-9-]{1,32}$`)
+	reservedHosts = []string{"desktop", "rogue", "intruder", "forward"}
+	roleName      = regexp.MustCompile(`^(MASTER|WORKER[1-9][0-9]*)$`)
+)
+
 // stepActions are the keys of a step's actions, of which it has one;
 // forgeTypes the kinds of frame a forge step sends. The schema says both.
 var (
 	stepActions = []string{"power_off", "power_on", "reboot", "partition", "heal", "set_link", "control", "app", "wait", "hello", "expect", "forge", "attack"}
 	forgeTypes  = []string{"hello", "full", "heartbeat", "leave", "garbage"}
+	// networkModes: router (the default) or softap.
+	networkModes = []string{"router", "softap"}
 )
 
 func (st *Step) actions() int {

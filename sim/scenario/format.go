@@ -107,6 +107,9 @@ type Boards struct {
 type BoardSpec struct {
 	Name string         `yaml:"name"`
 	Pins map[int]string `yaml:"pins"`
+	// Off: the board starts powered off, until a power_on step: a board
+	// that joins later.
+	Off bool `yaml:"off"`
 }
 
 // UnmarshalYAML decodes from the parsed document, as Targets does.
@@ -234,10 +237,16 @@ type Attack struct {
 	For         Duration `yaml:"for"`
 }
 
-// SetLink changes what one board receives through.
+// SetLink changes what one board receives through (board), or the frames
+// from one board to another (from and to: one way; both_ways: the two
+// directions). A set_link from/to with no impairment puts the pair back on
+// the receiver's own link.
 type SetLink struct {
-	Board string `yaml:"board"`
-	Link  `yaml:",inline"`
+	Board    string `yaml:"board"`
+	From     string `yaml:"from"`
+	To       string `yaml:"to"`
+	BothWays bool   `yaml:"both_ways"`
+	Link     `yaml:",inline"`
 }
 
 // Control sends control-protocol commands to a board from a controller on
@@ -251,6 +260,19 @@ type Control struct {
 	// Unsigned sends the commands from an intruder's controller, which
 	// does not hold network.key (sim target).
 	Unsigned bool `yaml:"unsigned"`
+	// Controller names who sends them: each name is a controller of its
+	// own, with its own connection (on sim, a host of its own on the LAN;
+	// on emulated and real boards, a connection of its own from the
+	// harness). Default laptop.
+	Controller string `yaml:"controller"`
+	// Timeout bounds the wait for each reply (default 10s).
+	Timeout Duration `yaml:"timeout"`
+	// Retries: a command whose reply does not come within the timeout,
+	// whose connection fails, or that the board refuses for too many
+	// connections, is sent again on a new connection after a pause (200ms,
+	// doubling), up to this many times (default 0), as a careful
+	// controller does.
+	Retries int `yaml:"retries"`
 }
 
 // Command is one command and, optionally, what its reply must contain.
@@ -276,6 +298,11 @@ type Hello struct {
 	// Names: the boards FULL must list, in any order (instead of a count).
 	Names  []string `yaml:"names"`
 	Within Duration `yaml:"within"` // default 2s
+	// None: no FULL may answer within the time (the registry is cut off,
+	// or the HELLO is unsigned on a keyed network).
+	None bool `yaml:"none"`
+	// Unsigned: the desktop client does not hold network.key.
+	Unsigned bool `yaml:"unsigned"`
 }
 
 // App starts or stops an app of node/apps on a board.
@@ -309,10 +336,19 @@ type Expect struct {
 	// SinceStep starts the window of no_role_change and
 	// no_membership_change when that step (1 for the first) began, not
 	// this one: "nothing changed since the cluster first agreed".
-	SinceStep int       `yaml:"since_step"`
-	AppRate   *AppRate  `yaml:"app_rate"`
-	Counter   *Counter  `yaml:"counter"`
-	Reverted  *Reverted `yaml:"reverted"`
+	SinceStep int `yaml:"since_step"`
+	// MasterWas: the master is the board that had this role (MASTER,
+	// WORKER1...) when step at_step began: "the first worker took over".
+	MasterWas string `yaml:"master_was"`
+	// SameRoles: every board has the role it had when step at_step began
+	// (off counts as a role): "the roles came back after the heal".
+	SameRoles bool `yaml:"same_roles"`
+	// AtStep is the earlier step (1 for the first) master_was and
+	// same_roles refer to.
+	AtStep   int       `yaml:"at_step"`
+	AppRate  *AppRate  `yaml:"app_rate"`
+	Counter  *Counter  `yaml:"counter"`
+	Reverted *Reverted `yaml:"reverted"`
 	// NotReverted: the fail-safe did not revert a board's pin, before By
 	// (after the scenario's start) or, without By, at all so far.
 	NotReverted *Reverted `yaml:"not_reverted"`
@@ -333,10 +369,12 @@ type Reverted struct {
 	By    Duration `yaml:"by"`
 }
 
-// AppRate: an app's success rate, summed over the boards that run it, is
-// at least AtLeast (or below Below, to show a naive app failing).
+// AppRate: an app's success rate, summed over the boards that run it (or
+// on one board), is at least AtLeast (or below Below, to show a naive app
+// failing).
 type AppRate struct {
 	App     string `yaml:"app"`
+	Board   string `yaml:"board"`
 	AtLeast *Rate  `yaml:"at_least"`
 	Below   *Rate  `yaml:"below"`
 }

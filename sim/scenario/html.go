@@ -11,7 +11,8 @@ import (
 // page is index.html of a run's report: one self-contained page (no
 // network: the styles, the script and the picture are inside it) with the
 // verdict, what failed and the command that replays it, the timeline
-// picture, and the event log, which a select filters by board.
+// picture, the steps with their verdicts, and the event log, which a
+// select filters by board.
 func page(r Result) string {
 	var w strings.Builder
 	esc := html.EscapeString
@@ -34,6 +35,8 @@ body{font-family:sans-serif;margin:1.5em;color:#222}
 pre{background:#f6f6f6;padding:.6em;overflow-x:auto}
 table{border-collapse:collapse;font-size:13px}td,th{padding:2px 8px;text-align:left;border-bottom:1px solid #eee}
 tr.failed td{background:#fde8e8;font-weight:bold}
+tr.step-ok td.verdict{color:#2e9e44}tr.step-skipped td{color:#777;background:#f4f4f4}
+tr.step-notjudged td{background:#fff4d6}tr.step-notjudged td.verdict{color:#b07800}
 .picture{overflow-x:auto;border:1px solid #ddd;margin:1em 0}
 </style></head><body>
 <h1>%s <span class="%s" id="verdict">%s</span></h1>
@@ -50,6 +53,7 @@ tr.failed td{background:#fde8e8;font-weight:bold}
 	fmt.Fprintf(&w, "<h2>Replay</h2><pre id=\"replay\">%s</pre>\n", esc(r.Replay))
 	w.WriteString(`<h2>Timeline</h2><div class="picture">` + svg(r) + "</div>\n")
 	w.WriteString(`<p>Also here: <a href="timeline.jsonl">timeline.jsonl</a> (one event a line), <a href="timeline.svg">timeline.svg</a>.</p>` + "\n")
+	stepsTable(&w, r.Steps)
 
 	// The event log; the row of the failure is marked.
 	boards := boardsOf(r)
@@ -100,6 +104,28 @@ filter();
 </body></html>
 `)
 	return w.String()
+}
+
+// stepsTable lists the steps of the run, each with its verdict: its row
+// coloured by it, the failed one marked as the failure's row is below.
+func stepsTable(w *strings.Builder, steps []StepRecord) {
+	if len(steps) == 0 {
+		return
+	}
+	w.WriteString("<h2>Steps</h2><table id=\"steps\"><tr><th>step</th><th>time</th><th>what</th><th>verdict</th></tr>\n")
+	for _, s := range steps {
+		cls := stepClass(s.Verdict)
+		if s.Verdict == "failed" {
+			cls += " failed"
+		}
+		when := fmt.Sprintf("%.3fs", s.At)
+		if s.End > s.At {
+			when = fmt.Sprintf("%.3fs–%.3fs", s.At, s.End)
+		}
+		fmt.Fprintf(w, `<tr class="%s" data-step="%d"><td>%d</td><td>%s</td><td>%s</td><td class="verdict">%s</td></tr>`+"\n",
+			cls, s.N, s.N, when, html.EscapeString(s.What), html.EscapeString(orDefault(s.Verdict, "not run")))
+	}
+	w.WriteString("</table>\n")
 }
 
 func orDefault(s, d string) string {

@@ -14,7 +14,7 @@ import (
 // The report's page opened in a real browser (headless Chromium, which
 // make tools installs): it renders to a screenshot, its script runs (the
 // event filter counts what it shows), a lane per board, the failing
-// expectation's row marked (issue 16).
+// expectation's row marked (issue 16), a row and a mark per step.
 func TestReportPageInARealBrowser(t *testing.T) {
 	browser, err := exec.LookPath("chromium")
 	if err != nil {
@@ -68,6 +68,23 @@ steps:
 	}
 	if m := regexp.MustCompile(`<span id="shown">(\d+) events</span>`).FindStringSubmatch(dom); m == nil || m[1] == "0" {
 		t.Errorf("the page's script did not run (the filter counts the events it shows): %v", m)
+	}
+	// The steps: a row each in the table, the failed one marked, and a
+	// mark each in the picture.
+	if len(r.Steps) != 3 {
+		t.Fatalf("%d steps recorded, want 3: %+v", len(r.Steps), r.Steps)
+	}
+	rows := regexp.MustCompile(`<tr class="([^"]*)" data-step="(\d+)">`).FindAllStringSubmatch(dom, -1)
+	if len(rows) != len(r.Steps) {
+		t.Errorf("%d rows in the steps table, want %d", len(rows), len(r.Steps))
+	}
+	for i, m := range rows {
+		if failed := strings.Contains(" "+m[1]+" ", " failed "); failed != (i == 2) {
+			t.Errorf("step %s's row has class %q: only step 3's should be marked failed", m[2], m[1])
+		}
+	}
+	if n := strings.Count(dom, `<g class="step step-`); n != len(r.Steps) {
+		t.Errorf("%d steps in the picture, want %d", n, len(r.Steps))
 	}
 	if !strings.Contains(dom, `id="verdict">FAILED<`) || !strings.Contains(dom, "picosim run --seed 3") {
 		t.Error("the verdict or the replay command is missing")

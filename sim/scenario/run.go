@@ -13,6 +13,7 @@ import (
 
 	"github.com/picosim/picosim/node"
 	"github.com/picosim/picosim/node/apps"
+	"github.com/picosim/picosim/node/control"
 	"github.com/picosim/picosim/sim"
 	"github.com/picosim/picosim/sim/targets"
 )
@@ -147,14 +148,14 @@ type runner struct {
 	kind      string
 	inventory string // hw: the lab's inventory file, for replay lines
 	t         targets.Target
-	ct        targets.Conn
-	ctTo      string   // the board the controller is connected to
-	skipped   []string // steps the target could not carry out
+	conns     map[string]*ctlConn // by controller name
+	skipped   []string            // steps the target could not carry out
 	bound     time.Duration
 	stepsAt   map[time.Duration]bool   // when steps acted: what happens then is scripted
 	appsFrom  map[string]time.Duration // when each app was first started
 	since     time.Duration            // when the current expectation began
 	began     []time.Duration          // when each step began, in order
+	rolesAt   []map[string]string      // each board's role when each step began, if an expectation refers to one
 	records   []StepRecord
 }
 
@@ -176,6 +177,15 @@ func (r *runner) run(opt Options) error {
 	if s, ok := t.(interface{ Skipped() []string }); ok {
 		r.skipped = append(r.skipped, s.Skipped()...)
 	}
+	for _, b := range r.s.Topology.Boards.List {
+		if b.Off { // before any event: it never boots
+			if err := t.PowerOff(b.Name); err != nil {
+				return err
+			}
+			r.stepsAt[t.Now()] = true
+		}
+	}
+	keepRoles := slices.ContainsFunc(r.s.Steps, func(st Step) bool { return st.Expect != nil && st.Expect.AtStep > 0 })
 	var at time.Duration
 	for i, st := range r.s.Steps {
 		switch {
@@ -194,6 +204,13 @@ func (r *runner) run(opt Options) error {
 			r.stepsAt[t.Now()] = true
 		}
 		r.began = append(r.began, t.Now())
+		if keepRoles {
+			roles := map[string]string{}
+			for _, b := range t.Boards() {
+				roles[b] = t.View(b).Role
+			}
+			r.rolesAt = append(r.rolesAt, roles)
+		}
 		rec := StepRecord{N: i + 1, At: t.Now().Seconds(), What: st.String(), Expect: st.Expect != nil}
 		err := r.step(st)
 		rec.End, rec.Verdict = t.Now().Seconds(), "ok"
@@ -254,8 +271,15 @@ func (r *runner) step(st Step) error {
 	case st.Heal:
 		return t.Heal()
 	case st.SetLink != nil:
-		l, _ := st.SetLink.Link.netsim() // checked when loaded
-		return t.SetLink(st.SetLink.Board, l)
+		sl := st.SetLink
+		l, _ := sl.Link.netsim() // checked when loaded
+		if sl.Board != "" {
+			return t.SetLink(sl.Board, l)
+		}
+		if err := t.SetPairLink(sl.From, sl.To, l); err != nil || !sl.BothWays {
+			return err
+		}
+		return t.SetPairLink(sl.To, sl.From, l)
 	case st.Hello != nil:
 		return r.hello(st.Hello)
 	case st.Control != nil:
@@ -337,7 +361,18 @@ func (r *runner) hello(h *Hello) error {
 		within = 2 * time.Second
 	}
 	from := r.t.Now()
-	full, err := r.t.Hello(within)
+	full, err := r.t.Hello(within, h.Unsigned)
+	if h.None {
+		switch {
+		case err == nil:
+			// A radio outage changes the membership, and the registry
+			// tells a desktop that said HELLO before: not judged then.
+			return r.outageIn(from, r.t.Now(), fmt.Errorf("hello: FULL from %s answered (listing %d boards), want none within %v", full.From, full.Members, within))
+		case errors.Is(err, targets.ErrNoFull):
+			return nil
+		}
+		return fmt.Errorf("hello: %w", err)
+	}
 	if err != nil {
 		// The registry answers only while it is on the network: a radio
 		// outage in the window is the fault's, not the protocol's.
@@ -364,60 +399,130 @@ func (r *runner) hello(h *Hello) error {
 	return nil
 }
 
+// control sends a step's commands from its controller, each judged by
+// what its reply must hold.
 func (r *runner) control(ctl *Control) error {
-	if r.ct == nil || r.ctTo != ctl.Board || r.ct.Closed() {
-		if r.ct != nil {
-			r.ct.Close()
-		}
-		open := r.t.Controller
-		if ctl.Unsigned {
-			rg, err := r.rogue("control unsigned")
-			if err != nil {
-				return err
-			}
-			open = rg.UnsignedController
-		}
-		ct, err := open(ctl.Board)
-		if err != nil {
-			return fmt.Errorf("control %s: %w", ctl.Board, err)
-		}
-		r.ct, r.ctTo = ct, ctl.Board
-	}
 	for _, cmd := range ctl.Commands {
 		line := cmd.Raw
 		if line == "" {
 			line = commandJSON(cmd.Send)
 		}
-		reply, err := r.ct.Do(line)
+		reply, err := r.send(ctl, line)
 		if err != nil {
 			return fmt.Errorf("control %s: %w", ctl.Board, err)
 		}
-		if cmd.Error != "" || cmd.Exception != "" {
-			if !strings.Contains(reply.Err(), cmd.Error) || reply.Err() == "" {
-				return fmt.Errorf("control %s: %s: want an error containing %q, got %s", ctl.Board, truncate(line, 80), cmd.Error, reply.Raw)
-			}
-			if got, _ := reply.Fields["exception"].(string); cmd.Exception != "" && got != cmd.Exception {
-				return fmt.Errorf("control %s: %s: want exception %s, got %s", ctl.Board, truncate(line, 80), cmd.Exception, reply.Raw)
-			}
-			continue
-		}
-		for _, k := range cmd.Has {
-			if _, ok := reply.Fields[k]; !ok {
-				return fmt.Errorf("control %s: %s: reply %s has no %s", ctl.Board, truncate(line, 80), reply.Raw, k)
-			}
-		}
-		if reply.Err() != "" {
-			return fmt.Errorf("control %s: %s: error reply %s", ctl.Board, line, reply.Raw)
-		}
-		for k, want := range cmd.Reply {
-			if !sameJSON(reply.Fields[k], want) {
-				return fmt.Errorf("control %s: %s: reply %s has %s=%v, want %v", ctl.Board, line, reply.Raw, k, reply.Fields[k], want)
-			}
+		if err := judgeReply(cmd, line, reply); err != nil {
+			return fmt.Errorf("control %s: %w", ctl.Board, err)
 		}
 	}
 	if ctl.Disconnect || ctl.Unsigned { // the intruder does not stay connected
-		r.ct.Close()
-		r.ct, r.ctTo = nil, ""
+		name := ctl.Controller
+		if ctl.Unsigned {
+			name = intruder
+		}
+		if c := r.conns[name]; c != nil {
+			c.conn.Close()
+			delete(r.conns, name)
+		}
+	}
+	return nil
+}
+
+// retryPause is the wait before a control command's first retry; it
+// doubles each time, as ctl.Options' Backoff.
+const retryPause = 200 * time.Millisecond
+
+// intruder names the controller without the key among a runner's
+// connections; a scenario cannot name one so (see check).
+const intruder = "(intruder)"
+
+// ctlConn is a controller's connection and the board it goes to.
+type ctlConn struct {
+	conn  targets.Conn
+	board string
+}
+
+// send sends one line from the step's controller, connected to the step's
+// board (again, if it was connected elsewhere or closed), and returns the
+// reply: with retries, a line that gets none, or whose connection fails, is
+// sent again on a new connection.
+func (r *runner) send(ctl *Control, line string) (targets.Reply, error) {
+	name := ctl.Controller
+	open := r.t.Controller
+	if ctl.Unsigned {
+		rg, err := r.rogue("control unsigned")
+		if err != nil {
+			return targets.Reply{}, err
+		}
+		name, open = intruder, func(_, board string) (targets.Conn, error) { return rg.UnsignedController(board) }
+	}
+	if r.conns == nil {
+		r.conns = map[string]*ctlConn{}
+	}
+	var errs []error
+	pause := retryPause
+	for try := 0; try <= ctl.Retries; try++ {
+		if try > 0 {
+			r.t.RunUntil(r.t.Now()+pause, nil)
+			pause *= 2
+		}
+		c := r.conns[name]
+		if c == nil || c.board != ctl.Board || c.conn.Closed() {
+			if c != nil {
+				c.conn.Close()
+			}
+			conn, err := open(ctl.Controller, ctl.Board)
+			if err != nil {
+				errs = append(errs, err)
+				delete(r.conns, name)
+				continue
+			}
+			c = &ctlConn{conn: conn, board: ctl.Board}
+			r.conns[name] = c
+		}
+		c.conn.SetTimeout(ctl.Timeout.D())
+		reply, err := c.conn.Do(line)
+		if err == nil && ctl.Retries > 0 && strings.HasPrefix(reply.Err(), control.Refused) {
+			// The board had no room for the connection (older ones it has
+			// not seen closed, on a lossy link): worth another try.
+			err = fmt.Errorf("refused: %s", reply.Err())
+		}
+		if err == nil {
+			return reply, nil
+		}
+		errs = append(errs, err)
+		c.conn.Close() // a late reply must not answer the next line
+		delete(r.conns, name)
+	}
+	if len(errs) == 1 {
+		return targets.Reply{}, errs[0]
+	}
+	return targets.Reply{}, fmt.Errorf("%d tries failed: %w", len(errs), errors.Join(errs...))
+}
+
+// judgeReply checks a reply against what the command says it must hold.
+func judgeReply(cmd Command, line string, reply targets.Reply) error {
+	if cmd.Error != "" || cmd.Exception != "" {
+		if !strings.Contains(reply.Err(), cmd.Error) || reply.Err() == "" {
+			return fmt.Errorf("%s: want an error containing %q, got %s", truncate(line, 80), cmd.Error, reply.Raw)
+		}
+		if got, _ := reply.Fields["exception"].(string); cmd.Exception != "" && got != cmd.Exception {
+			return fmt.Errorf("%s: want exception %s, got %s", truncate(line, 80), cmd.Exception, reply.Raw)
+		}
+		return nil
+	}
+	for _, k := range cmd.Has {
+		if _, ok := reply.Fields[k]; !ok {
+			return fmt.Errorf("%s: reply %s has no %s", truncate(line, 80), reply.Raw, k)
+		}
+	}
+	if reply.Err() != "" {
+		return fmt.Errorf("%s: error reply %s", line, reply.Raw)
+	}
+	for k, want := range cmd.Reply {
+		if !sameJSON(reply.Fields[k], want) {
+			return fmt.Errorf("%s: reply %s has %s=%v, want %v", line, reply.Raw, k, reply.Fields[k], want)
+		}
 	}
 	return nil
 }

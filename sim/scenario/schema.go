@@ -8,6 +8,7 @@ import (
 	"go/parser"
 	"go/token"
 	"reflect"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -63,11 +64,43 @@ var docs = sync.OnceValue(func() map[string]string {
 	return out
 })
 
-// enums are the fixed words of string fields the checks hold them to.
-var enums = map[string][]string{
-	"Forge.Type":  forgeTypes,
-	"Attack.Kind": sim.AttackKinds,
-}
+// enums are the fixed words of string fields the checks hold them to;
+// patterns the shapes of others; defaults what a field left out means.
+var (
+	enums = map[string][]string{
+		"Forge.Type":   forgeTypes,
+		"Attack.Kind":  sim.AttackKinds,
+		"Network.Mode": networkModes,
+		"App.Start":    Apps,
+		"App.Stop":     Apps,
+		"AppRate.App":  Apps,
+		"Counter.Name": targets.CounterNames,
+	}
+	patterns = map[string]*regexp.Regexp{
+		"Expect.MasterWas":   roleName,
+		"Control.Controller": hostName,
+	}
+	defaults = map[string]any{
+		"Scenario.Timeout":     "10m",
+		"Topology.NamePattern": "pico%d",
+		"Topology.Heartbeat":   "1s",
+		"Topology.MissLimit":   3,
+		"Network.Mode":         "router",
+		"Network.Radio":        "picow",
+		"Network.Addressing":   "sticky",
+		"Link.Distribution":    "uniform",
+		"Hello.Within":         "2s",
+		"Control.Controller":   "laptop",
+		"Control.Timeout":      "10s",
+		"Control.Retries":      0,
+		"Forge.Count":          1,
+		"Forge.Every":          "1s",
+		"Forge.Bytes":          32,
+		"Attack.For":           "30s",
+		"Attack.Connections":   4,
+		"Attack.Bytes":         1 << 20,
+	}
+)
 
 // Schema returns the JSON Schema of the scenario format, generated from the
 // Go types, for editors' YAML extensions (scenarios/schema.json).
@@ -169,8 +202,15 @@ func addFields(t reflect.Type, props map[string]any) {
 			addFields(f.Type, props)
 		case name != "":
 			p := schemaOf(f.Type)
-			if e := enums[t.Name()+"."+f.Name]; e != nil {
+			key := t.Name() + "." + f.Name
+			if e := enums[key]; e != nil {
 				p = map[string]any{"enum": e}
+			}
+			if re := patterns[key]; re != nil {
+				p["pattern"] = re.String()
+			}
+			if d, ok := defaults[key]; ok {
+				p["default"] = d
 			}
 			if d := docs()[t.Name()+"."+f.Name]; d != "" {
 				p["description"] = d

@@ -80,7 +80,7 @@ var conformance = []struct {
 	check func(Target)
 }{
 	{"answers every control action as documented, get_state and the app actions included", func(t Target) {
-		c, err := t.Controller("pico2")
+		c, err := t.Controller("", "pico2")
 		Expect(err).NotTo(HaveOccurred())
 		Expect(send(c, `{"action": "ping", "time_sent": 1}`).Fields).To(HaveKey("time_received"))
 		Expect(send(c, `{"action": "get_version"}`).Fields).To(HaveKeyWithValue("version", control.Version))
@@ -119,7 +119,7 @@ var conformance = []struct {
 		send(c, `{"action": "stop_app", "app": "bus"}`)
 	}},
 	{"takes pins and timings from a settings update, after the reboot it causes", func(t Target) {
-		c, err := t.Controller("pico2")
+		c, err := t.Controller("", "pico2")
 		Expect(err).NotTo(HaveOccurred())
 		was := t.View("pico2").Incarnation
 		set := firmware.Settings{Name: "pico2", Heartbeat: 300 * time.Millisecond, Pins: []firmware.PinSetup{{Pin: 4, Output: true, Value: 1}}}
@@ -131,7 +131,7 @@ var conformance = []struct {
 		within(t, 20*time.Second, t.Agreement)
 	}},
 	{"rolls back an update whose image crashes at boot", func(t Target) {
-		c, err := t.Controller("pico2")
+		c, err := t.Controller("", "pico2")
 		Expect(err).NotTo(HaveOccurred())
 		was := t.View("pico2").Incarnation
 		send(c, `{"action": "update", "files": {"main.py": "`+firmware.CrashMarker+`", "VERSION": "9.9.9"}, "compress": false}`)
@@ -159,7 +159,7 @@ var conformance = []struct {
 	}},
 	{"blinks idle without a controller and active with one", func(t Target) {
 		Expect(t.View("pico1").LED).To(Equal("idle"))
-		c, err := t.Controller("pico1")
+		c, err := t.Controller("", "pico1")
 		Expect(err).NotTo(HaveOccurred())
 		send(c, `{"action": "ping"}`)
 		Expect(t.View("pico1").LED).To(Equal("active"))

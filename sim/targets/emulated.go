@@ -312,6 +312,17 @@ func (t *Emulated) Heal() error {
 	return nil
 }
 
+func (t *Emulated) SetPairLink(from, to string, l netsim.Link) error {
+	if t.doors[from] == nil || t.doors[to] == nil {
+		return fmt.Errorf("no board %q", map[bool]string{true: from, false: to}[t.doors[from] == nil])
+	}
+	if err := t.lan.SetPair(from, to, l); err != nil {
+		return err
+	}
+	t.record(sim.Event{Board: to, Kind: sim.EvLink, Detail: fmt.Sprintf("loss %g latency %v jitter %v from [%s]", l.Loss, l.Latency, l.Jitter, from)})
+	return nil
+}
+
 func (t *Emulated) SetLink(board string, l netsim.Link) error {
 	if t.doors[board] == nil {
 		return fmt.Errorf("no board %q", board)
@@ -335,7 +346,7 @@ func (t *Emulated) Counter(board, name string) (uint64, error) {
 
 // Controller connects from the laptop namespace, with the retries the
 // boards' flaky connects call for.
-func (t *Emulated) Controller(board string) (Conn, error) {
+func (t *Emulated) Controller(from, board string) (Conn, error) {
 	door := t.doors[board]
 	if door == nil {
 		return nil, fmt.Errorf("no board %q", board)
@@ -348,8 +359,8 @@ func (t *Emulated) Controller(board string) (Conn, error) {
 }
 
 // Hello broadcasts HELLO from the laptop namespace.
-func (t *Emulated) Hello(within time.Duration) (Full, error) {
-	return hello(within, netip.AddrFrom4([4]byte{255, 255, 255, 255}), t.laptop.Run, t.key, t.laptop.Host().IP())
+func (t *Emulated) Hello(within time.Duration, unsigned bool) (Full, error) {
+	return hello(within, netip.AddrFrom4([4]byte{255, 255, 255, 255}), t.laptop.Run, keyUnless(t.key, unsigned), t.laptop.Host().IP())
 }
 
 // Close kills every board, removes the namespaces and devices, and the
@@ -486,8 +497,9 @@ func (r remoteConn) Do(line string) (Reply, error) {
 	rep, err := r.c.DoLine(context.Background(), line)
 	return Reply{Raw: rep.Raw, Fields: rep.Fields}, err
 }
-func (r remoteConn) Closed() bool { return r.c.Closed() }
-func (r remoteConn) Close()       { r.c.Close() }
+func (r remoteConn) Closed() bool               { return r.c.Closed() }
+func (r remoteConn) SetTimeout(d time.Duration) { r.c.SetTimeout(d) }
+func (r remoteConn) Close()                     { r.c.Close() }
 
 // hello plays the desktop client of shared/seeds/003 over kernel sockets:
 // HELLO to UDP 37020 at bcast every half second, until a FULL answers.
@@ -533,7 +545,7 @@ func hello(within time.Duration, bcast netip.Addr, in func(func() error) error, 
 			}
 		}
 	}
-	return Full{}, fmt.Errorf("no FULL from the registry within %v", within)
+	return Full{}, fmt.Errorf("%w within %v", ErrNoFull, within)
 }
 
 func (t *Emulated) StartApp(a App) error             { return startApp(t, a) }

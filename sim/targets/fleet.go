@@ -417,12 +417,19 @@ func (f *fleet) nodeCounter(board, name string) (uint64, error) {
 	return r.state.Stats[name], nil
 }
 
-func (f *fleet) AppStats(name string) (apps.Stats, error) {
+func (f *fleet) AppStats(name string, boards ...string) (apps.Stats, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var sum apps.Stats
 	for _, r := range f.boards {
-		sum = sum.Add(r.pastApps[name]).Add(r.lastApps[name])
+		if len(boards) == 0 || slices.Contains(boards, r.name) {
+			sum = sum.Add(r.pastApps[name]).Add(r.lastApps[name])
+		}
+	}
+	for _, b := range boards {
+		if f.byName[b] == nil {
+			return sum, fmt.Errorf("no board %q", b)
+		}
 	}
 	return sum, nil
 }

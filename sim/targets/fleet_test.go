@@ -128,8 +128,9 @@ func (c *fakeConn) Do(line string) (Reply, error) {
 	}
 	return Reply{Raw: "{}", Fields: map[string]any{}}, nil
 }
-func (c *fakeConn) Closed() bool { return false }
-func (c *fakeConn) Close()       {}
+func (c *fakeConn) Closed() bool             { return false }
+func (c *fakeConn) Close()                   {}
+func (c *fakeConn) SetTimeout(time.Duration) {}
 
 var _ = Describe("a control connection the harness watches", func() {
 	It("reads the board's state back after each command, so no check judges by an older one", func() {

@@ -22,7 +22,7 @@ var _ = Describe("the hello step on the simulator", func() {
 			Expect(err).NotTo(HaveOccurred())
 			DeferCleanup(t.Close)
 			within(t, 30*time.Second, t.Agreement)
-			full, err := t.Hello(5 * time.Second)
+			full, err := t.Hello(5*time.Second, false)
 			Expect(err).NotTo(HaveOccurred(), "seed %d", seed)
 			// At this loss a board may time the others out for a moment
 			// and answer alone: the FULL came, which is what is tested.

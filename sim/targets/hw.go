@@ -404,6 +404,18 @@ func (h *HW) SetLink(board string, l netsim.Link) error {
 	return &Unsupported{Target: "hw", Action: "set_link", Why: hwNetWhy}
 }
 
+func (h *HW) SetPairLink(from, to string, l netsim.Link) error {
+	return &Unsupported{Target: "hw", Action: "set_link", Why: hwNetWhy}
+}
+
+// keyUnless is the key a desktop client signs with: none when unsigned.
+func keyUnless(key []byte, unsigned bool) []byte {
+	if unsigned {
+		return nil
+	}
+	return key
+}
+
 func (h *HW) Counter(board, name string) (uint64, error) {
 	if _, ok := lanCounter(netsim.Counters{}, name); ok {
 		return 0, &Unsupported{Target: "hw", Action: "counter " + name, Why: "the LAN's counters exist on the sim and emulated targets; a board counts only what its firmware sees"}
@@ -411,7 +423,7 @@ func (h *HW) Counter(board, name string) (uint64, error) {
 	return h.nodeCounter(board, name)
 }
 
-func (h *HW) Controller(board string) (Conn, error) {
+func (h *HW) Controller(from, board string) (Conn, error) {
 	addr, ok := h.addrs[board]
 	if !ok {
 		return nil, fmt.Errorf("no board %q", board)
@@ -423,8 +435,8 @@ func (h *HW) Controller(board string) (Conn, error) {
 	return h.conn(board, c, true), nil
 }
 
-func (h *HW) Hello(within time.Duration) (Full, error) {
-	return hello(within, h.bcast, h.in, h.key, netip.Addr{})
+func (h *HW) Hello(within time.Duration, unsigned bool) (Full, error) {
+	return hello(within, h.bcast, h.in, keyUnless(h.key, unsigned), netip.Addr{})
 }
 
 // Close stops watching the boards and powers the lab's other boards on

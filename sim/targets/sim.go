@@ -17,10 +17,11 @@ import (
 // Sim is the simulator: virtual boards of package sim on a simulated LAN,
 // in simulated time, replayable from the seed.
 type Sim struct {
-	c    *sim.Cluster
-	ct   *sim.Controller
-	desk *sim.Desktop
-	key  []byte
+	c *sim.Cluster
+	// controllers by name; "" is the default one, the host laptop.
+	controllers map[string]*sim.Controller
+	desk        *sim.Desktop
+	key         []byte
 	// intruder is a controller without the key (UnsignedController).
 	intruder *sim.Controller
 }
@@ -102,6 +103,13 @@ func (t *Sim) Partition(groups ...[]string) error { return t.c.Partition(groups.
 
 func (t *Sim) SetLink(b string, l netsim.Link) error { return t.c.SetLink(b, l) }
 
+func (t *Sim) SetPairLink(from, to string, l netsim.Link) error {
+	if _, err := t.board(from); err != nil {
+		return err
+	}
+	return t.c.SetLink(to, l, from)
+}
+
 func (t *Sim) Boards() []string {
 	var names []string
 	for _, b := range t.c.Boards() {
@@ -167,22 +175,44 @@ func (t *Sim) Counter(board, name string) (uint64, error) {
 	return b.State().Stats[name], nil // a board that is down counts nothing
 }
 
-func (t *Sim) AppStats(name string) (apps.Stats, error) { return t.c.AppStats(name), nil }
-
-// Controller connects the cluster's one controller, a host named laptop on
-// the LAN, to a board; its earlier connection closes.
-func (t *Sim) Controller(board string) (Conn, error) {
-	if t.ct == nil {
-		ct, err := t.c.NewController("laptop")
+func (t *Sim) AppStats(name string, boards ...string) (apps.Stats, error) {
+	if len(boards) == 0 {
+		return t.c.AppStats(name), nil
+	}
+	var sum apps.Stats
+	for _, n := range boards {
+		b, err := t.board(n)
 		if err != nil {
+			return sum, err
+		}
+		s, _ := b.AppStats(name)
+		sum = sum.Add(s)
+	}
+	return sum, nil
+}
+
+// Controller connects a controller to a board: each name is a host of its
+// own on the LAN ("" is laptop, the default), whose earlier connection
+// closes.
+func (t *Sim) Controller(from, board string) (Conn, error) {
+	if from == "" {
+		from = "laptop"
+	}
+	ct := t.controllers[from]
+	if ct == nil {
+		var err error
+		if ct, err = t.c.NewController(from); err != nil {
 			return nil, err
 		}
-		t.ct = ct
+		if t.controllers == nil {
+			t.controllers = map[string]*sim.Controller{}
+		}
+		t.controllers[from] = ct
 	}
-	if err := t.ct.Connect(board); err != nil {
+	if err := ct.Connect(board); err != nil {
 		return nil, err
 	}
-	return simConn{t.ct}, nil
+	return newSimConn(ct), nil
 }
 
 var _ Rogue = (*Sim)(nil)
@@ -218,22 +248,42 @@ func (t *Sim) UnsignedController(board string) (Conn, error) {
 	if err := t.intruder.Connect(board); err != nil {
 		return nil, err
 	}
-	return simConn{t.intruder}, nil
+	return newSimConn(t.intruder), nil
 }
 
-type simConn struct{ ct *sim.Controller }
+// simConn is one connection of a controller, which makes one at a time:
+// once the controller has connected again (an app step uses the default
+// controller too), this one counts as closed.
+type simConn struct {
+	ct *sim.Controller
+	n  int // the controller's connection this is
+}
 
-func (c simConn) Do(line string) (Reply, error) {
+func newSimConn(ct *sim.Controller) *simConn { return &simConn{ct: ct, n: ct.Connections()} }
+
+func (c *simConn) Do(line string) (Reply, error) {
+	if c.Closed() {
+		return Reply{}, fmt.Errorf("%s: the connection is closed", line)
+	}
 	r, err := c.ct.Do(line)
 	return Reply{Raw: r.Raw, Fields: r.Fields}, err
 }
-func (c simConn) Closed() bool { return c.ct.Closed() }
-func (c simConn) Close()       { c.ct.Close() }
+func (c *simConn) Closed() bool { return c.ct.Connections() != c.n || c.ct.Closed() }
+func (c *simConn) SetTimeout(d time.Duration) {
+	if c.ct.Connections() == c.n {
+		c.ct.Timeout = d
+	}
+}
+func (c *simConn) Close() {
+	if c.ct.Connections() == c.n {
+		c.ct.Close()
+	}
+}
 
 // Hello plays the desktop client of shared/seeds/003 from a host named
 // desktop: broadcast HELLO on UDP 37020, wait for FULL. It is written from
 // the wire format alone, as a user's script would be.
-func (t *Sim) Hello(within time.Duration) (Full, error) {
+func (t *Sim) Hello(within time.Duration, unsigned bool) (Full, error) {
 	c := t.c
 	if t.desk == nil {
 		d, err := c.NewDesktop("desktop")
@@ -243,7 +293,11 @@ func (t *Sim) Hello(within time.Duration) (Full, error) {
 		t.desk = d
 	}
 	t.desk.Forget()
-	k, err := newKeyring(t.key)
+	key := t.key
+	if unsigned {
+		key = nil
+	}
+	k, err := newKeyring(key)
 	if err != nil {
 		return Full{}, err
 	}
@@ -266,7 +320,7 @@ func (t *Sim) Hello(within time.Duration) (Full, error) {
 		})
 	}
 	if full.Members < 0 {
-		return full, fmt.Errorf("no FULL from the registry within %v", within)
+		return full, fmt.Errorf("%w within %v", ErrNoFull, within)
 	}
 	return full, nil
 }

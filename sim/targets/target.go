@@ -48,12 +48,15 @@ type Target interface {
 	Faults
 	Observer
 
-	// Controller opens a control-protocol connection to a board, from a
-	// controller on the boards' network.
-	Controller(board string) (Conn, error)
+	// Controller opens a control-protocol connection to a board, from the
+	// controller named from ("" for the default one) on the boards'
+	// network: on sim each name is a host of its own, whose earlier
+	// connection closes; elsewhere each call is a connection of its own.
+	Controller(from, board string) (Conn, error)
 	// Hello broadcasts HELLO as the desktop client of shared/seeds/003 and
-	// returns the first FULL that answers within the time given.
-	Hello(within time.Duration) (Full, error)
+	// returns the first FULL that answers within the time given; unsigned,
+	// without the network's key.
+	Hello(within time.Duration, unsigned bool) (Full, error)
 	// StartApp and StopApp run the apps of node/apps on a board, as the
 	// firmware's start_app and stop_app commands do: an app started stays in
 	// the board's settings and starts again at every boot.
@@ -79,8 +82,10 @@ type Faults interface {
 	PowerOn(board string) error
 	Partition(groups ...[]string) error
 	Heal() error
-	// SetLink changes what a board receives through.
+	// SetLink changes what a board receives through; SetPairLink the frames
+	// from one board to another (a zero Link: back to the receiver's own).
 	SetLink(board string, l netsim.Link) error
+	SetPairLink(from, to string, l netsim.Link) error
 }
 
 // Observer is what the checks read. Each returns what holds now.
@@ -105,9 +110,9 @@ type Observer interface {
 	PinEvents(board string, pin int) ([]sim.PinEvent, error)
 	// Counter is one of CounterNames for a board.
 	Counter(board, name string) (uint64, error)
-	// AppStats sums an app's counters over the boards that run it, over
-	// every boot.
-	AppStats(name string) (apps.Stats, error)
+	// AppStats sums an app's counters over the boards that run it (or
+	// those named), over every boot.
+	AppStats(name string, boards ...string) (apps.Stats, error)
 }
 
 // Spec is the cluster a scenario asks for, whatever runs it.
@@ -192,7 +197,7 @@ func stopApp(t Target, board, name string) error {
 }
 
 func doOn(t Target, board string, cmd map[string]any) error {
-	c, err := t.Controller(board)
+	c, err := t.Controller("", board)
 	if err != nil {
 		return err
 	}
@@ -214,6 +219,9 @@ type Conn interface {
 	Do(line string) (Reply, error)
 	// Closed reports whether the board closed the connection.
 	Closed() bool
+	// SetTimeout bounds the wait for each reply from now on (0: the
+	// target's default, 10s).
+	SetTimeout(d time.Duration)
 	// Close ends it, as a controller that goes away.
 	Close()
 }
@@ -229,6 +237,9 @@ func (r Reply) Err() string {
 	s, _ := r.Fields["error"].(string)
 	return s
 }
+
+// ErrNoFull is Hello's error when no FULL answered in time.
+var ErrNoFull = errors.New("no FULL from the registry")
 
 // Full is a FULL frame's answer to HELLO: who sent it, how many members.
 type Full struct {

@@ -3,6 +3,8 @@ package netsim
 import (
 	"fmt"
 	"strings"
+
+	"github.com/picosim/picosim/internal/closest"
 )
 
 // The named settings of the LAN parse themselves (encoding.TextUnmarshaler),
@@ -18,7 +20,7 @@ func enumText[T ~uint8](what string, words []string, text []byte, to *T) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%s %q: %s", what, text, strings.Join(words, " or "))
+	return fmt.Errorf("%s %q: %s%s", what, text, strings.Join(words, " or "), closest.Hint(string(text), words))
 }
 
 var addressingWords = []string{"sticky", "new-each-boot", "new-at-expiry"}

@@ -2,11 +2,14 @@ package scenario
 
 import (
 	"fmt"
+
 	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/picosim/picosim/internal/closest"
 
 	"github.com/picosim/picosim/netsim"
 	"github.com/picosim/picosim/node/mac"
@@ -59,7 +62,7 @@ func (s *Scenario) check() []problem {
 	}
 	oneOf := func(path, field, v string, allowed ...string) {
 		if v != "" && !slices.Contains(allowed, v) {
-			add(path, "%s %q: one of %v", field, v, allowed)
+			add(path, "%s %q: one of %v%s", field, v, allowed, closest.Hint(v, allowed))
 		}
 	}
 	oneOf("$.topology.network.mode", "mode", t.Network.Mode, networkModes...)
@@ -72,7 +75,7 @@ func (s *Scenario) check() []problem {
 	board := func(path, name string) {
 		if !s.hasBoard(name) {
 			names := s.BoardNames()
-			add(path, "no board %q: boards are %s to %s", name, names[0], names[len(names)-1])
+			add(path, "no board %q: boards are %s to %s%s", name, names[0], names[len(names)-1], closest.Hint(name, names))
 		}
 	}
 	for b := range t.Network.Boards {
@@ -223,7 +226,7 @@ func (s *Scenario) check() []problem {
 			if (a.Start == "") == (a.Stop == "") {
 				add(p+".app", "step %d: app needs start or stop", i+1)
 			} else if !slices.Contains(Apps, name) {
-				add(p+".app", "step %d: no app %q: one of %v", i+1, name, Apps)
+				add(p+".app", "step %d: no app %q: one of %v%s", i+1, name, Apps, closest.Hint(name, Apps))
 			}
 			if a.Server != "" {
 				board(p+".app.server", a.Server)
@@ -251,7 +254,7 @@ func (s *Scenario) check() []problem {
 			if c := e.Counter; c != nil {
 				board(p+".expect.counter.board", c.Board)
 				if !slices.Contains(targets.CounterNames, c.Name) {
-					add(p+".expect.counter.name", "step %d: no counter %q: one of %v", i+1, c.Name, targets.CounterNames)
+					add(p+".expect.counter.name", "step %d: no counter %q: one of %v%s", i+1, c.Name, targets.CounterNames, closest.Hint(c.Name, targets.CounterNames))
 				}
 			}
 			if n := e.SinceStep; n != 0 {
@@ -269,7 +272,7 @@ func (s *Scenario) check() []problem {
 				board(p+".expect.app_rate.board", e.AppRate.Board)
 			}
 			if e.MasterWas != "" && !roleName.MatchString(e.MasterWas) {
-				add(p+".expect.master_was", "step %d: master_was %q: a role, MASTER or WORKERn", i+1, e.MasterWas)
+				add(p+".expect.master_was", "step %d: master_was %q: a role, MASTER or WORKERn%s", i+1, e.MasterWas, closest.Hint(e.MasterWas, []string{"MASTER", "WORKER1", "WORKER2", "WORKER3"}))
 			}
 			switch n, refers := e.AtStep, e.MasterWas != "" || e.SameRoles; {
 			case n == 0 && refers:

@@ -215,3 +215,24 @@ func TestNotReverted(t *testing.T) {
 		}
 	}
 }
+
+// A misspelt fixed word gets "did you mean", as a misspelt key does: in
+// the words netsim parses (radio, addressing) and in those the checks hold
+// (mode, apps, counters, forge types, roles, boards).
+func TestTyposOfWordsGetSuggestions(t *testing.T) {
+	for src, want := range map[string]string{
+		"name: x\ntopology: {boards: 2, network: {radio: pciow}}\n":                                  "did you mean picow?",
+		"name: x\ntopology: {boards: 2, network: {addressing: stiky}}\n":                             "did you mean sticky?",
+		"name: x\ntopology: {boards: 2, network: {mode: sofap}}\n":                                   "did you mean softap?",
+		"name: x\ntopology: {boards: 2}\nsteps: [{app: {board: pico1, start: echo-servr}}]\n":        "did you mean echo-server?",
+		"name: x\ntopology: {boards: 2}\nsteps: [{forge: {type: heartbeet}}]\n":                      "did you mean heartbeat?",
+		"name: x\ntopology: {boards: 2}\nsteps: [{expect: {counter: {board: pico1, name: lsot}}}]\n": "did you mean lost?",
+		"name: x\ntopology: {boards: 2}\nsteps: [{expect: {master_was: WORKR1, at_step: 1}}]\n":      "did you mean WORKER1?",
+		"name: x\ntopology: {boards: 2}\nsteps: [{power_off: pcio2}]\n":                              "did you mean pico2?",
+	} {
+		_, err := Parse("f.yaml", []byte(src))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", src, err, want)
+		}
+	}
+}

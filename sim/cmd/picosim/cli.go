@@ -10,6 +10,8 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+
+	"github.com/picosim/picosim/internal/closest"
 )
 
 // The command line's conventions, shared by every command: flags before,
@@ -69,7 +71,7 @@ func explain(fs *flag.FlagSet, err error) string {
 	if m := unknownFlag.FindStringSubmatch(msg); m != nil {
 		var names []string
 		fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
-		if s := closest(m[1], names); s != "" {
+		if s := closest.Word(m[1], names); s != "" {
 			return fmt.Sprintf("%s: unknown flag --%s; did you mean --%s? ('picosim help %s' lists them)", cmd, m[1], s, fs.Name())
 		}
 		return fmt.Sprintf("%s: unknown flag --%s ('picosim help %s' lists them)", cmd, m[1], fs.Name())
@@ -92,47 +94,6 @@ func emptyQuoted(s string) string {
 		return `""`
 	}
 	return s
-}
-
-// closest returns the candidate nearest to s, if one is near enough to be
-// what was meant: at most a third of its letters off.
-func closest(s string, candidates []string) string {
-	best, bestD := "", len(s)/3+1
-	for _, c := range candidates {
-		if d := distance(s, c); d < bestD || (d == bestD && best == "" && d <= 2) {
-			best, bestD = c, d
-		}
-		if strings.HasPrefix(c, s) && len(s) >= 3 && best == "" {
-			best = c
-		}
-	}
-	return best
-}
-
-// distance is the Damerau–Levenshtein distance of two short strings (a
-// swap of neighbours counts one, as in --nodse).
-func distance(a, b string) int {
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(a)][len(b)]
 }
 
 // version says which build this is: the module's version, or the commit it
@@ -263,7 +224,7 @@ var helpFlag = regexp.MustCompile(`(?m)^  -{1,2}([a-z][a-z0-9-]*)`)
 
 // unknownCommand says so, with the command that was probably meant.
 func unknownCommand(name string, stderr io.Writer) int {
-	if s := closest(name, commands); s != "" {
+	if s := closest.Word(name, commands); s != "" {
 		fmt.Fprintf(stderr, "picosim: unknown command %q; did you mean %q?\n\n%s", name, s, usage)
 	} else {
 		fmt.Fprintf(stderr, "picosim: unknown command %q\n\n%s", name, usage)

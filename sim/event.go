@@ -2,6 +2,7 @@ package sim
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 
@@ -75,8 +76,25 @@ func (tl Timeline) String() string {
 // {"t": 12.547, "board": "pico2", "event": "role", ...}.
 func JSON(e Event) []byte {
 	b, _ := json.Marshal(struct {
-		T float64 `json:"t"`
+		T Seconds `json:"t"`
 		Event
-	}{e.At.Seconds(), e})
+	}{Seconds(e.At), e})
 	return b
+}
+
+// Seconds is a time written in JSON as exact seconds, 3.362709618, from its
+// whole nanoseconds: not as the float64 of them, 3.3627096180000002.
+type Seconds time.Duration
+
+func (s Seconds) MarshalJSON() ([]byte, error) {
+	ns := int64(s)
+	sign := ""
+	if ns < 0 {
+		sign, ns = "-", -ns
+	}
+	frac := strings.TrimRight(fmt.Sprintf("%09d", ns%1e9), "0")
+	if frac == "" {
+		return fmt.Appendf(nil, "%s%d", sign, ns/1e9), nil
+	}
+	return fmt.Appendf(nil, "%s%d.%s", sign, ns/1e9, frac), nil
 }

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"math"
 
 	"io"
 	"time"
@@ -221,7 +222,7 @@ func (r FailoverRun) Run() (Summary, error) {
 	s.SimS = c.Now().Seconds()
 	s.WallS = time.Since(wall).Seconds()
 	if s.WallS > 0 {
-		s.Speedup = s.SimS / s.WallS
+		s.Speedup = math.Round(s.SimS/s.WallS*10) / 10 // a measure, not an exact figure
 	}
 	return s, nil
 }

@@ -3,6 +3,7 @@ package scenario
 import (
 	"fmt"
 	"html"
+	"net/url"
 	"strings"
 
 	"github.com/picosim/picosim/sim/check"
@@ -13,7 +14,7 @@ import (
 // verdict, what failed and the command that replays it, the timeline
 // picture, the steps with their verdicts, and the event log, which a
 // select filters by board.
-func page(r Result) string {
+func page(r Result, files ...File) string {
 	var w strings.Builder
 	esc := html.EscapeString
 	verdict, cls := "passed", "passed"
@@ -52,7 +53,11 @@ tr.step-notjudged td{background:#fff4d6}tr.step-notjudged td.verdict{color:#b078
 	}
 	fmt.Fprintf(&w, "<h2>Replay</h2><pre id=\"replay\">%s</pre>\n", esc(r.Replay))
 	w.WriteString(`<h2>Timeline</h2><div class="picture">` + svg(r) + "</div>\n")
-	w.WriteString(`<p>Also here: <a href="timeline.jsonl">timeline.jsonl</a> (one event a line), <a href="timeline.svg">timeline.svg</a>.</p>` + "\n")
+	w.WriteString(`<p id="files">Also here: <a href="timeline.jsonl">timeline.jsonl</a> (one event a line), <a href="timeline.svg">timeline.svg</a>`)
+	for _, f := range files {
+		fmt.Fprintf(&w, `, <a href="%s">%s</a>`, esc((&url.URL{Path: f.Path}).String()), esc(f.Label))
+	}
+	w.WriteString(".</p>\n")
 	stepsTable(&w, r.Steps)
 
 	// The event log; the row of the failure is marked.

@@ -23,7 +23,10 @@ import (
 // the steps and expectations coloured by verdict, one lane per board with
 // its role over time and its pin levels, faults marked on a shared time
 // axis, and the failure, if any, where it happened.
-func WriteReport(dir string, r Result) error {
+//
+// files are other files of the run the page links to (its capture, the
+// JUnit report), by a path relative to dir where one exists.
+func WriteReport(dir string, r Result, files ...File) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -38,7 +41,33 @@ func WriteReport(dir string, r Result) error {
 	if err := os.WriteFile(filepath.Join(dir, "timeline.svg"), []byte(svg(r)), 0o644); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "index.html"), []byte(page(r)), 0o644)
+	for i, f := range files {
+		if rel, err := relative(dir, f.Path); err == nil {
+			files[i].Path = rel
+		}
+	}
+	return os.WriteFile(filepath.Join(dir, "index.html"), []byte(page(r, files...)), 0o644)
+}
+
+// File is a file of a run that its report links to.
+type File struct {
+	Label string // what it is: "capture (pcapng)"
+	Path  string
+}
+
+// relative is path as seen from dir, so that a report folder copied with
+// its run's other files still finds them.
+func relative(dir, path string) (string, error) {
+	ad, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	ap, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	rel, err := filepath.Rel(ad, ap)
+	return filepath.ToSlash(rel), err
 }
 
 var pinDetail = regexp.MustCompile(`^GPIO(\d+) = (\d)`)

@@ -84,3 +84,24 @@ steps:
 		}
 	}
 }
+
+// The page links the run's other files by paths relative to it, so that
+// the folders can be copied together (a CI artefact) and still work.
+func TestReportLinksTheCaptureAndJUnit(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "reports", "echo")
+	if err := WriteReport(dir, Result{Scenario: "echo", Passed: true, SimS: 1},
+		File{Label: "capture", Path: filepath.Join(root, "caps", "echo one.pcapng")},
+		File{Label: "JUnit report", Path: filepath.Join(root, "junit.xml")}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "index.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`<a href="../../caps/echo%20one.pcapng">capture</a>`, `<a href="../../junit.xml">JUnit report</a>`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("index.html has no %s", want)
+		}
+	}
+}

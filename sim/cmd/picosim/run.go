@@ -150,8 +150,11 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 			if dir == "" {
 				dir = "."
 			}
-			name := strings.TrimSuffix(filepath.Base(s.File), filepath.Ext(s.File)) + ".pcapng"
-			if capture, err = os.Create(filepath.Join(dir, name)); err != nil {
+			name := strings.TrimSuffix(filepath.Base(s.File), filepath.Ext(s.File))
+			if *repeat > 1 {
+				name += fmt.Sprintf("-seed%d", jobSeed) // one capture a run, as one report
+			}
+			if capture, err = os.Create(filepath.Join(dir, name+".pcapng")); err != nil {
 				fmt.Fprintf(stderr, "picosim run: capture: %v\n", err)
 				return 2
 			}
@@ -175,7 +178,14 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 			if *repeat > 1 {
 				name += fmt.Sprintf("-seed%d", r.Seed)
 			}
-			if err := scenario.WriteReport(filepath.Join(*report, name), r); err != nil {
+			var files []scenario.File
+			if capture != nil {
+				files = append(files, scenario.File{Label: "capture (pcapng, for Wireshark)", Path: capture.Name()})
+			}
+			if *junit != "" {
+				files = append(files, scenario.File{Label: "JUnit report", Path: *junit})
+			}
+			if err := scenario.WriteReport(filepath.Join(*report, name), r, files...); err != nil {
 				fmt.Fprintf(stderr, "picosim run: --report: %v\n", err)
 				return 2
 			}

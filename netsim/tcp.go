@@ -176,8 +176,8 @@ type TCPConn struct {
 	// OnClose runs once when the connection ends, for any reason.
 	OnClose func()
 	// OnWritable, if set, runs whenever the stack may have taken queued
-	// data (the peer acknowledged some): a writer waiting for Buffered to
-	// fall looks again then.
+	// data (its send buffer drained to half, or anything else woke the
+	// connection): a writer waiting for Buffered to fall looks again then.
 	OnWritable func()
 	shut       bool // CloseWrite: FIN goes out once out is empty
 	finSent    bool
@@ -247,15 +247,16 @@ func (c *TCPConn) Write(p []byte) {
 	c.flush()
 }
 
-// Buffered returns how many written bytes the peer has not acknowledged:
-// those still queued here and those in the stack's send queue. A writer
-// bounds its memory by it: a peer that does not read lets it grow.
+// Buffered returns how many written bytes wait here for room in the
+// stack's send buffer (gVisor's TCP does not report what its own buffer
+// holds: SendQueueSizeOption is not implemented for it). A writer bounds
+// its memory by it: a peer that does not read fills the stack's buffer,
+// and then this grows; OnWritable runs once the stack has drained to half.
 func (c *TCPConn) Buffered() int {
 	if c.done {
 		return 0
 	}
-	n, _ := c.ep.GetSockOptInt(tcpip.SendQueueSizeOption)
-	return len(c.out) + n
+	return len(c.out)
 }
 
 // CloseWrite sends what is queued, then FIN, and keeps reading: the peer

@@ -38,6 +38,7 @@ const (
 	EvWiFiJoined  = "wifi_joined" // the radio joined the network
 	EvWiFiLost    = "wifi_lost"   // it lost the association
 	EvPin         = "pin"         // a GPIO changed: Detail says which, to what, why
+	EvLED         = "led"         // the status LED's pattern changed: Detail is connecting, idle or active
 	EvReset       = "reset"       // the board reboots on a reset command
 	EvSleep       = "sleep"       // light or deep sleep begins
 	EvWake        = "wake"        // a light sleep ended

@@ -59,6 +59,7 @@ type Halt struct {
 
 // Program is the firmware of one board from one boot to the next.
 type Program struct {
+	led    control.Status // the LED's pattern, as last reported
 	b      Board
 	flash  Flash
 	opt    Options
@@ -555,7 +556,12 @@ func (p *Program) flushControl(now time.Duration) bool {
 	}
 	for _, pc := range rd.Pins {
 		p.b.SetPin(pc.Pin, pc.Value)
-		if pc.Pin != control.LED {
+		if pc.Pin == control.LED {
+			if st := p.ctl.Status(); st != p.led {
+				p.led = st // a new pattern, not a blink of the same one
+				p.log(pc.At, EvLED, st.String())
+			}
+		} else {
 			p.pinChanged(pc)
 			for _, r := range p.apps {
 				r.app.Step(now, apps.Input{Kind: apps.Pin, Pin: pc.Pin, Level: pc.Value})

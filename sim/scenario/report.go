@@ -3,10 +3,12 @@ package scenario
 import (
 	"fmt"
 	"html"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -84,7 +86,8 @@ const (
 	stepRowH     = 16.0 // a row of the steps band: marks and their labels
 	faultRowH    = 11.0 // a row of fault labels above a lane's bar
 	maxFaultRows = 3    // more would crowd a lane: the rest keep only their title
-	laneBody     = 44.0 // a lane's bar and pins, under its fault labels
+	laneBody     = 44.0 // a lane's bar, LED strip and first pin, under its fault labels
+	pinRowH      = 14.0 // each further pin: a row of its own, so labels never overlap
 )
 
 type span struct {
@@ -109,6 +112,7 @@ func svg(r Result) string {
 	x := func(t float64) float64 { return axisLeft + axisWidth*t/end }
 	boards := boardsOf(r)
 	spans, pins := rolesAndPins(r, end)
+	leds := ledSpans(r, end)
 	lan, lanes := faultMarks(r, boards, x)
 	steps, stepRows := layoutSteps(r.Steps, x)
 
@@ -128,7 +132,7 @@ func svg(r Result) string {
 	laneTops := make([]float64, len(boards))
 	for i, b := range boards {
 		laneTops[i] = y
-		y += stripHeight(lanes[b].rows) + laneBody
+		y += stripHeight(lanes[b].rows) + laneHeight(pins[b])
 	}
 	axisY := y + 8
 	height := axisY + 36 + 20 + 14 // the axis's labels, then two rows of legend
@@ -148,8 +152,9 @@ func svg(r Result) string {
 		barTop := top + stripHeight(lanes[b].rows) + 2
 		fmt.Fprintf(&w, `<text class="lane" x="10" y="%.1f" font-weight="bold">%s</text>`+"\n", barTop+13, esc(b))
 		drawRoles(&w, spans[b], x, barTop, obstacles(lanes[b], lan))
+		drawLED(&w, leds[b], x, barTop+19)
 		drawPins(&w, b, pins[b], x, end, barTop+32)
-		drawMarks(&w, lanes[b], top, barTop-2, barTop+laneBody-6)
+		drawMarks(&w, lanes[b], top, barTop-2, barTop+laneHeight(pins[b])-6)
 	}
 	drawMarks(&w, lan, lanTop, lanTop+stripHeight(lan.rows), axisY) // over the lanes' bars
 	if r.FailedAt != nil {
@@ -223,6 +228,56 @@ func rolesAndPins(r Result, end float64) (map[string][]span, map[string]map[int]
 	return spans, pins
 }
 
+// ledSpans reads each board's status LED pattern over time: connecting
+// from power-on until the board says otherwise (firmware.EvLED).
+func ledSpans(r Result, end float64) map[string][]span {
+	spans := map[string][]span{}
+	current := map[string]*span{}
+	set := func(b string, at float64, pattern string) {
+		if s := current[b]; s != nil {
+			s.to = at
+			spans[b] = append(spans[b], *s)
+		}
+		current[b] = nil
+		if pattern != "" {
+			current[b] = &span{from: at, role: pattern}
+		}
+	}
+	for _, e := range r.Timeline {
+		switch e.Kind {
+		case sim.EvPowerOn:
+			set(e.Board, e.At.Seconds(), "connecting")
+		case sim.EvPowerOff:
+			set(e.Board, e.At.Seconds(), "")
+		case firmware.EvLED:
+			set(e.Board, e.At.Seconds(), e.Detail)
+		}
+	}
+	for _, b := range slices.Sorted(maps.Keys(current)) {
+		set(b, end, "")
+	}
+	return spans
+}
+
+// ledColour is the strip's colour for an LED pattern.
+func ledColour(pattern string) string {
+	switch pattern {
+	case "connecting":
+		return "#f0ad4e"
+	case "active":
+		return "#8e44ad"
+	}
+	return "#999" // idle
+}
+
+// drawLED draws a lane's LED patterns as a thin strip under its role bar.
+func drawLED(w *strings.Builder, spans []span, x func(float64) float64, top float64) {
+	for _, s := range spans {
+		fmt.Fprintf(w, `<rect class="led" x="%.1f" y="%.1f" width="%.1f" height="3" fill="%s"><title>LED %s %.3fs–%.3fs</title></rect>`+"\n",
+			x(s.from), top, math.Max(x(s.to)-x(s.from), 2), ledColour(s.role), s.role, s.from, s.to)
+	}
+}
+
 func roleColour(role string) string {
 	switch {
 	case role == "MASTER":
@@ -262,6 +317,12 @@ func fitBetween(from, to, wd float64, blocked []float64) (float64, bool) {
 
 // drawPins draws a board's GPIO levels as steps, one path a pin, stacked
 // a little so that pins at the same level stay apart.
+// laneHeight is a lane's height under its fault labels: one row more for
+// each pin past the first.
+func laneHeight(pins map[int][]pinStep) float64 {
+	return laneBody + pinRowH*float64(max(len(pins)-1, 0))
+}
+
 func drawPins(w *strings.Builder, board string, pins map[int][]pinStep, x func(float64) float64, end, base0 float64) {
 	var nums []int
 	for p := range pins {
@@ -269,15 +330,15 @@ func drawPins(w *strings.Builder, board string, pins map[int][]pinStep, x func(f
 	}
 	sort.Ints(nums)
 	for k, p := range nums {
-		base := base0 - float64(k)*3
+		base := base0 + float64(k)*pinRowH
 		var path strings.Builder
 		level := 0
 		fmt.Fprintf(&path, "M%.1f,%.1f", x(0), base)
 		for _, st := range pins[p] {
-			fmt.Fprintf(&path, " L%.1f,%.1f L%.1f,%.1f", x(st.at), base-float64(level)*8, x(st.at), base-float64(st.level)*8)
+			fmt.Fprintf(&path, " L%.1f,%.1f L%.1f,%.1f", x(st.at), base-float64(level)*7, x(st.at), base-float64(st.level)*7)
 			level = st.level
 		}
-		fmt.Fprintf(&path, " L%.1f,%.1f", x(end), base-float64(level)*8)
+		fmt.Fprintf(&path, " L%.1f,%.1f", x(end), base-float64(level)*7)
 		fmt.Fprintf(w, `<path d="%s" fill="none" stroke="#5cb85c" stroke-width="1.5"><title>%s GPIO%d</title></path>`+"\n", path.String(), esc(board), p)
 		fmt.Fprintf(w, `<text x="%.1f" y="%.1f" fill="#5cb85c" font-size="10">GPIO%d</text>`+"\n", axisLeft-40, base, p)
 	}
@@ -640,7 +701,13 @@ func drawLegend(w *strings.Builder, ly float64) {
 	lx += 175
 	for _, v := range []string{"ok", "failed", "skipped", "not judged"} {
 		fmt.Fprintf(w, `<rect x="%.1f" y="%.1f" width="14" height="10" fill="%s"/><text x="%.1f" y="%.1f">%s</text>`+"\n", lx, ly-9, stepColour(v), lx+18, ly, v)
-		lx += 95
+		lx += 80
+	}
+	fmt.Fprintf(w, `<text x="%.1f" y="%.1f">LED:</text>`+"\n", lx, ly)
+	lx += 30
+	for _, p := range []string{"connecting", "idle", "active"} {
+		fmt.Fprintf(w, `<rect x="%.1f" y="%.1f" width="14" height="3" fill="%s"/><text x="%.1f" y="%.1f">%s</text>`+"\n", lx, ly-5, ledColour(p), lx+18, ly, p)
+		lx += 12*8 - 8
 	}
 }
 

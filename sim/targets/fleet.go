@@ -9,6 +9,7 @@ import (
 	"github.com/picosim/picosim/firmware"
 	"github.com/picosim/picosim/node"
 	"github.com/picosim/picosim/node/apps"
+	"github.com/picosim/picosim/node/control"
 	"github.com/picosim/picosim/sim"
 	"github.com/picosim/picosim/sim/check"
 )
@@ -235,7 +236,7 @@ func (f *fleet) observe(r *remote, s *firmware.State, at time.Duration, tell boo
 // board; the caller holds f.mu.
 func (f *fleet) tellDifference(board string, prev, s *firmware.State, at time.Duration) {
 	if prev == nil {
-		prev = &firmware.State{Role: node.Joining.String()}
+		prev = &firmware.State{Role: node.Joining.String(), LED: control.Connecting.String()}
 	}
 	ips := func(st *firmware.State) map[string]firmware.MemberState {
 		m := map[string]firmware.MemberState{}
@@ -262,6 +263,9 @@ func (f *fleet) tellDifference(board string, prev, s *firmware.State, at time.Du
 	}
 	if s.Role != prev.Role {
 		f.add(sim.Event{At: at, Board: board, Kind: firmware.EvRole, Role: s.Role, Old: prev.Role})
+	}
+	if s.LED != prev.LED && s.LED != "" { // a state that does not say, says nothing
+		f.add(sim.Event{At: at, Board: board, Kind: firmware.EvLED, Detail: s.LED})
 	}
 }
 

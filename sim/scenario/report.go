@@ -3,12 +3,10 @@ package scenario
 import (
 	"fmt"
 	"html"
-	"maps"
 	"math"
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -186,31 +184,49 @@ func drawAxis(w *strings.Builder, end float64, x func(float64) float64, top, axi
 	}
 }
 
+// spanner builds each board's spans of one state over time (a role, an LED
+// pattern): set starts the next ("" for none), finish ends the last ones.
+type spanner struct {
+	spans   map[string][]span
+	current map[string]*span
+}
+
+func newSpanner() *spanner {
+	return &spanner{spans: map[string][]span{}, current: map[string]*span{}}
+}
+
+func (s *spanner) set(board string, at float64, state string) {
+	if c := s.current[board]; c != nil {
+		c.to = at
+		s.spans[board] = append(s.spans[board], *c)
+	}
+	s.current[board] = nil
+	if state != "" {
+		s.current[board] = &span{from: at, role: state}
+	}
+}
+
+func (s *spanner) finish(end float64) map[string][]span {
+	for b := range s.current {
+		s.set(b, end, "")
+	}
+	return s.spans
+}
+
 // rolesAndPins reads each board's roles over time and its pin levels from
 // the timeline.
 func rolesAndPins(r Result, end float64) (map[string][]span, map[string]map[int][]pinStep) {
-	spans := map[string][]span{}
+	roles := newSpanner()
 	pins := map[string]map[int][]pinStep{}
-	current := map[string]*span{}
-	open := func(b string, at float64, role string) {
-		if s := current[b]; s != nil {
-			s.to = at
-			spans[b] = append(spans[b], *s)
-		}
-		current[b] = nil
-		if role != "" {
-			current[b] = &span{from: at, role: role}
-		}
-	}
 	for _, e := range r.Timeline {
 		at := e.At.Seconds()
 		switch e.Kind {
 		case sim.EvPowerOn:
-			open(e.Board, at, "JOINING")
+			roles.set(e.Board, at, "JOINING")
 		case sim.EvPowerOff:
-			open(e.Board, at, "")
+			roles.set(e.Board, at, "")
 		case firmware.EvRole:
-			open(e.Board, at, e.Role)
+			roles.set(e.Board, at, e.Role)
 		case firmware.EvPin:
 			if m := pinDetail.FindStringSubmatch(e.Detail); m != nil {
 				pin, _ := strconv.Atoi(m[1])
@@ -222,41 +238,24 @@ func rolesAndPins(r Result, end float64) (map[string][]span, map[string]map[int]
 			}
 		}
 	}
-	for b := range current {
-		open(b, end, "")
-	}
-	return spans, pins
+	return roles.finish(end), pins
 }
 
 // ledSpans reads each board's status LED pattern over time: connecting
 // from power-on until the board says otherwise (firmware.EvLED).
 func ledSpans(r Result, end float64) map[string][]span {
-	spans := map[string][]span{}
-	current := map[string]*span{}
-	set := func(b string, at float64, pattern string) {
-		if s := current[b]; s != nil {
-			s.to = at
-			spans[b] = append(spans[b], *s)
-		}
-		current[b] = nil
-		if pattern != "" {
-			current[b] = &span{from: at, role: pattern}
-		}
-	}
+	leds := newSpanner()
 	for _, e := range r.Timeline {
 		switch e.Kind {
 		case sim.EvPowerOn:
-			set(e.Board, e.At.Seconds(), "connecting")
+			leds.set(e.Board, e.At.Seconds(), "connecting")
 		case sim.EvPowerOff:
-			set(e.Board, e.At.Seconds(), "")
+			leds.set(e.Board, e.At.Seconds(), "")
 		case firmware.EvLED:
-			set(e.Board, e.At.Seconds(), e.Detail)
+			leds.set(e.Board, e.At.Seconds(), e.Detail)
 		}
 	}
-	for _, b := range slices.Sorted(maps.Keys(current)) {
-		set(b, end, "")
-	}
-	return spans
+	return leds.finish(end)
 }
 
 // ledColour is the strip's colour for an LED pattern.

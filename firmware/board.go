@@ -40,6 +40,11 @@ type Board interface {
 	ReadPin(pin int) int
 	// Console prints one line, without its "\n", on the board's console.
 	Console(line []byte)
+	// Rejoin leaves the WiFi network and joins it again, after the call
+	// returns (never from within it): the watchdog's way out of a radio
+	// that says it is joined and delivers nothing. Lost and Joined follow
+	// as for any loss of the network.
+	Rejoin() error
 }
 
 // Port is a port the program listens on.

@@ -37,6 +37,7 @@ const (
 	EvRollback    = "rollback"    // the previous image is back
 	EvWiFiJoined  = "wifi_joined" // the radio joined the network
 	EvWiFiLost    = "wifi_lost"   // it lost the association
+	EvRejoin      = "wifi_rejoin" // the watchdog makes the radio join again: Detail says why
 	EvPin         = "pin"         // a GPIO changed: Detail says which, to what, why
 	EvLED         = "led"         // the status LED's pattern changed: Detail is connecting, idle or active
 	EvReset       = "reset"       // the board reboots on a reset command

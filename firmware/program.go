@@ -73,6 +73,7 @@ type Program struct {
 	node      *node.Node // nil until the radio first joins
 	ip, bcast node.Addr
 	online    bool // the radio is on the network
+	dog       watchdog
 	ctl       *control.Server
 	ctlDirty  bool          // the control server had input since flushControl
 	ctlDL     time.Duration // its deadline then
@@ -137,7 +138,8 @@ func Boot(b Board, f Flash, opt Options, now time.Duration) (*Program, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Program{b: b, flash: f, opt: opt, inc: inc, owner: map[control.ConnID]*appRun{}, nextDial: DialBase, ctlDirty: true}
+	p := &Program{b: b, flash: f, opt: opt, inc: inc, owner: map[control.ConnID]*appRun{}, nextDial: DialBase, ctlDirty: true,
+		dog: watchdog{since: now}}
 	p.rep = reporter{b: b, opt: &p.opt}
 	set, err := ReadSettings(f)
 	p.set, p.name = set, set.Name
@@ -215,6 +217,7 @@ func (p *Program) Online() bool { return p.online }
 func (p *Program) Joined(now time.Duration, ip, broadcast node.Addr) error {
 	p.ctlDirty = true
 	p.online = true
+	p.dog.joined(now)
 	p.ctl.SetConnected(now, true)
 	p.log(now, EvWiFiJoined, "at "+ip.String())
 	switch {
@@ -278,6 +281,7 @@ func (p *Program) Lost(now time.Duration) {
 		return
 	}
 	p.online = false
+	p.dog.since = now // the radio's own join starts again: JoinBound from here
 	p.log(now, EvWiFiLost, "")
 	if p.node != nil {
 		p.node.Offline(now)
@@ -318,6 +322,9 @@ func (p *Program) Datagram(now time.Duration, port uint16, from node.Addr, fromP
 		return // a sleeping CPU reads nothing: it is lost
 	}
 	if port == node.Port {
+		if from != p.ip {
+			p.dog.heard(now)
+		}
 		if p.node != nil {
 			p.node.Step(now, from, fromPort, payload)
 		}
@@ -397,6 +404,9 @@ func (p *Program) Tick(now time.Duration) {
 	case p.asleep > 0:
 		p.wake(now, "")
 	}
+	if why := p.dog.due(now, p.online, p.watchBound()); why != "" {
+		p.rejoin(now, why)
+	}
 	if p.node != nil {
 		p.node.Tick(now)
 	}
@@ -424,6 +434,9 @@ func (p *Program) Deadline() time.Duration {
 		for _, r := range p.apps {
 			o = min(o, r.app.Ready().Deadline)
 		}
+	}
+	if !p.set.NoWatchdog {
+		o = min(o, p.dog.next(p.online, p.watchBound()))
 	}
 	// The cluster and the apps wait for the end of a light sleep; the
 	// control server's deadline already does, except for a revert.

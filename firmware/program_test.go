@@ -42,6 +42,7 @@ type fake struct {
 	inputs  map[int]int
 	console []firmware.Line // parsed by lines
 	raw     [][]byte
+	rejoins int // Rejoin calls
 	replies map[control.ConnID][]string
 	closed  []control.ConnID
 	sets    []pinSet // every SetPin, in order
@@ -75,6 +76,7 @@ func (f *fake) SetPin(pin, value int) {
 }
 func (f *fake) ReadPin(pin int) int { return f.inputs[pin] }
 func (f *fake) Console(line []byte) { f.raw = append(f.raw, append([]byte(nil), line...)) }
+func (f *fake) Rejoin() error       { f.rejoins++; return nil }
 
 // lines parses the console lines printed since the last call; every line
 // must be JSON.

@@ -27,7 +27,11 @@ type Settings struct {
 	Heartbeat    time.Duration
 	MissLimit    int
 	RevertOnLoss bool
-	Pins         []PinSetup
+	// NoWatchdog turns off the WiFi watchdog (Watchdog): a board then
+	// stays deaf after a radio fault, as the boards of the issues that
+	// report them did ("wifi_watchdog": false in the file).
+	NoWatchdog bool
+	Pins       []PinSetup
 	// Apps start at boot (start_app adds one, stop_app removes it).
 	Apps []apps.Spec
 	// Key, 16 to 32 bytes ("key": hex digits in the file), turns on keyed
@@ -94,6 +98,8 @@ func ParseSettings(raw []byte) (Settings, error) {
 			}
 		case "revert_on_loss":
 			s.RevertOnLoss = f.Val.Kind == control.Bool && f.Val.Bool
+		case "wifi_watchdog":
+			s.NoWatchdog = f.Val.Kind == control.Bool && !f.Val.Bool
 		case "pins":
 			if f.Val.Kind != control.Array {
 				return s, bad("pins")
@@ -134,6 +140,9 @@ func (s Settings) JSON() []byte {
 	}
 	if s.MissLimit > 0 {
 		v.Set("miss_limit", control.Int(int64(s.MissLimit)))
+	}
+	if s.NoWatchdog {
+		v.Set("wifi_watchdog", control.Boolean(false))
 	}
 	if s.RevertOnLoss {
 		v.Set("revert_on_loss", control.Boolean(true))

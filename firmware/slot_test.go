@@ -139,6 +139,7 @@ func (a slotAdapter) Peer(c control.ConnID) node.Addr { return a.b.slot.Peer() }
 func (a slotAdapter) SetPin(int, int)                 {}
 func (a slotAdapter) ReadPin(int) int                 { return 0 }
 func (a slotAdapter) Console([]byte)                  {}
+func (a slotAdapter) Rejoin() error                   { return nil }
 
 func TestASlotServesAControllerAndListensAgain(t *testing.T) {
 	b := newSlotBoard(t, 4096)

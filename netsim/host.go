@@ -45,6 +45,8 @@ type Host struct {
 
 	profile    *PicoW // the radio's profile; nil for a wired host
 	associated bool
+	joins      uint64 // joins begun this boot: a later one voids an earlier
+	fault      string // FaultSilent, FaultStall or ""
 	static     bool // its address was given, not leased
 
 	stack *stack.Stack

@@ -33,6 +33,9 @@ type Config struct {
 	// OnAssociation, if set, hears a PicoW host join (true) or lose (false)
 	// the network, on the clock's goroutine.
 	OnAssociation func(h *Host, joined bool)
+	// OnRadioFault, if set, hears a PicoW host's radio fail (FaultSilent,
+	// FaultStall, FaultDHCPFailed).
+	OnRadioFault func(h *Host, fault string)
 	// Addressing is how hosts get addresses: Sticky (default), NewEachBoot,
 	// or NewAtExpiry of leases of Lease.
 	Addressing Addressing
@@ -459,6 +462,12 @@ func (l *LAN) cut(src, dst *Host) (string, *uint64) {
 		return "off", &dst.counters.Down
 	case dst.profile != nil && !dst.associated:
 		return "not associated", &dst.counters.Unassociated
+	case dst.fault != "" || src.fault != "":
+		c := &dst.counters.Silent
+		if src.fault != "" {
+			c = &src.counters.Silent
+		}
+		return "radio " + dst.fault + src.fault, c
 	case l.apDown():
 		return "the soft AP is off", &dst.counters.Unassociated
 	case l.groups[src] != l.groups[dst] || l.oneWay[[2]*Host{src, dst}]:
@@ -494,6 +503,10 @@ func (l *LAN) transmit(src *Host, frame []byte) {
 			miss.all = src.name + " is not associated"
 			l.capture.packet(now, frame, miss.comment())
 		}
+		return
+	}
+	if src.fault != "" { // the radio says joined; nothing leaves it
+		src.counters.Silent++
 		return
 	}
 	frame = l.fanOut(src, dst, frame, now)

@@ -244,11 +244,14 @@ type Counters struct {
 	// on the way to this host, addressed to it while it was off, larger than
 	// an MTU on the way, or sent or addressed while it was not associated.
 	Lost, Overflow, Partitioned, Down, TooBig, Unassociated uint64
+	// Silent counts frames a faulty radio (Fail) kept from leaving it or
+	// reaching it, though it reported itself joined.
+	Silent uint64
 	// Frames that arrived damaged: duplicated, held back, bit-flipped.
 	Duplicated, Reordered, Corrupted uint64
 }
 
 // Dropped is the total of frames dropped on this host's account.
 func (c Counters) Dropped() uint64 {
-	return c.Lost + c.Overflow + c.Partitioned + c.Down + c.TooBig + c.Unassociated
+	return c.Lost + c.Overflow + c.Partitioned + c.Down + c.TooBig + c.Unassociated + c.Silent
 }

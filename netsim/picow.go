@@ -1,6 +1,7 @@
 package netsim
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"time"
 )
@@ -23,13 +24,44 @@ import (
 //     association and joins again (the join delay again): on average once
 //     every AssocLossEvery (default 1 h; negative: never). Chosen, not
 //     measured: flaky-connect reports describe it, none quantify it.
+//
+// The failure modes Pico W users report, each off unless set (Fail injects
+// one at a given moment; Rejoin, the firmware's way out, ends it):
+//
+//   - Silent disassociation, every SilentEvery on average from each join:
+//     raspberrypi/pico-sdk#2153 — under power management a board drops
+//     off the network after idle periods and never notices (8 of 20 runs);
+//     isconnected() stays true and nothing flows. The radio stays
+//     "joined"; nothing is delivered to or from it (counter Silent) until
+//     the board joins again.
+//   - "WiFi stops", every StallEvery on average: MicroPython v1.24
+//     reports — WiFi stops within hours; outbound requests fail with
+//     ECONNABORTED while isconnected() is true. As a silent radio, and the
+//     board's outbound TCP connects fail at once.
+//   - DHCP that fails DHCPFail of its exchanges: soypat/cyw43439#53 —
+//     "DHCP works about half the time". The client's timing is the
+//     firmware's (firmware/pico-w: lneto's DoDHCPv4 with a 3 s timeout, 3
+//     tries): a failed exchange costs DHCPTimeout, and after DHCPTries
+//     failures the board stays off the network until it joins again.
 type PicoW struct {
 	JoinMin, JoinMax time.Duration
 	PowerSaveOff     bool
 	BeaconInterval   time.Duration
 	DTIM             int
 	AssocLossEvery   time.Duration
+
+	SilentEvery, StallEvery time.Duration
+	DHCPFail                float64
+	DHCPTimeout             time.Duration // default 3s
+	DHCPTries               int           // default 3
 }
+
+// Radio faults, as Fail takes them and OnRadioFault reports them.
+const (
+	FaultSilent     = "silent"      // joined, nothing flows (pico-sdk#2153)
+	FaultStall      = "stall"       // as silent, and connects fail at once (MicroPython v1.24)
+	FaultDHCPFailed = "dhcp_failed" // every DHCP try of a join failed (cyw43439#53)
+)
 
 // Defaults returns the profile with its zero fields filled in.
 func (p *PicoW) Defaults() PicoW { return p.defaults() }
@@ -51,6 +83,12 @@ func (p *PicoW) defaults() PicoW {
 	if d.AssocLossEvery == 0 {
 		d.AssocLossEvery = time.Hour
 	}
+	if d.DHCPTimeout <= 0 {
+		d.DHCPTimeout = 3 * time.Second
+	}
+	if d.DHCPTries <= 0 {
+		d.DHCPTries = 3
+	}
 	return d
 }
 
@@ -58,20 +96,39 @@ func (p *PicoW) defaults() PicoW {
 // power-on, and after an association loss. The caller holds l.mu.
 func (h *Host) join() {
 	l := h.lan
-	p := *h.profile
-	h.associated = false
+	p := *h.profile // defaulted when the host was added
+	h.associated, h.fault = false, ""
+	h.joins++
 	l.shape++
-	gen := h.gen
+	gen, joins := h.gen, h.joins
 	wait := p.JoinMin + time.Duration(l.rng.Int64N(int64(p.JoinMax-p.JoinMin)+1))
+	// DHCP: each failed try costs its timeout; the last one's failure
+	// leaves the board off the network. Drawn only when it can fail, so
+	// that runs without the fault draw what they always drew.
+	failed := 0
+	for p.DHCPFail > 0 && failed < p.DHCPTries && l.rng.Float64() < p.DHCPFail {
+		failed++
+		wait += p.DHCPTimeout
+	}
 	l.clock.AfterFunc(wait, func() {
 		l.mu.Lock()
-		if h.gen != gen || !h.powered || (h != l.ap && l.apDown()) {
+		if h.gen != gen || h.joins != joins || !h.powered || (h != l.ap && l.apDown()) {
 			l.mu.Unlock()
-			return // the soft AP's return starts a new join
+			return // the soft AP's return starts a new join; a rejoin, another
+		}
+		if failed == p.DHCPTries {
+			note := l.cfg.OnRadioFault
+			l.mu.Unlock()
+			if note != nil {
+				note(h, FaultDHCPFailed)
+			}
+			return
 		}
 		h.associated = true
 		l.shape++
 		h.scheduleLoss()
+		h.scheduleFault(FaultSilent, p.SilentEvery)
+		h.scheduleFault(FaultStall, p.StallEvery)
 		var notes []func()
 		if h == l.ap {
 			notes = l.apChanged(true) // the AP is up: its stations may join
@@ -108,6 +165,85 @@ func (h *Host) scheduleLoss() {
 			on(h, false)
 		}
 	})
+}
+
+// scheduleFault draws when a radio fault next strikes, every on average
+// (0 or less: never); the caller holds l.mu.
+func (h *Host) scheduleFault(fault string, every time.Duration) {
+	if every <= 0 || h == h.lan.ap {
+		return
+	}
+	l := h.lan
+	gen, joins := h.gen, h.joins
+	l.clock.AfterFunc(time.Duration(l.rng.ExpFloat64()*float64(every)), func() {
+		l.mu.Lock()
+		if h.gen != gen || h.joins != joins || !h.associated || h.fault != "" {
+			l.mu.Unlock()
+			return
+		}
+		note := h.setFault(fault)
+		l.mu.Unlock()
+		note()
+	})
+}
+
+// setFault puts the radio in a fault state and returns the note that says
+// so; the caller holds l.mu.
+func (h *Host) setFault(fault string) func() {
+	h.fault = fault
+	h.lan.shape++
+	on := h.lan.cfg.OnRadioFault
+	return func() {
+		if on != nil {
+			on(h, fault)
+		}
+	}
+}
+
+// Fail puts a joined PicoW host's radio in a fault state now: FaultSilent or
+// FaultStall. It holds until the host joins again (Rejoin, or a power
+// cycle); the host still reports itself associated.
+func (h *Host) Fail(fault string) error {
+	if fault != FaultSilent && fault != FaultStall {
+		return fmt.Errorf("netsim: %s: no radio fault %q: %s or %s", h.name, fault, FaultSilent, FaultStall)
+	}
+	h.lan.mu.Lock()
+	if h.profile == nil || !h.powered || !h.associated {
+		h.lan.mu.Unlock()
+		return fmt.Errorf("netsim: %s: a radio fault needs a Pico W radio that is on the network", h.name)
+	}
+	note := h.setFault(fault)
+	h.lan.mu.Unlock()
+	note()
+	return nil
+}
+
+// Rejoin leaves the network and joins it again, as a board's firmware does
+// when it finds its radio deaf: whatever fault the radio was in ends, and
+// the join delay (and DHCP) follow. OnAssociation hears the loss after the
+// caller returns, then the join.
+func (h *Host) Rejoin() error {
+	l := h.lan
+	l.mu.Lock()
+	if h.profile == nil || !h.powered {
+		l.mu.Unlock()
+		return fmt.Errorf("netsim: %s: only a powered Pico W radio joins again", h.name)
+	}
+	was := h.associated
+	h.join()
+	on := l.cfg.OnAssociation
+	l.mu.Unlock()
+	if was && on != nil {
+		l.clock.AfterFunc(0, func() { on(h, false) }) // never from inside the caller
+	}
+	return nil
+}
+
+// Fault is the radio's fault state: "", FaultSilent or FaultStall.
+func (h *Host) Fault() string {
+	h.lan.mu.Lock()
+	defer h.lan.mu.Unlock()
+	return h.fault
 }
 
 // Associated reports whether the host is on the network: always for a wired

@@ -203,6 +203,9 @@ func (h *Host) DialTCP(to netip.AddrPort, connected func(*TCPConn, error)) {
 	if s == nil && err == nil {
 		err = fmt.Errorf("netsim: %s is off", h.name)
 	}
+	if err == nil && h.Fault() == FaultStall {
+		err = fmt.Errorf("connection aborted (ECONNABORTED): the radio stopped") // MicroPython v1.24's symptom
+	}
 	var ep tcpip.Endpoint
 	if err == nil {
 		var terr tcpip.Error

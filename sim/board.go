@@ -437,6 +437,10 @@ func (b *adapter) Write(c control.ConnID, data []byte) error {
 	return errors.New("no such connection")
 }
 
+// Rejoin makes the board's radio leave and join again (netsim.Host.Rejoin):
+// Lost and Joined come from the LAN afterwards.
+func (b *adapter) Rejoin() error { return b.host.Rejoin() }
+
 func (b *adapter) Peer(c control.ConnID) node.Addr {
 	if conn := b.conns[c]; conn != nil {
 		return node.Addr(conn.RemoteAddr().Addr().As4())

@@ -78,6 +78,9 @@ type Config struct {
 	// netsim.PicoW). Nil: an ideal radio, for specs of protocol logic; the
 	// picosim command uses the profile by default.
 	Profile *netsim.PicoW
+	// Radios, if set, gives boards a radio profile of their own in place of
+	// Profile (their failure modes, say: see netsim.PicoW).
+	Radios map[string]netsim.PicoW
 	// GVisorOnly sends every frame through gVisor's own paths (see
 	// netsim.Config): the same frames, slower; for the tests of the fast
 	// path.
@@ -124,7 +127,7 @@ func New(cfg Config) (*Cluster, error) {
 	}
 	clk := clock.NewVirtual()
 	c := &Cluster{cfg: cfg, clk: clk, byName: map[string]*Board{}, byIP: map[node.Addr]*Board{}, names: map[string]string{}}
-	lan, err := netsim.New(netsim.Config{Seed: cfg.Seed, Subnet: cfg.Subnet, Clock: clk, OnAssociation: c.associated,
+	lan, err := netsim.New(netsim.Config{Seed: cfg.Seed, Subnet: cfg.Subnet, Clock: clk, OnAssociation: c.associated, OnRadioFault: c.radioFault,
 		Addressing: cfg.Addressing, Lease: cfg.Lease, OnAddress: c.readdressed, SoftAP: cfg.SoftAP, GVisorOnly: cfg.GVisorOnly})
 	if err != nil {
 		return nil, err
@@ -139,7 +142,11 @@ func New(cfg Config) (*Cluster, error) {
 		if c.byName[name] != nil {
 			return nil, fmt.Errorf("sim: two boards named %q", name)
 		}
-		h, err := lan.AddHost(netsim.HostConfig{Name: name, Down: cfg.Link, Off: true, Profile: cfg.Profile})
+		profile := cfg.Profile
+		if r, ok := cfg.Radios[name]; ok {
+			profile = &r
+		}
+		h, err := lan.AddHost(netsim.HostConfig{Name: name, Down: cfg.Link, Off: true, Profile: profile})
 		if err != nil {
 			return nil, err
 		}
@@ -405,6 +412,22 @@ func (c *Cluster) associated(h *netsim.Host, joined bool) {
 	b.after()
 }
 
+// radioFault puts a board's radio fault on the timeline.
+func (c *Cluster) radioFault(h *netsim.Host, fault string) {
+	c.record(Event{At: c.clk.Now(), Board: h.Name(), Kind: EvRadioFault, Detail: fault})
+}
+
+// RadioFault puts a board's radio in a fault state now (netsim.FaultSilent
+// or netsim.FaultStall): it says it is joined, and nothing flows until its
+// firmware joins again.
+func (c *Cluster) RadioFault(board, fault string) error {
+	b, err := c.board(board)
+	if err != nil {
+		return err
+	}
+	return b.host.Fail(fault)
+}
+
 func (c *Cluster) intern(b []byte) string {
 	if s, ok := c.names[string(b)]; ok {
 		return s
@@ -431,7 +454,7 @@ func (c *Cluster) record(e Event) {
 	}
 	switch e.Kind {
 	case EvPowerOn, EvPowerOff, EvPartition, EvHeal, EvLink, "cut", "restore", firmware.EvWiFiJoined, firmware.EvWiFiLost,
-		firmware.EvReset, firmware.EvSleep, firmware.EvWake, firmware.EvUpdate, firmware.EvRollback:
+		firmware.EvReset, firmware.EvSleep, firmware.EvWake, firmware.EvUpdate, firmware.EvRollback, EvRadioFault:
 		c.lastChange = e.At
 	}
 	if !c.cfg.NoTimeline {

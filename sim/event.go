@@ -24,6 +24,9 @@ const (
 	EvHeal      = "heal"
 	EvLink      = "link"
 	EvAddress   = "address" // the board's address changed
+	// EvRadioFault: the board's radio failed (Detail: silent, stall,
+	// dhcp_failed; see netsim.PicoW), injected or drawn from its rates.
+	EvRadioFault = check.RadioFault
 )
 
 // Timeline is the events of a run in the order they happened.

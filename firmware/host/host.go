@@ -329,6 +329,11 @@ func (b *board) SetPin(pin, value int) { b.pins[pin] = value }
 func (b *board) ReadPin(pin int) int   { return b.cfg.Inputs[pin] }
 func (b *board) Console(line []byte)   { b.console.writeLine(line) }
 
+// Rejoin has nothing to do on Linux: the board's radio is the harness's
+// (picosim's emulated target joins the board's door host again when it
+// reads the program's wifi_rejoin event on the console).
+func (b *board) Rejoin() error { return nil }
+
 // run drives one boot of the program until it halts or ctx ends.
 func (b *board) run(ctx context.Context, p *firmware.Program) (firmware.Halt, error) {
 	b.conns, b.inbox, b.done = map[control.ConnID]*tcpConn{}, make(chan input, 256), make(chan struct{})

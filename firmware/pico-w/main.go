@@ -109,25 +109,26 @@ func main() {
 
 // board is the firmware.Board of a Pico W.
 type board struct {
-	dev      *cyw43439.Device
-	stack    *xnet.StackAsync
-	mac      [6]byte
-	ip       node.Addr
-	bcast    node.Addr
-	ctlPort  uint16
-	udpPorts map[uint16]bool // the program's UDP ports, taken around lneto
-	inbox    *firmware.Inbox
-	peers    *firmware.Neighbors
-	tcp      [tcpConns]tcp.Conn
-	conns    [tcpConns]lnetoConn
-	slots    [tcpConns]firmware.Slot
-	used     [tcpConns]bool // the slot listens on a port or carries a dial
-	nextID   control.ConnID // for accepted connections
-	nextPort uint16         // local port of the next dial
-	pins     map[int]bool   // configured as outputs
-	buf      [1500]byte
-	frame    []byte
-	tx       [cyw43439.MaxFrameSize]byte
+	dev         *cyw43439.Device
+	stack       *xnet.StackAsync
+	mac         [6]byte
+	ip          node.Addr
+	bcast       node.Addr
+	ctlPort     uint16
+	udpPorts    map[uint16]bool // the program's UDP ports, taken around lneto
+	inbox       *firmware.Inbox
+	peers       *firmware.Neighbors
+	tcp         [tcpConns]tcp.Conn
+	conns       [tcpConns]lnetoConn
+	slots       [tcpConns]firmware.Slot
+	used        [tcpConns]bool // the slot listens on a port or carries a dial
+	nextID      control.ConnID // for accepted connections
+	nextPort    uint16         // local port of the next dial
+	pins        map[int]bool   // configured as outputs
+	buf         [1500]byte
+	frame       []byte
+	tx          [cyw43439.MaxFrameSize]byte
+	rejoinAsked bool // the watchdog's: join again though the link says up
 }
 
 var _ firmware.Board = (*board)(nil)
@@ -457,9 +458,10 @@ func (b *board) run(p *firmware.Program) firmware.Halt {
 		if now() >= p.Deadline() {
 			p.Tick(now())
 		}
-		if now()-linkAt >= time.Second {
+		if now()-linkAt >= time.Second || b.rejoinAsked {
 			linkAt = now()
-			if !b.dev.IsLinkUp() {
+			if !b.dev.IsLinkUp() || b.rejoinAsked {
+				b.rejoinAsked = false
 				b.rejoin(p)
 			}
 		}
@@ -471,10 +473,19 @@ func (b *board) run(p *firmware.Program) firmware.Halt {
 
 // rejoin tells the program the network is gone and joins it again, keeping
 // the address (its lease still runs) and the program's state.
+// Rejoin asks the loop to join again (see rejoin): the watchdog found the
+// radio deaf though its link says up (pico-sdk#2153).
+func (b *board) Rejoin() error {
+	b.rejoinAsked = true
+	return nil
+}
+
 func (b *board) rejoin(p *firmware.Program) {
 	p.Lost(now())
 	w := p.WLAN()
-	for !b.dev.IsLinkUp() {
+	forced := b.dev.IsLinkUp() // a deaf radio: a new join replaces the association
+	for forced || !b.dev.IsLinkUp() {
+		forced = false
 		if err := b.dev.Join(w.SSID, cyw43439.JoinOptions{Passphrase: w.Password}); err != nil {
 			end := now() + 5*time.Second
 			for now() < end { // the LED blinks "connecting" meanwhile

@@ -233,7 +233,12 @@ func Line(e firmware.Event) string { return e.String() }
 type Outage struct {
 	Board      string
 	Lost, Back time.Duration
+	Fault      string // the radio's fault (RadioFault's Detail), if that began it
 }
+
+// RadioFault is the timeline's kind for a board's radio failing while it
+// says it is joined (sim.EvRadioFault; netsim.PicoW's failure modes).
+const RadioFault = "radio_fault"
 
 // Outages lists the radio outages in a timeline. scripted, if set, reports
 // the losses a scenario's own steps caused (its soft AP powered off, say):
@@ -243,12 +248,16 @@ func Outages(events []firmware.Event, scripted func(at time.Duration) bool) []Ou
 	open := map[string]int{} // board: index of its outage still going on
 	for _, e := range events {
 		switch e.Kind {
-		case firmware.EvWiFiLost:
+		case firmware.EvWiFiLost, RadioFault:
 			if _, going := open[e.Board]; going || (scripted != nil && scripted(e.At)) {
 				continue
 			}
 			open[e.Board] = len(out)
-			out = append(out, Outage{Board: e.Board, Lost: e.At})
+			o := Outage{Board: e.Board, Lost: e.At}
+			if e.Kind == RadioFault {
+				o.Fault = e.Detail
+			}
+			out = append(out, o)
 		case firmware.EvWiFiJoined, firmware.EvBoot:
 			if i, going := open[e.Board]; going {
 				out[i].Back = e.At
@@ -266,8 +275,12 @@ func (o Outage) Touches(from, to, bound time.Duration) bool {
 }
 
 func (o Outage) String() string {
-	if o.Back == 0 {
-		return fmt.Sprintf("%s lost its WiFi association at %.3fs", o.Board, o.Lost.Seconds())
+	what := "lost its WiFi association"
+	if o.Fault != "" {
+		what = "had a " + o.Fault + " radio fault"
 	}
-	return fmt.Sprintf("%s lost its WiFi association at %.3fs (back at %.3fs)", o.Board, o.Lost.Seconds(), o.Back.Seconds())
+	if o.Back == 0 {
+		return fmt.Sprintf("%s %s at %.3fs", o.Board, what, o.Lost.Seconds())
+	}
+	return fmt.Sprintf("%s %s at %.3fs (back at %.3fs)", o.Board, what, o.Lost.Seconds(), o.Back.Seconds())
 }

@@ -1,0 +1,113 @@
+package firmware
+
+import (
+	"time"
+
+	"github.com/picosim/picosim/node/outbox"
+)
+
+// watchdog notices a radio that says it is joined and delivers nothing —
+// the silent disassociation of raspberrypi/pico-sdk#2153, MicroPython
+// v1.24's "WiFi stops" (netsim.PicoW's silent and stall faults) — and a
+// join that never completes (DHCP failing: soypat/cyw43439#53), and makes
+// the radio join again (Board.Rejoin).
+//
+// Deaf: a board that has heard another board since it joined, and then
+// hears none for SilenceBound. A board that never heard one is alone, not
+// deaf (a cluster of one, or one cut off by a partition from the start):
+// it is left alone. Each rejoin that does not bring a peer back doubles
+// the bound, up to MaxWatchBound, so a board cut off by a partition rather
+// than by its radio leaves the network a few times, ever more rarely.
+type watchdog struct {
+	since   time.Duration // the current join began (the boot, or a rejoin)
+	heardAt time.Duration // another board's discovery frame last came
+	peers   bool          // one came since the current join began
+	tries   int           // rejoins since one last came
+}
+
+// JoinBound is how long a join may take before the watchdog starts it
+// again: the Pico W's association (up to 4 s) and DHCP (firmware/pico-w:
+// three tries of 3 s) with room to spare. MaxWatchBound caps the bounds
+// as they double.
+const (
+	JoinBound     = 30 * time.Second
+	MaxWatchBound = 10 * time.Minute
+)
+
+// watchBound is the silence the watchdog allows a joined board: four times
+// the failover bound ((k+2) heartbeats), so that the cluster has long
+// noticed a board before the board suspects its radio. 0: the watchdog is
+// off.
+func (p *Program) watchBound() time.Duration {
+	if p.set.NoWatchdog {
+		return 0
+	}
+	hb, k := p.set.Heartbeat, p.set.MissLimit
+	if hb == 0 {
+		hb = p.opt.Node.Heartbeat
+	}
+	if hb == 0 {
+		hb = time.Second
+	}
+	if k == 0 {
+		k = p.opt.Node.MissLimit
+	}
+	if k == 0 {
+		k = 3
+	}
+	return 4 * time.Duration(k+2) * hb
+}
+
+func (w *watchdog) joined(now time.Duration) {
+	w.since, w.peers = now, false
+}
+
+func (w *watchdog) heard(now time.Duration) {
+	w.heardAt, w.peers, w.tries = now, true, 0
+}
+
+// bound is b doubled for each rejoin that did not help, capped.
+func (w *watchdog) bound(b time.Duration) time.Duration {
+	for range w.tries {
+		if b >= MaxWatchBound/2 {
+			return MaxWatchBound
+		}
+		b *= 2
+	}
+	return min(b, MaxWatchBound)
+}
+
+// next is when the watchdog must look again (outbox.Never: not before
+// something changes).
+func (w *watchdog) next(online bool, silence time.Duration) time.Duration {
+	switch {
+	case silence == 0:
+		return outbox.Never
+	case !online:
+		return w.since + w.bound(JoinBound)
+	case w.peers:
+		return w.heardAt + w.bound(silence)
+	}
+	return outbox.Never
+}
+
+// due says why the radio must join again now, or "".
+func (w *watchdog) due(now time.Duration, online bool, silence time.Duration) string {
+	if silence == 0 || now < w.next(online, silence) {
+		return ""
+	}
+	if !online {
+		return "not on the network " + (now - w.since).Round(time.Millisecond).String() + " after its join began"
+	}
+	return "heard no board for " + (now - w.heardAt).Round(time.Millisecond).String() + " while joined"
+}
+
+// rejoin makes the radio join again, saying why.
+func (p *Program) rejoin(now time.Duration, why string) {
+	p.dog.tries++
+	p.dog.joined(now)
+	p.log(now, EvRejoin, why)
+	if err := p.b.Rejoin(); err != nil {
+		p.log(now, EvRejoin, "failed: "+err.Error())
+	}
+}

@@ -42,7 +42,8 @@ type fake struct {
 	inputs  map[int]int
 	console []firmware.Line // parsed by lines
 	raw     [][]byte
-	rejoins int // Rejoin calls
+	rejoins int  // Rejoin calls
+	deaf    bool // its radio passes nothing, either way
 	replies map[control.ConnID][]string
 	closed  []control.ConnID
 	sets    []pinSet // every SetPin, in order
@@ -59,6 +60,9 @@ func (f *fake) Dial(control.ConnID, node.Addr, uint16) error {
 	return errors.New("the fake LAN carries datagrams only")
 }
 func (f *fake) SendUDP(from uint16, to node.Addr, port uint16, payload []byte) error {
+	if f.deaf {
+		return nil
+	}
 	f.lan.queue = append(f.lan.queue, dgram{f.ip, to, append([]byte(nil), payload...)})
 	return nil
 }
@@ -130,7 +134,7 @@ func (l *lan) run(d time.Duration) {
 			q := l.queue[0]
 			l.queue = l.queue[1:]
 			for _, b := range l.boards {
-				if b.p != nil && b.ip != q.from && (q.to == bcast || q.to == b.ip) {
+				if b.p != nil && !b.deaf && b.ip != q.from && (q.to == bcast || q.to == b.ip) {
 					b.p.Datagram(l.now, node.Port, q.from, node.Port, q.payload)
 				}
 			}

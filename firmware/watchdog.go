@@ -12,17 +12,19 @@ import (
 // join that never completes (DHCP failing: soypat/cyw43439#53), and makes
 // the radio join again (Board.Rejoin).
 //
-// Deaf: a board that has heard another board since it joined, and then
-// hears none for SilenceBound. A board that never heard one is alone, not
-// deaf (a cluster of one, or one cut off by a partition from the start):
-// it is left alone. Each rejoin that does not bring a peer back doubles
-// the bound, up to MaxWatchBound, so a board cut off by a partition rather
-// than by its radio leaves the network a few times, ever more rarely.
+// Deaf: a board that has heard another board since it booted, and then
+// hears none for the silence bound (from the last one heard, or from its
+// latest join if later). A board that never heard one is alone, not deaf
+// (a cluster of one): it is left alone. Each rejoin that does not bring a
+// peer back doubles the bound, up to MaxWatchBound, so a board cut off by
+// a partition, or left by every other, rather than by its radio, leaves
+// the network a few times, ever more rarely.
 type watchdog struct {
-	since   time.Duration // the current join began (the boot, or a rejoin)
+	since   time.Duration // the current join began (the boot, a loss, a rejoin)
 	heardAt time.Duration // another board's discovery frame last came
-	peers   bool          // one came since the current join began
+	peers   bool          // one came since the boot
 	tries   int           // rejoins since one last came
+	rejoins int           // this boot's
 }
 
 // JoinBound is how long a join may take before the watchdog starts it
@@ -58,9 +60,7 @@ func (p *Program) watchBound() time.Duration {
 	return 4 * time.Duration(k+2) * hb
 }
 
-func (w *watchdog) joined(now time.Duration) {
-	w.since, w.peers = now, false
-}
+func (w *watchdog) joined(now time.Duration) { w.since = now }
 
 func (w *watchdog) heard(now time.Duration) {
 	w.heardAt, w.peers, w.tries = now, true, 0
@@ -86,7 +86,7 @@ func (w *watchdog) next(online bool, silence time.Duration) time.Duration {
 	case !online:
 		return w.since + w.bound(JoinBound)
 	case w.peers:
-		return w.heardAt + w.bound(silence)
+		return max(w.heardAt, w.since) + w.bound(silence)
 	}
 	return outbox.Never
 }
@@ -99,12 +99,13 @@ func (w *watchdog) due(now time.Duration, online bool, silence time.Duration) st
 	if !online {
 		return "not on the network " + (now - w.since).Round(time.Millisecond).String() + " after its join began"
 	}
-	return "heard no board for " + (now - w.heardAt).Round(time.Millisecond).String() + " while joined"
+	return "heard no board for " + (now - max(w.heardAt, w.since)).Round(time.Millisecond).String() + " while joined"
 }
 
 // rejoin makes the radio join again, saying why.
 func (p *Program) rejoin(now time.Duration, why string) {
 	p.dog.tries++
+	p.dog.rejoins++
 	p.dog.joined(now)
 	p.log(now, EvRejoin, why)
 	if err := p.b.Rejoin(); err != nil {

@@ -81,6 +81,12 @@ func (s *Scenario) check() []problem {
 	for b := range t.Network.Boards {
 		board("$.topology.network.boards", b)
 	}
+	for b, r := range t.Network.Radios {
+		board("$.topology.network.radios", b)
+		if r.JoinMax != 0 && r.JoinMax < r.JoinMin {
+			add("$.topology.network.radios."+b, "radio of %s: join_max %v is less than join_min %v", b, r.JoinMax, r.JoinMin)
+		}
+	}
 	for i, p := range t.Network.Pairs {
 		board(fmt.Sprintf("$.topology.network.pairs[%d].from", i), p.From)
 		board(fmt.Sprintf("$.topology.network.pairs[%d].to", i), p.To)
@@ -165,6 +171,16 @@ func (s *Scenario) check() []problem {
 					add(p+".partition", "step %d: %s is in two groups of the partition", i+1, b)
 				}
 				seen[b] = true
+			}
+		}
+		if rf := st.RadioFault; rf != nil {
+			board(p+".radio_fault.board", rf.Board)
+			oneOf(p+".radio_fault.fault", "radio fault", rf.Fault, radioFaults...)
+			if rf.Fault == "" {
+				add(p+".radio_fault", "step %d: radio_fault needs a fault: %s", i+1, strings.Join(radioFaults, " or "))
+			}
+			if _, own := t.Network.Radios[rf.Board]; t.Network.Radio == netsim.IdealRadio && !own {
+				add(p+".radio_fault", "step %d: radio_fault needs a Pico W radio: network.radio is ideal (give %s one under network.radios)", i+1, rf.Board)
 			}
 		}
 		if sl := st.SetLink; sl != nil {
@@ -332,7 +348,9 @@ var (
 // stepActions are the keys of a step's actions, of which it has one;
 // forgeTypes the kinds of frame a forge step sends. The schema says both.
 var (
-	stepActions = []string{"power_off", "power_on", "reboot", "partition", "heal", "set_link", "control", "app", "wait", "hello", "expect", "forge", "attack"}
+	stepActions = []string{"power_off", "power_on", "reboot", "partition", "heal", "set_link", "control", "app", "wait", "hello", "expect", "forge", "attack", "radio_fault"}
+	// radioFaults are the faults a radio_fault step injects.
+	radioFaults = []string{netsim.FaultSilent, netsim.FaultStall}
 	forgeTypes  = []string{"hello", "full", "heartbeat", "leave", "garbage"}
 	// networkModes: router (the default) or softap.
 	networkModes = []string{"router", "softap"}
@@ -342,7 +360,7 @@ func (st *Step) actions() int {
 	n := 0
 	for _, set := range []bool{st.PowerOff != "", st.PowerOn != "", st.Reboot != "", st.Partition != nil, st.Heal,
 		st.SetLink != nil, st.Control != nil, st.App != nil, st.Wait != nil, st.Expect != nil, st.Hello != nil,
-		st.Forge != nil, st.Attack != nil} {
+		st.Forge != nil, st.Attack != nil, st.RadioFault != nil} {
 		if set {
 			n++
 		}
@@ -402,6 +420,8 @@ func (st *Step) String() string {
 		return "forge " + st.Forge.Type
 	case st.Attack != nil:
 		return st.Attack.Kind + " attack on " + st.Attack.Board
+	case st.RadioFault != nil:
+		return st.RadioFault.Fault + " radio on " + st.RadioFault.Board
 	}
 	return "nothing"
 }

@@ -93,6 +93,11 @@ type Topology struct {
 	// Capture writes a pcapng file of the run (picosim run --pcap DIR says
 	// where).
 	Capture bool `yaml:"capture"`
+	// WiFiWatchdog is the boards' WiFi watchdog (default true): a board
+	// that hears no other for four failover bounds, having heard one, or
+	// that is not on the network 30 s after its join began, joins WiFi
+	// again. false shows what the boards of the issues did: stay deaf.
+	WiFiWatchdog *bool `yaml:"wifi_watchdog"`
 }
 
 // Boards is `boards: 3`, or a list: `boards: [{name: ap}, {name: s1, pins:
@@ -142,6 +147,9 @@ type Network struct {
 	Link   `yaml:",inline"`
 	Boards map[string]Link `yaml:"boards"`
 	Pairs  []Pair          `yaml:"pairs"`
+	// Radios gives boards a Pico W radio of their own: its failure modes
+	// and their rates (scenarios/README.md has the table and the sources).
+	Radios map[string]RadioSpec `yaml:"radios"`
 	// Key, 32 to 64 hex digits (16 to 32 bytes), turns on keyed discovery
 	// and keyed control: every board holds it in its settings, and the
 	// scenario's controller and desktop client sign with it. Forged frames
@@ -169,6 +177,38 @@ type Link struct {
 	Queue        int         `yaml:"queue"` // frames waiting at the rate limit
 }
 
+// RadioSpec is one board's Pico W radio (netsim.PicoW): what it does
+// beyond loss and latency. Zero fields keep the Pico W's defaults; the
+// failure modes are off unless set.
+type RadioSpec struct {
+	// SilentEvery: on average how often the radio goes silent — says it is
+	// joined, delivers nothing either way (pico-sdk#2153).
+	SilentEvery Duration `yaml:"silent_every"`
+	// StallEvery: on average how often WiFi "stops": silent, and outbound
+	// connects fail at once (MicroPython v1.24).
+	StallEvery Duration `yaml:"stall_every"`
+	// DHCPFail: the share of DHCP tries that fail (cyw43439#53: about
+	// half); three failed tries of 3 s leave the board off the network.
+	DHCPFail Rate `yaml:"dhcp_fail"`
+	// AssocLossEvery: on average how often the association drops and the
+	// radio joins again by itself (default 1h).
+	AssocLossEvery Duration `yaml:"assoc_loss_every"`
+	// JoinMin and JoinMax bound the join delay (default 1.5s to 4s).
+	JoinMin Duration `yaml:"join_min"`
+	JoinMax Duration `yaml:"join_max"`
+	// PowerSaveOff: no power saving (wlan.config(pm=PM_NONE)).
+	PowerSaveOff bool `yaml:"power_save_off"`
+}
+
+// RadioFault puts a board's radio in a fault state now (sim and emulated
+// targets): silent (joined, nothing flows) or stall (silent, and connects
+// fail at once). It holds until the board joins WiFi again, which its
+// watchdog does unless topology.wifi_watchdog is false.
+type RadioFault struct {
+	Board string `yaml:"board"`
+	Fault string `yaml:"fault"`
+}
+
 // Pair is the link of frames from one board to another.
 type Pair struct {
 	From string `yaml:"from"`
@@ -182,19 +222,20 @@ type Step struct {
 	At    *Duration `yaml:"at"`
 	After *Duration `yaml:"after"`
 
-	PowerOff  string     `yaml:"power_off"`
-	PowerOn   string     `yaml:"power_on"`
-	Reboot    string     `yaml:"reboot"`
-	Partition [][]string `yaml:"partition"`
-	Heal      bool       `yaml:"heal"`
-	SetLink   *SetLink   `yaml:"set_link"`
-	Control   *Control   `yaml:"control"`
-	App       *App       `yaml:"app"`
-	Wait      *Duration  `yaml:"wait"`
-	Hello     *Hello     `yaml:"hello"`
-	Expect    *Expect    `yaml:"expect"`
-	Forge     *Forge     `yaml:"forge"`
-	Attack    *Attack    `yaml:"attack"`
+	PowerOff   string      `yaml:"power_off"`
+	PowerOn    string      `yaml:"power_on"`
+	Reboot     string      `yaml:"reboot"`
+	Partition  [][]string  `yaml:"partition"`
+	Heal       bool        `yaml:"heal"`
+	SetLink    *SetLink    `yaml:"set_link"`
+	Control    *Control    `yaml:"control"`
+	App        *App        `yaml:"app"`
+	Wait       *Duration   `yaml:"wait"`
+	Hello      *Hello      `yaml:"hello"`
+	Expect     *Expect     `yaml:"expect"`
+	Forge      *Forge      `yaml:"forge"`
+	Attack     *Attack     `yaml:"attack"`
+	RadioFault *RadioFault `yaml:"radio_fault"`
 }
 
 // Forge has a rogue host on the LAN send forged discovery frames, without

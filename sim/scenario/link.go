@@ -7,6 +7,15 @@ import (
 )
 
 // netsim turns a scenario link into netsim's, checking it.
+// picoW is the radio netsim simulates for a RadioSpec.
+func (r RadioSpec) picoW() netsim.PicoW {
+	return netsim.PicoW{
+		JoinMin: r.JoinMin.D(), JoinMax: r.JoinMax.D(), PowerSaveOff: r.PowerSaveOff,
+		AssocLossEvery: r.AssocLossEvery.D(),
+		SilentEvery:    r.SilentEvery.D(), StallEvery: r.StallEvery.D(), DHCPFail: float64(r.DHCPFail),
+	}
+}
+
 func (l Link) netsim() (netsim.Link, error) {
 	n := netsim.Link{
 		Loss: float64(l.Loss), Latency: l.Latency.D(), Jitter: l.Jitter.D(),

@@ -300,6 +300,8 @@ func (r *runner) step(st Step) error {
 		return r.forge(st.Forge)
 	case st.Attack != nil:
 		return r.attack(st.Attack)
+	case st.RadioFault != nil:
+		return t.RadioFault(st.RadioFault.Board, st.RadioFault.Fault)
 	}
 	return nil
 }

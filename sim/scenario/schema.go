@@ -68,13 +68,14 @@ var docs = sync.OnceValue(func() map[string]string {
 // patterns the shapes of others; defaults what a field left out means.
 var (
 	enums = map[string][]string{
-		"Forge.Type":   forgeTypes,
-		"Attack.Kind":  sim.AttackKinds,
-		"Network.Mode": networkModes,
-		"App.Start":    Apps,
-		"App.Stop":     Apps,
-		"AppRate.App":  Apps,
-		"Counter.Name": targets.CounterNames,
+		"Forge.Type":       forgeTypes,
+		"Attack.Kind":      sim.AttackKinds,
+		"Network.Mode":     networkModes,
+		"App.Start":        Apps,
+		"App.Stop":         Apps,
+		"AppRate.App":      Apps,
+		"Counter.Name":     targets.CounterNames,
+		"RadioFault.Fault": radioFaults,
 	}
 	patterns = map[string]*regexp.Regexp{
 		"Expect.MasterWas":   roleName,

@@ -46,6 +46,13 @@ func (s *Scenario) Spec(kind string, seed uint64) targets.Spec {
 		Radio:        t.Network.Radio,
 		Addressing:   t.Network.Addressing,
 		Link:         link,
+		NoWatchdog:   t.WiFiWatchdog != nil && !*t.WiFiWatchdog,
+	}
+	for b, r := range t.Network.Radios {
+		if spec.Radios == nil {
+			spec.Radios = map[string]netsim.PicoW{}
+		}
+		spec.Radios[b] = r.picoW()
 	}
 	spec.Key, _ = t.Network.key() // checked when loaded
 	if o := s.Targets[kind]; o.Heartbeat > 0 {

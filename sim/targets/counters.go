@@ -23,6 +23,7 @@ var lanCounters = []struct {
 	{"duplicated", func(c netsim.Counters) uint64 { return c.Duplicated }},
 	{"reordered", func(c netsim.Counters) uint64 { return c.Reordered }},
 	{"corrupted", func(c netsim.Counters) uint64 { return c.Corrupted }},
+	{"silent", func(c netsim.Counters) uint64 { return c.Silent }},
 }
 
 // CounterNames lists the counters an expectation may compare.

@@ -137,6 +137,10 @@ func NewEmulated(spec Spec, cfg EmulatedConfig) (t *Emulated, err error) {
 		profile = &netsim.PicoW{}
 	}
 	for _, b := range spec.Boards {
+		profile := profile
+		if r, ok := spec.Radios[b.Name]; ok {
+			profile = &r
+		}
 		door, err := t.lan.OpenDoor(netsim.DoorConfig{Netns: t.prefix + b.Name, Name: b.Name, Device: device(), Inner: "wlan0",
 			Down: spec.Link, Profile: profile})
 		if err != nil {
@@ -237,6 +241,11 @@ func (t *Emulated) PowerOn(board string) error {
 		for sc.Scan() {
 			var l firmware.Line
 			if json.Unmarshal(sc.Bytes(), &l) == nil {
+				if l.Kind == firmware.EvRejoin {
+					// The board's radio is its door host: the watchdog's
+					// rejoin is carried out there.
+					door.Host().Rejoin()
+				}
 				t.line(board, l, t.Now())
 			}
 		}
@@ -309,6 +318,20 @@ func (t *Emulated) Partition(groups ...[]string) error {
 func (t *Emulated) Heal() error {
 	t.lan.Heal()
 	t.record(sim.Event{Kind: sim.EvHeal})
+	return nil
+}
+
+// RadioFault puts a board's door host's radio in a fault state; the
+// board's own watchdog has to notice.
+func (t *Emulated) RadioFault(board, fault string) error {
+	door := t.doors[board]
+	if door == nil {
+		return fmt.Errorf("no board %q", board)
+	}
+	if err := door.Host().Fail(fault); err != nil {
+		return err
+	}
+	t.record(sim.Event{Board: board, Kind: sim.EvRadioFault, Detail: fault})
 	return nil
 }
 

@@ -404,6 +404,10 @@ func (h *HW) SetLink(board string, l netsim.Link) error {
 	return &Unsupported{Target: "hw", Action: "set_link", Why: hwNetWhy}
 }
 
+func (h *HW) RadioFault(board, fault string) error {
+	return &Unsupported{Target: "hw", Action: "radio_fault", Why: "a real board's radio fails by itself; picosim cannot make it"}
+}
+
 func (h *HW) SetPairLink(from, to string, l netsim.Link) error {
 	return &Unsupported{Target: "hw", Action: "set_link", Why: hwNetWhy}
 }

@@ -35,7 +35,8 @@ func NewSim(spec Spec) (*Sim, error) {
 		Names:      spec.Names(),
 		Seed:       spec.Seed,
 		Link:       spec.Link,
-		Settings:   firmware.Settings{Heartbeat: spec.Heartbeat, MissLimit: spec.MissLimit, RevertOnLoss: spec.RevertOnLoss, Key: spec.Key},
+		Settings:   firmware.Settings{Heartbeat: spec.Heartbeat, MissLimit: spec.MissLimit, RevertOnLoss: spec.RevertOnLoss, Key: spec.Key, NoWatchdog: spec.NoWatchdog},
+		Radios:     spec.Radios,
 		Addressing: spec.Addressing,
 		OnEvent:    spec.OnEvent,
 	}
@@ -102,6 +103,8 @@ func (t *Sim) RunUntil(deadline time.Duration, done func() bool) bool {
 func (t *Sim) Partition(groups ...[]string) error { return t.c.Partition(groups...) }
 
 func (t *Sim) SetLink(b string, l netsim.Link) error { return t.c.SetLink(b, l) }
+
+func (t *Sim) RadioFault(board, fault string) error { return t.c.RadioFault(board, fault) }
 
 func (t *Sim) SetPairLink(from, to string, l netsim.Link) error {
 	if _, err := t.board(from); err != nil {

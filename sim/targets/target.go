@@ -86,6 +86,9 @@ type Faults interface {
 	// from one board to another (a zero Link: back to the receiver's own).
 	SetLink(board string, l netsim.Link) error
 	SetPairLink(from, to string, l netsim.Link) error
+	// RadioFault puts a board's radio in a fault state (netsim.FaultSilent
+	// or netsim.FaultStall) until the board joins WiFi again.
+	RadioFault(board, fault string) error
 }
 
 // Observer is what the checks read. Each returns what holds now.
@@ -124,8 +127,13 @@ type Spec struct {
 	MissLimit    int
 	RevertOnLoss bool
 	// Network: the LAN's shape and impairments (sim and emulated).
-	SoftAP     bool         // the first board is the soft AP
-	Radio      netsim.Radio // the Pico W's (the zero value: join delay, power saving) or an ideal one
+	SoftAP bool         // the first board is the soft AP
+	Radio  netsim.Radio // the Pico W's (the zero value: join delay, power saving) or an ideal one
+	// Radios gives boards a Pico W radio of their own (failure rates, say;
+	// sim only), in place of Radio's.
+	Radios map[string]netsim.PicoW
+	// NoWatchdog turns the boards' WiFi watchdog off (firmware.Settings).
+	NoWatchdog bool
 	Addressing netsim.Addressing
 	Link       netsim.Link            // of every frame a board receives
 	Links      map[string]netsim.Link // per board, instead of Link
@@ -155,7 +163,7 @@ type Pair struct {
 // settings are the firmware settings that give a board the spec's name,
 // timings and pins (config/config_node.json).
 func (s Spec) settings(b BoardSpec) firmware.Settings {
-	return firmware.Settings{Name: b.Name, Heartbeat: s.Heartbeat, MissLimit: s.MissLimit, RevertOnLoss: s.RevertOnLoss, Pins: b.Pins, Key: s.Key}
+	return firmware.Settings{Name: b.Name, Heartbeat: s.Heartbeat, MissLimit: s.MissLimit, RevertOnLoss: s.RevertOnLoss, Pins: b.Pins, Key: s.Key, NoWatchdog: s.NoWatchdog}
 }
 
 // Names lists the boards' names.

@@ -127,6 +127,10 @@ var Kinds = []Kind{
 	{Name: "echo-server", TCP: EchoPort},
 	{Name: "echo-client", Client: true},
 	{Name: "mirror", UDP: MirrorPort},
+	{Name: "seed000-ap", UDP: Seed000APPort},
+	{Name: "seed000-ap-welcome", UDP: Seed000APPort},
+	{Name: "seed000-ap-nodes", UDP: Seed000APPort},
+	{Name: "seed000-client", UDP: Seed000PeerPort, Client: true},
 }
 
 // KindOf returns the app called name.
@@ -165,6 +169,10 @@ func New(spec Spec, self string, now time.Duration, rnd node.Source) (App, error
 		return NewEchoServer(), nil
 	case "echo-client":
 		return NewEchoClient(spec.ServerIP, spec.Interval, now), nil
+	case "seed000-ap", "seed000-ap-welcome", "seed000-ap-nodes":
+		return NewSeed000AP(spec.App, now), nil
+	case "seed000-client":
+		return NewSeed000Client(spec.ServerIP, spec.Interval, now), nil
 	case "mirror":
 		if spec.Source == "" || spec.Target == "" {
 			return nil, errors.New("mirror needs a source and a target board")

@@ -89,7 +89,9 @@ type Pair struct {
 	// of consecutive frames' fates. BurstLength = 1/R is the mean burst,
 	// BurstSE its standard error. Bursty is true when Lambda is positive
 	// by more than two standard errors: otherwise losses look independent
-	// and the profile writes loss alone.
+	// and the profile writes loss alone. A standard error of -1 means
+	// unknown: the likelihood has no curvature there (no loss seen, or
+	// its maximum at a bound).
 	P           float64 `json:"p"`
 	R           float64 `json:"r"`
 	Lambda      float64 `json:"lambda"`
@@ -102,6 +104,8 @@ type Pair struct {
 	// Guard is how long after a heartbeat's send time a report must come
 	// to count it as lost: frames slower than this count as lost.
 	Guard time.Duration `json:"guard_ns"`
+	// Warning, if set, says why the estimates are less than they seem.
+	Warning string `json:"warning,omitempty"`
 }
 
 // Latency is the one-way delay of the frames heard, in milliseconds.
@@ -133,6 +137,18 @@ type board struct {
 	ip     node.Addr
 	hbs    []*hb
 	maxWit int // the longest witness list it sent
+	// blind are the spans (ns) in which it may have sent heartbeats the
+	// capture lacks, in time order: a relay could hide in them.
+	blind []span
+}
+
+type span struct{ from, to int64 }
+
+// blindIn reports whether the board may have sent a heartbeat the capture
+// lacks in (from, to].
+func (b *board) blindIn(from, to int64) bool {
+	i := sort.Search(len(b.blind), func(i int) bool { return b.blind[i].to > from })
+	return i < len(b.blind) && b.blind[i].from < to
 }
 
 // hb is a heartbeat with its time in nanoseconds from the capture's start.
@@ -168,7 +184,7 @@ func Estimate(c *Capture, opt Options) (*Profile, error) {
 	if len(boards) < 2 {
 		return nil, ErrOneBoard
 	}
-	p := &Profile{Source: opt.Source, Start: c.Start, Duration: c.Duration(), Packets: c.Packets, Heartbeats: len(c.Heartbeats)}
+	p := &Profile{Source: opt.Source, Start: c.Start, Duration: c.Duration(), Packets: c.Packets, Heartbeats: len(c.Heartbeats), Truncated: c.Problem}
 	for _, b := range boards {
 		p.Boards = append(p.Boards, b.Board)
 	}
@@ -251,6 +267,7 @@ func index(c *Capture) []*board {
 			slices.Sort(periods)
 			b.Period = time.Duration(periods[len(periods)/2])
 		}
+		b.blind = blindSpans(b)
 	}
 	sort.SliceStable(boards, func(i, j int) bool { return boards[i].ip.Less(boards[j].ip) })
 	for i, b := range boards {
@@ -274,6 +291,46 @@ func index(c *Capture) []*board {
 		}
 	}
 	return boards
+}
+
+// blindSpans are the spans in which b may have sent heartbeats that the
+// capture lacks: before its first heartbeat unless that is its first since
+// boot (seq 1), between two that are not consecutive, and for two periods
+// after its last one of an incarnation (it may have gone on unseen, or been
+// switched off: a board that is off sends nothing).
+func blindSpans(b *board) []span {
+	p := int64(b.Period)
+	if p <= 0 {
+		p = int64(time.Second)
+	}
+	var out []span
+	add := func(from, to int64) {
+		if n := len(out); n > 0 && from <= out[n-1].to {
+			out[n-1].to = max(out[n-1].to, to)
+			return
+		}
+		out = append(out, span{from, to})
+	}
+	for i, h := range b.hbs {
+		switch {
+		case i == 0:
+			if h.Seq != 1 {
+				add(math.MinInt64, h.at)
+			}
+		case b.hbs[i-1].Incarnation != h.Incarnation:
+			prev := b.hbs[i-1]
+			add(prev.at, min(h.at, prev.at+2*p))
+			if h.Seq != 1 {
+				add(prev.at, h.at)
+			}
+		case h.Seq != b.hbs[i-1].Seq+1:
+			add(b.hbs[i-1].at, h.at)
+		}
+	}
+	if n := len(b.hbs); n > 0 {
+		add(b.hbs[n-1].at, b.hbs[n-1].at+2*p)
+	}
+	return out
 }
 
 // duplicateNames says which boards share a name, if any.
@@ -371,6 +428,10 @@ func (e *pairEst) run(w window) (out []sample, reports int, ex map[string]int) {
 			ex[exTiming]++
 			continue
 		}
+		if e.blind(j.at, rep.at) {
+			ex[exGap]++ // a relay the capture lacks could have come
+			continue
+		}
 		s, why := e.settle(w, j, rep)
 		if why == "" && s.f < minF {
 			why = exMasked
@@ -382,6 +443,17 @@ func (e *pairEst) run(w window) (out []sample, reports int, ex map[string]int) {
 		out = append(out, s)
 	}
 	return out, reports, ex
+}
+
+// blind reports whether a board other than A and B may have sent a
+// heartbeat the capture lacks in (from, to].
+func (e *pairEst) blind(from, to int64) bool {
+	for i, c := range e.boards {
+		if i != e.a && i != e.b && c.blindIn(from, to) {
+			return true
+		}
+	}
+	return false
 }
 
 // settle reads B's report rep about A's heartbeat j: heard (and when) or
@@ -480,11 +552,15 @@ func (e *pairEst) estimate(A, B *board, opt Options) Pair {
 	// The guard must pass (nearly) every frame that arrives: start at
 	// 30% of the period and move it to the 99.9th percentile of the
 	// latencies seen, plus 2 ms, until it settles.
+	capped := false
 	settle := func(lat []float64) bool {
 		if len(lat) < 20 {
 			return true
 		}
-		g := min(max(quantile(lat, 0.999)+2, 2), limit)
+		g := max(quantile(lat, 0.999)+2, 2)
+		if capped = g > limit; capped {
+			g = limit
+		}
 		w.lo, w.hi, w.lat = quantile(lat, 0.001)-1, quantile(lat, 0.999)+1, lat
 		done := math.Abs(g-w.guard) < 1
 		w.guard = g
@@ -509,6 +585,10 @@ func (e *pairEst) estimate(A, B *board, opt Options) Pair {
 	}
 	w = used
 	pr.Guard = time.Duration(w.guard * 1e6)
+	if capped {
+		pr.Warning = fmt.Sprintf("latencies reach %v, 90%% of %s's heartbeat period: slower frames count as lost, so loss and bursts are overstated; capture with a longer heartbeat",
+			pr.Guard.Round(time.Millisecond), A.Name)
+	}
 	pr.Excluded = ex
 	pr.Samples = len(samples)
 	for _, s := range samples {
@@ -517,6 +597,9 @@ func (e *pairEst) estimate(A, B *board, opt Options) Pair {
 		}
 	}
 	if pr.Samples < opt.MinSamples {
+		if pr.Samples == 0 && pr.Reports > 0 && pr.Excluded[exRotation] == pr.Reports-pr.Excluded[exGap]-pr.Excluded[exTiming] {
+			pr.Warning = pr.To + "'s heartbeats never name " + pr.From + " (their witness lists are full of others): nothing to estimate"
+		}
 		return pr
 	}
 	pr.Estimated = true

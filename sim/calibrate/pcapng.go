@@ -55,6 +55,9 @@ type Capture struct {
 	Other int
 	// LinkTypes lists unsupported link types met, with their packet counts.
 	LinkTypes map[uint16]int
+	// Problem says why reading stopped before the end of the file, if it
+	// did (Read's error): the capture holds what came before.
+	Problem string
 }
 
 // Duration is the time between the first packet and the last.
@@ -134,6 +137,9 @@ func ReadWith(r io.Reader, opt ReadOptions) (*Capture, error) {
 	err := rd.run()
 	if errors.Is(err, ErrEmpty) || errors.Is(err, ErrPcap) || errors.Is(err, ErrNotPcapng) {
 		return nil, err
+	}
+	if err != nil {
+		rd.c.Problem = err.Error()
 	}
 	return rd.c, err
 }

@@ -19,8 +19,10 @@ import (
 func fitGilbert(pr *Pair, samples []sample) {
 	n := len(samples)
 	if pr.Lost == 0 {
+		// No loss seen in n samples: by the rule of three, loss under
+		// 3/n with 95% confidence, which ±1.96 LossSE then says.
 		pr.P, pr.R, pr.BurstLength = 0, 1, 1
-		pr.LossSE = 1 / float64(n) // no loss seen in n: little more can be said
+		pr.LossSE, pr.LambdaSE, pr.BurstSE = 3/float64(n)/1.96, -1, -1
 		return
 	}
 	ll := func(pi, l float64) float64 { return logLik(samples, pi, l) }
@@ -61,7 +63,13 @@ func fitGilbert(pr *Pair, samples []sample) {
 	// b = 1/((1-pi)(1-Lambda)): db/dpi = b/(1-pi), db/dLambda = b/(1-Lambda).
 	gp, gl := pr.BurstLength/(1-pi), pr.BurstLength/(1-l)
 	pr.BurstSE = math.Sqrt(max(0, gp*gp*varP+gl*gl*varL+2*gp*gl*cov))
-	pr.Bursty = l > 0 && l > 2*pr.LambdaSE
+	if math.IsInf(varL, 0) || math.IsNaN(varL) {
+		// A flat likelihood, or its maximum at a bound (no bursts to
+		// speak of, or a handful of losses): no curvature to go by.
+		pr.LambdaSE, pr.BurstSE = -1, -1
+		pr.LossSE = math.Sqrt(pi * (1 - pi) / float64(n))
+	}
+	pr.Bursty = pr.LambdaSE >= 0 && l > 2*pr.LambdaSE
 	if !pr.Bursty {
 		pr.P, pr.R = pi, 1-pi // independent losses
 	}

@@ -24,7 +24,8 @@ type problem struct {
 }
 
 // Apps lists the apps a scenario can start.
-var Apps = []string{"bus", "rgb-server", "rgb-client-naive", "rgb-client-robust", "echo-server", "echo-client"}
+var Apps = []string{"bus", "rgb-server", "rgb-client-naive", "rgb-client-robust", "echo-server", "echo-client",
+	"seed000-ap", "seed000-ap-welcome", "seed000-ap-nodes", "seed000-client"}
 
 // check finds what decoding cannot: names that do not exist, times that go
 // back, steps with no action or two.

@@ -47,7 +47,7 @@ type Host struct {
 	associated bool
 	joins      uint64 // joins begun this boot: a later one voids an earlier
 	fault      string // FaultSilent, FaultStall or ""
-	static     bool // its address was given, not leased
+	static     bool   // its address was given, not leased
 
 	stack *stack.Stack
 	port  *port

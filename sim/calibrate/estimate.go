@@ -359,34 +359,36 @@ type sample struct {
 	heard bool
 	lat   float64
 	// m is how long the frame had to reach B before the report or a
-	// relay told B of it first (ms); f the probability that a frame not
-	// lost arrives within m: 1 past the guard.
+	// relay told B of it first (ms). f is the probability that B's report
+	// shows a frame that was not lost as heard: that it arrived within m,
+	// and not in a millisecond where it would look like a relay. full:
+	// f is 1 by construction (m past the guard, no relay's millisecond in
+	// the way): the latency, if heard, is not cut short.
 	m, f float64
+	full bool
 }
 
 // Exclusion reasons, as Pair.Excluded names them.
 const (
-	exTiming    = "timing"       // the report settles none of A's heartbeats
-	exGap       = "not_captured" // a heartbeat the sniffer missed may lie between
-	exRotation  = "no_entry"     // the report names neither A nor all it knows
-	exMasked    = "too_soon"     // the report (or a relay) came too soon after the frame to tell
-	exRelay     = "relay_unknown"
-	exAmbiguous = "relay_ambiguous" // a relay would look like the frame itself
-	exAnomaly   = "anomaly"
+	exTiming   = "timing"       // the report settles none of A's heartbeats
+	exGap      = "not_captured" // a heartbeat the sniffer missed may lie between
+	exRotation = "no_entry"     // the report names neither A nor all it knows
+	exMasked   = "too_soon"     // the report (or a relay) came too soon after the frame to tell
+	exRelay    = "relay_unknown"
+	exAnomaly  = "anomaly"
 )
 
-// minF is the least probability that a frame not lost could have reached
-// B in time, for a report to count.
+// minF is the least probability that a frame not lost shows as heard, for
+// a report to count.
 const minF = 0.5
 
 // window is what a pass needs: the guard, and the latencies of frames
-// heard directly (ms, sorted), whose range tells a relay apart and whose
-// distribution says how likely a frame was to arrive in time.
+// heard directly (ms, sorted), whose distribution says how likely a frame
+// was to arrive in time.
 type window struct {
-	guard  float64 // ms
-	lo, hi float64
-	lat    []float64
-	clean  bool // only reports past the guard that no relay could have touched
+	guard float64 // ms
+	lat   []float64
+	clean bool // only reports past the guard that no relay could have touched
 }
 
 // cdf is the probability that a frame not lost arrives within m ms.
@@ -394,10 +396,15 @@ func (w window) cdf(m float64) float64 {
 	if m >= w.guard {
 		return 1
 	}
-	if len(w.lat) == 0 {
+	return w.mass(math.Inf(-1), m)
+}
+
+// mass is the probability that a frame not lost arrives in (a, b] ms.
+func (w window) mass(a, b float64) float64 {
+	if len(w.lat) == 0 || b <= a {
 		return 0
 	}
-	return float64(sort.SearchFloat64s(w.lat, m)) / float64(len(w.lat))
+	return float64(sort.SearchFloat64s(w.lat, b)-sort.SearchFloat64s(w.lat, a)) / float64(len(w.lat))
 }
 
 // run goes over B's reports once.
@@ -460,7 +467,8 @@ func (e *pairEst) blind(from, to int64) bool {
 // not, by when, or why it cannot tell.
 func (e *pairEst) settle(w window, j, rep *hb) (sample, string) {
 	A, B := e.boards[e.a], e.boards[e.b]
-	s := sample{inc: j.Incarnation, seq: j.Seq, lat: math.NaN(), m: ms(rep.at - j.at)}
+	u := ms(rep.at - j.at)
+	s := sample{inc: j.Incarnation, seq: j.Seq, lat: math.NaN(), m: u}
 	if w.clean && s.m < w.guard {
 		return s, exMasked
 	}
@@ -477,7 +485,7 @@ func (e *pairEst) settle(w window, j, rep *hb) (sample, string) {
 			continue
 		}
 		if w.clean {
-			return s, exAmbiguous
+			return s, exRelay
 		}
 		if c.age == math.MaxUint16 {
 			return s, exRelay
@@ -495,16 +503,23 @@ func (e *pairEst) settle(w window, j, rep *hb) (sample, string) {
 		}
 		// B heard the relay ce.AgeMS ago (and up to 1 ms more), and set
 		// j's time to that less the relay's age: its report says
-		// ce.AgeMS + c.age exactly if the relay came first.
-		age := uint32(ce.AgeMS) + uint32(c.age)
-		if lat := s.m - float64(age) - 0.5; lat >= w.lo && lat <= w.hi {
-			return s, exAmbiguous
-		}
-		relayAges = append(relayAges, age)
-		// Past this, the frame itself would have come second.
-		s.m = min(s.m, ms(rep.at-j.at)-float64(ce.AgeMS)-0.5)
+		// ce.AgeMS + c.age exactly if the relay came first. Past then,
+		// the frame itself would have come second.
+		relayAges = append(relayAges, uint32(ce.AgeMS)+uint32(c.age))
+		s.m = min(s.m, u-float64(ce.AgeMS)-0.5)
 	}
+	// A frame that came first shows as heard unless its age happens to be
+	// a relay's: take those milliseconds, (u-age-1, u-age], out.
+	slices.Sort(relayAges)
+	relayAges = slices.Compact(relayAges)
 	s.f = w.cdf(s.m)
+	s.full = s.m >= w.guard
+	for _, age := range relayAges {
+		if lost := w.mass(u-float64(age)-1, min(u-float64(age), s.m)); lost > 0 {
+			s.f -= lost
+			s.full = false
+		}
+	}
 	switch {
 	case !ok, entry.Incarnation < j.Incarnation,
 		entry.Incarnation == j.Incarnation && entry.Seq < j.Seq:
@@ -513,13 +528,13 @@ func (e *pairEst) settle(w window, j, rep *hb) (sample, string) {
 		return s, exAnomaly // newer than anything A had sent
 	}
 	if slices.Contains(relayAges, uint32(entry.AgeMS)) {
-		return s, "" // B has j from a relay only
+		return s, "" // B has j from a relay, or so it looks
 	}
 	s.heard = true
 	if entry.AgeMS != math.MaxUint16 {
 		// B heard j between rep - (AgeMS+1) ms and rep - AgeMS ms: the
 		// middle, with an error uniform within ±0.5 ms.
-		s.lat = ms(rep.at-j.at) - float64(entry.AgeMS) - 0.5
+		s.lat = u - float64(entry.AgeMS) - 0.5
 		if s.lat < -1 {
 			return s, exAnomaly
 		}
@@ -548,7 +563,7 @@ func (e *pairEst) estimate(A, B *board, opt Options) Pair {
 		period = time.Second
 	}
 	limit := ms(int64(period)) * 0.9
-	w := window{guard: ms(int64(period)) * 0.3, lo: math.Inf(-1), hi: math.Inf(1), clean: true}
+	w := window{guard: ms(int64(period)) * 0.3, clean: true}
 	// The guard must pass (nearly) every frame that arrives: start at
 	// 30% of the period and move it to the 99.9th percentile of the
 	// latencies seen, plus 2 ms, until it settles.
@@ -561,14 +576,14 @@ func (e *pairEst) estimate(A, B *board, opt Options) Pair {
 		if capped = g > limit; capped {
 			g = limit
 		}
-		w.lo, w.hi, w.lat = quantile(lat, 0.001)-1, quantile(lat, 0.999)+1, lat
+		w.lat = lat
 		done := math.Abs(g-w.guard) < 1
 		w.guard = g
 		return done
 	}
 	for range 6 {
 		s, _, _ := e.run(w)
-		if settle(unmasked(s, w.guard)) {
+		if settle(unmasked(s)) {
 			break
 		}
 	}
@@ -579,7 +594,7 @@ func (e *pairEst) estimate(A, B *board, opt Options) Pair {
 	for range 3 {
 		used = w
 		samples, pr.Reports, ex = e.run(used)
-		if settle(unmasked(samples, used.guard)) {
+		if settle(unmasked(samples)) {
 			break
 		}
 	}
@@ -604,16 +619,16 @@ func (e *pairEst) estimate(A, B *board, opt Options) Pair {
 	}
 	pr.Estimated = true
 	fitGilbert(&pr, samples)
-	pr.Latency = describe(unmasked(samples, w.guard))
+	pr.Latency = describe(unmasked(samples))
 	return pr
 }
 
 // unmasked are the latencies of the frames heard whose reports came past
-// the guard, with no relay before: they are not cut short.
-func unmasked(s []sample, guard float64) []float64 {
+// the guard, with no relay in the way: they are not cut short.
+func unmasked(s []sample) []float64 {
 	var out []float64
 	for _, x := range s {
-		if x.heard && x.m >= guard && !math.IsNaN(x.lat) {
+		if x.heard && x.full && !math.IsNaN(x.lat) {
 			out = append(out, x.lat)
 		}
 	}

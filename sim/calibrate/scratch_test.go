@@ -67,13 +67,13 @@ func TestScratchConfusion(t *testing.T) {
 		var w window
 		for _, pr := range p.Pairs {
 			if pr.From == "pico1" && pr.To == "pico2" {
-				w = window{guard: float64(pr.Guard) / 1e6, lo: -100, hi: 100}
+				w = window{guard: float64(pr.Guard) / 1e6}
 			}
 		}
 		// reconstruct the final window roughly: rerun the estimate internals
 		pr := e.estimate(boards[0], boards[1], Options{})
 		_ = pr
-		s, _, _ := e.run(window{guard: w.guard, lo: 3.5, hi: 38})
+		s, _, _ := e.run(window{guard: w.guard})
 		var conf [2][2]int
 		for _, x := range s {
 			conf[b2i(tr.fate[x.seq])][b2i(!x.heard)]++

@@ -55,6 +55,50 @@ func (l *LAN) nextFree() (netip.Addr, bool) {
 	}
 }
 
+// lease gives a station of the soft AP its address for the AP's current
+// boot, as MicroPython's dhcpserver.c does: the AP keeps its leases in RAM,
+// so after it reboots a station gets the lowest free address from .16 in
+// the order the stations join again, not the one it had. The AP's first
+// boot gives each the address it was built with (board order), so runs
+// without an AP reboot keep their addresses. It returns the station's old
+// address if it changed; the caller holds l.mu.
+func (l *LAN) lease(h *Host) (old netip.Addr, changed bool) {
+	if h.lease == l.apBoots {
+		return netip.Addr{}, false
+	}
+	first := h.lease == 0 && l.apBoots <= 1
+	h.lease = l.apBoots
+	if first {
+		return netip.Addr{}, false
+	}
+	ip := softAPSubnet.Addr()
+	for range softAPBase {
+		ip = ip.Next()
+	}
+	for {
+		holder := l.byIP[ip]
+		// A holder of an older boot's lease is off the network (the AP's
+		// reboot dropped every station): its address is free to lease.
+		if holder == nil || holder == h || holder.lease != l.apBoots {
+			break
+		}
+		ip = ip.Next()
+	}
+	if ip == h.ip {
+		return netip.Addr{}, false
+	}
+	old = h.ip
+	if l.byIP[old] == h {
+		delete(l.byIP, old)
+	}
+	h.ip = ip
+	l.byIP[ip] = h
+	if h.stack != nil && h.powered {
+		l.renumberStack(h.stack, old, ip)
+	}
+	return old, true
+}
+
 // renumber gives h a new address; the caller holds l.mu. It reports the old
 // address, or false when none was free.
 func (l *LAN) renumber(h *Host) (netip.Addr, bool) {
@@ -120,6 +164,9 @@ func (l *LAN) apDown() bool {
 func (l *LAN) apChanged(up bool) []func() {
 	var notes []func()
 	on := l.cfg.OnAssociation
+	if up {
+		l.apBoots++
+	}
 	for _, h := range l.hosts {
 		if h == l.ap || !h.powered || h.profile == nil {
 			continue

@@ -47,6 +47,7 @@ type Host struct {
 	associated bool
 	joins      uint64 // joins begun this boot: a later one voids an earlier
 	fault      string // FaultSilent, FaultStall or ""
+	lease      uint64 // the soft AP's boot (LAN.apBoots) whose lease the station holds
 	static     bool   // its address was given, not leased
 
 	stack *stack.Stack

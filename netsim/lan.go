@@ -80,6 +80,7 @@ type LAN struct {
 	batches []*delivery                 // the same, in the order they were made
 	capture *Capture
 	ap      *Host       // the soft AP, if any
+	apBoots uint64      // times the soft AP came up: its DHCP server forgets its leases each time
 	busy    []*Host     // hosts whose stacks may have work in flight, see settle
 	anyBusy atomic.Bool // busy is not empty: settle reads it without the lock
 	closed  bool

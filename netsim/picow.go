@@ -3,6 +3,7 @@ package netsim
 import (
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"time"
 )
 
@@ -126,6 +127,11 @@ func (h *Host) join() {
 		}
 		h.associated = true
 		l.shape++
+		var old netip.Addr
+		renumbered := false
+		if l.ap != nil && h != l.ap {
+			old, renumbered = l.lease(h)
+		}
 		h.scheduleLoss()
 		h.scheduleFault(FaultSilent, p.SilentEvery)
 		h.scheduleFault(FaultStall, p.StallEvery)
@@ -133,8 +139,11 @@ func (h *Host) join() {
 		if h == l.ap {
 			notes = l.apChanged(true) // the AP is up: its stations may join
 		}
-		on := l.cfg.OnAssociation
+		on, onAddr := l.cfg.OnAssociation, l.cfg.OnAddress
 		l.mu.Unlock()
+		if renumbered && onAddr != nil {
+			onAddr(h, old) // before the join: the board joins at its new address
+		}
 		if on != nil {
 			on(h, true)
 		}

@@ -135,3 +135,58 @@ func TestDHCPFailures(t *testing.T) {
 		t.Errorf("the same seed joined at %v and %v", a, b)
 	}
 }
+
+// A Pico W soft AP keeps its DHCP leases in RAM: after it reboots, its
+// stations get addresses from .16 in the order they join again, not the
+// ones they had (MicroPython's dhcpserver.c).
+func TestASoftAPForgetsItsLeasesWhenItReboots(t *testing.T) {
+	moved := 0
+	var joined []string
+	var lan *netsim.LAN
+	lan, err := netsim.New(netsim.Config{Seed: 5, SoftAP: "ap",
+		OnAddress: func(*netsim.Host, netip.Addr) { moved++ },
+		OnAssociation: func(h *netsim.Host, up bool) {
+			if up && h.Name() != "ap" {
+				joined = append(joined, h.Name())
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lan.Close()
+	p := &netsim.PicoW{AssocLossEvery: -1}
+	ap, _ := lan.AddHost(netsim.HostConfig{Name: "ap", Profile: p})
+	var st []*netsim.Host
+	for _, n := range []string{"s1", "s2", "s3"} {
+		h, _ := lan.AddHost(netsim.HostConfig{Name: n, Profile: p})
+		st = append(st, h)
+	}
+	lan.Clock().RunUntil(time.Minute, func() bool { return len(joined) == 3 })
+	for i, h := range st {
+		if want := netip.AddrFrom4([4]byte{192, 168, 4, byte(16 + i)}); h.IP() != want {
+			t.Fatalf("first boot: %s at %v, want %v (board order)", h.Name(), h.IP(), want)
+		}
+	}
+	changed := false
+	for round := range 5 {
+		joined = joined[:0]
+		ap.PowerOff()
+		if err := ap.PowerOn(); err != nil {
+			t.Fatal(err)
+		}
+		lan.Clock().RunUntil(lan.Clock().Now()+time.Minute, func() bool { return len(joined) == 3 })
+		if len(joined) != 3 {
+			t.Fatalf("round %d: %v joined", round, joined)
+		}
+		for i, name := range joined {
+			h := lan.Host(name)
+			if want := netip.AddrFrom4([4]byte{192, 168, 4, byte(16 + i)}); h.IP() != want {
+				t.Fatalf("round %d: %s joined %d-th and is at %v, want %v", round, name, i+1, h.IP(), want)
+			}
+		}
+		changed = changed || joined[0] != "s1"
+	}
+	if !changed || moved == 0 {
+		t.Errorf("in 5 reboots of the AP no station joined in another order (moved %d)", moved)
+	}
+}

@@ -74,12 +74,16 @@ type Program struct {
 	ip, bcast node.Addr
 	online    bool // the radio is on the network
 	dog       watchdog
-	ctl       *control.Server
-	ctlDirty  bool          // the control server had input since flushControl
-	ctlDL     time.Duration // its deadline then
-	apps      []*appRun
-	owner     map[control.ConnID]*appRun // connections of the apps; the rest are the control server's
-	nextDial  control.ConnID
+	// unanswered: when a port last had an attempt its stack left
+	// unanswered (Unanswered); relistens: listeners opened again for it.
+	unanswered map[uint16]time.Duration
+	relistens  int
+	ctl        *control.Server
+	ctlDirty   bool          // the control server had input since flushControl
+	ctlDL      time.Duration // its deadline then
+	apps       []*appRun
+	owner      map[control.ConnID]*appRun // connections of the apps; the rest are the control server's
+	nextDial   control.ConnID
 
 	asleep time.Duration // light sleep until then
 	slept  []queued      // connection data that came in asleep
@@ -337,6 +341,7 @@ func (p *Program) Datagram(now time.Duration, port uint16, from node.Addr, fromP
 // Opened reports a connection accepted on one of the program's TCP ports.
 func (p *Program) Opened(now time.Duration, c control.ConnID, port uint16) {
 	p.ctlDirty = true
+	delete(p.unanswered, port) // the listener answers
 	switch r := p.appOnPort(true, port); {
 	case port == p.ControlPort():
 		p.ctl.OpenFrom(now, c, p.b.Peer(c))

@@ -42,8 +42,9 @@ type fake struct {
 	inputs  map[int]int
 	console []firmware.Line // parsed by lines
 	raw     [][]byte
-	rejoins int  // Rejoin calls
-	deaf    bool // its radio passes nothing, either way
+	rejoins int      // Rejoin calls
+	deaf    bool     // its radio passes nothing, either way
+	ports   []string // Listen (+) and Unlisten (-) calls, in order
 	replies map[control.ConnID][]string
 	closed  []control.ConnID
 	sets    []pinSet // every SetPin, in order
@@ -54,8 +55,14 @@ type pinSet struct {
 	pin, value int
 }
 
-func (f *fake) Listen(firmware.Port) error   { return nil }
-func (f *fake) Unlisten(firmware.Port) error { return nil }
+func (f *fake) Listen(pt firmware.Port) error {
+	f.ports = append(f.ports, fmt.Sprint("+", pt.TCP, pt.Num))
+	return nil
+}
+func (f *fake) Unlisten(pt firmware.Port) error {
+	f.ports = append(f.ports, fmt.Sprint("-", pt.TCP, pt.Num))
+	return nil
+}
 func (f *fake) Dial(control.ConnID, node.Addr, uint16) error {
 	return errors.New("the fake LAN carries datagrams only")
 }

@@ -78,7 +78,7 @@ type AppStats struct {
 // program's own (commands refused with AuthError, connections cut off for
 // not reading).
 var StatNames = []string{"received", "malformed", "ignored", "hellos_answered", "fulls_sent", "heartbeats_sent", "claims",
-	"unauthenticated", "stale", "auth_failures", "cut_off", "rejoins"}
+	"unauthenticated", "stale", "auth_failures", "cut_off", "rejoins", "listen_restarts"}
 
 func statValues(s node.Stats) [9]uint64 {
 	return [9]uint64{s.Received, s.Malformed, s.Ignored, s.HellosAnswered, s.FullsSent, s.HeartbeatsSent, s.Claims,
@@ -142,6 +142,7 @@ func (p *Program) State(now time.Duration) State {
 		s.Stats[StatNames[i]] = x
 	}
 	s.Stats["auth_failures"], s.Stats["cut_off"], s.Stats["rejoins"] = p.ctl.AuthFailures(), p.cutOff, uint64(p.dog.rejoins)
+	s.Stats["listen_restarts"] = uint64(p.relistens)
 	for _, r := range p.apps {
 		st := r.app.Stats()
 		s.Apps = append(s.Apps, AppStats{App: r.spec.App, Attempts: st.Attempts, Successes: st.Successes,

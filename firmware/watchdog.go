@@ -112,3 +112,39 @@ func (p *Program) rejoin(now time.Duration, why string) {
 		p.log(now, EvRejoin, "failed: "+err.Error())
 	}
 }
+
+// UnansweredWindow: two connection attempts to a port that the board's own
+// stack left unanswered within it, and nothing accepted on the port between
+// them, and the program opens the port's listener again.
+const UnansweredWindow = 10 * time.Second
+
+// Unanswered tells the program that its stack left a connection attempt to
+// one of its TCP ports unanswered: a listener that never sends SYN-ACK
+// (soypat/cyw43439#82). The adapter sees it as a handshake that does not
+// complete. A second one within UnansweredWindow, with nothing accepted on
+// the port meanwhile, and the program closes the port's listener and opens
+// it again (listen_restart), as a board's own watchdog would; with the
+// watchdog off it does nothing.
+func (p *Program) Unanswered(now time.Duration, port uint16) {
+	if p.set.NoWatchdog || !p.online {
+		return
+	}
+	if p.unanswered == nil {
+		p.unanswered = map[uint16]time.Duration{}
+	}
+	last, seen := p.unanswered[port]
+	p.unanswered[port] = now
+	if !seen || now-last > UnansweredWindow {
+		return
+	}
+	delete(p.unanswered, port)
+	pt := Port{TCP: true, Num: port}
+	p.b.Unlisten(pt)
+	if err := p.b.Listen(pt); err != nil {
+		p.log(now, "listen_error", portName(pt)+": "+err.Error())
+		return
+	}
+	p.relistens++
+	p.log(now, EvRelisten, portName(pt)+": connection attempts went unanswered")
+	p.flush(now)
+}

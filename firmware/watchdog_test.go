@@ -1,6 +1,7 @@
 package firmware_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -96,5 +97,55 @@ func TestTheWatchdogRestartsAJoinThatNeverEnds(t *testing.T) {
 	l.run(2 * time.Second)
 	if b.rejoins != 1 {
 		t.Fatalf("rejoins 31 s after the loss: %d, want 1", b.rejoins)
+	}
+}
+
+// A listener that leaves connection attempts unanswered (cyw43439#82) is
+// opened again after the second within 10 s, unless one was accepted in
+// between or the watchdog is off.
+func TestAnUnansweredListenerIsOpenedAgain(t *testing.T) {
+	l := &lan{t: t}
+	b := l.add(2, nil)
+	port := b.p.ControlPort()
+	restarts := func() []string {
+		var out []string
+		for i, s := range b.ports {
+			if s == fmt.Sprint("-", true, port) && i+1 < len(b.ports) && b.ports[i+1] == fmt.Sprint("+", true, port) {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	b.ports = nil
+	b.p.Unanswered(l.now, port)
+	if len(restarts()) != 0 {
+		t.Fatalf("one unanswered attempt restarted the listener: %v", b.ports)
+	}
+	l.run(11 * time.Second)
+	b.p.Unanswered(l.now, port)
+	if len(restarts()) != 0 {
+		t.Fatalf("two attempts 11 s apart restarted the listener: %v", b.ports)
+	}
+	l.run(2 * time.Second)
+	b.p.Unanswered(l.now, port)
+	if len(restarts()) != 1 || b.p.State(l.now).Stats["listen_restarts"] != 1 {
+		t.Fatalf("two attempts 2 s apart: %v, stats %v", b.ports, b.p.State(l.now).Stats["listen_restarts"])
+	}
+	b.p.Unanswered(l.now, port)
+	b.p.Opened(l.now, 1, port) // the listener answers again
+	b.p.Unanswered(l.now+time.Second, port)
+	if len(restarts()) != 1 {
+		t.Fatalf("an accepted connection in between: %v", b.ports)
+	}
+
+	flash := firmware.MemFlash{}
+	firmware.Format(flash)
+	flash.WriteFile(firmware.FileSettings, firmware.Settings{Name: "pico3", NoWatchdog: true}.JSON())
+	off := l.add(3, flash)
+	off.ports = nil
+	off.p.Unanswered(l.now, port)
+	off.p.Unanswered(l.now+time.Second, port)
+	if len(off.ports) != 0 {
+		t.Errorf("watchdog off: %v", off.ports)
 	}
 }

@@ -48,7 +48,13 @@ type Host struct {
 	joins      uint64 // joins begun this boot: a later one voids an earlier
 	fault      string // FaultSilent, FaultStall or ""
 	lease      uint64 // the soft AP's boot (LAN.apBoots) whose lease the station holds
-	static     bool   // its address was given, not leased
+	// listens counts the TCP listeners opened; opened[port] is the count
+	// when the port's listener opened; a listener whose count is at most
+	// wedge never answers a SYN (FaultNoSynAck).
+	listens, wedge uint64
+	opened         map[uint16]uint64
+	wedgeAll       bool // a door host: every SYN-ACK, until Unwedge
+	static         bool // its address was given, not leased
 
 	stack *stack.Stack
 	port  *port
@@ -107,6 +113,7 @@ func (h *Host) PowerOff() {
 		u.q, u.head, u.queued = nil, 0, 0
 	}
 	h.udp, h.pending, h.listeners = nil, nil, nil
+	h.wedge, h.opened, h.wedgeAll = 0, nil, false // a new boot, a new stack
 	s := h.stack
 	h.stack, h.port = nil, nil
 	var notes []func()
@@ -247,6 +254,7 @@ func (h *Host) powerUp(s *stack.Stack, p *port) {
 	h.stack, h.port, h.powered = s, p, true
 	h.lan.shape++
 	h.udp, h.pending, h.listeners = nil, nil, nil
+	h.wedge, h.opened, h.wedgeAll = 0, nil, false // a new boot, a new stack
 	if h.profile != nil {
 		h.join()
 	}
@@ -307,6 +315,24 @@ func (h *Host) deliver(gen uint64, frame []byte, f *udpFrame) {
 	pkt := newPacket(frame)
 	d.DeliverNetworkPacket(0, pkt) // the Ethernet layer reads the type
 	pkt.DecRef()
+}
+
+// synAckFrom returns the source port of an Ethernet frame that is a TCP
+// SYN-ACK over IPv4.
+func synAckFrom(frame []byte) (uint16, bool) {
+	if !isTCP(frame) {
+		return 0, false
+	}
+	ip := frame[header.EthernetMinimumSize:]
+	ihl := int(ip[0]&0x0f) * 4
+	if ihl < header.IPv4MinimumSize || len(ip) < ihl+header.TCPMinimumSize {
+		return 0, false
+	}
+	tcp := header.TCP(ip[ihl:])
+	if f := tcp.Flags(); f&header.TCPFlagSyn != 0 && f&header.TCPFlagAck != 0 {
+		return tcp.SourcePort(), true
+	}
+	return 0, false
 }
 
 // isTCP reports whether an Ethernet frame carries IPv4 TCP.

@@ -34,8 +34,12 @@ type Config struct {
 	// the network, on the clock's goroutine.
 	OnAssociation func(h *Host, joined bool)
 	// OnRadioFault, if set, hears a PicoW host's radio fail (FaultSilent,
-	// FaultStall, FaultDHCPFailed).
+	// FaultStall, FaultDHCPFailed, FaultNoSynAck).
 	OnRadioFault func(h *Host, fault string)
+	// OnUnanswered, if set, hears a wedged listener (FaultNoSynAck) leave a
+	// connection attempt to port unanswered: what a board's stack shows as
+	// a handshake that never completes.
+	OnUnanswered func(h *Host, port uint16)
 	// Addressing is how hosts get addresses: Sticky (default), NewEachBoot,
 	// or NewAtExpiry of leases of Lease.
 	Addressing Addressing
@@ -509,6 +513,15 @@ func (l *LAN) transmit(src *Host, frame []byte) {
 	if src.fault != "" { // the radio says joined; nothing leaves it
 		src.counters.Silent++
 		return
+	}
+	if src.wedge != 0 || src.wedgeAll {
+		if port, ok := synAckFrom(frame); ok && (src.wedgeAll || (src.opened[port] != 0 && src.opened[port] <= src.wedge)) {
+			src.counters.Wedged++ // the SYN-ACK of a wedged listener is never sent
+			if on := l.cfg.OnUnanswered; on != nil {
+				l.clock.AfterFunc(0, func() { on(src, port) })
+			}
+			return
+		}
 	}
 	frame = l.fanOut(src, dst, frame, now)
 	l.post()

@@ -247,11 +247,13 @@ type Counters struct {
 	// Silent counts frames a faulty radio (Fail) kept from leaving it or
 	// reaching it, though it reported itself joined.
 	Silent uint64
+	// Wedged counts the SYN-ACKs a wedged listener never sent.
+	Wedged uint64
 	// Frames that arrived damaged: duplicated, held back, bit-flipped.
 	Duplicated, Reordered, Corrupted uint64
 }
 
 // Dropped is the total of frames dropped on this host's account.
 func (c Counters) Dropped() uint64 {
-	return c.Lost + c.Overflow + c.Partitioned + c.Down + c.TooBig + c.Unassociated + c.Silent
+	return c.Lost + c.Overflow + c.Partitioned + c.Down + c.TooBig + c.Unassociated + c.Silent + c.Wedged
 }

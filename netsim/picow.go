@@ -39,6 +39,10 @@ import (
 //     reports — WiFi stops within hours; outbound requests fail with
 //     ECONNABORTED while isconnected() is true. As a silent radio, and the
 //     board's outbound TCP connects fail at once.
+//   - A TCP server that never sends SYN-ACK, every WedgeEvery on average:
+//     soypat/cyw43439#82. Every listener open when it strikes stops
+//     answering connection attempts (their SYN-ACKs are never sent; counter
+//     Wedged; OnUnanswered hears each) until it is closed and opened again.
 //   - DHCP that fails DHCPFail of its exchanges: soypat/cyw43439#53 —
 //     "DHCP works about half the time". The client's timing is the
 //     firmware's (firmware/pico-w: lneto's DoDHCPv4 with a 3 s timeout, 3
@@ -52,6 +56,7 @@ type PicoW struct {
 	AssocLossEvery   time.Duration
 
 	SilentEvery, StallEvery time.Duration
+	WedgeEvery              time.Duration
 	DHCPFail                float64
 	DHCPTimeout             time.Duration // default 3s
 	DHCPTries               int           // default 3
@@ -62,6 +67,7 @@ const (
 	FaultSilent     = "silent"      // joined, nothing flows (pico-sdk#2153)
 	FaultStall      = "stall"       // as silent, and connects fail at once (MicroPython v1.24)
 	FaultDHCPFailed = "dhcp_failed" // every DHCP try of a join failed (cyw43439#53)
+	FaultNoSynAck   = "no_synack"   // the open listeners never answer a SYN (cyw43439#82)
 )
 
 // Defaults returns the profile with its zero fields filled in.
@@ -135,6 +141,7 @@ func (h *Host) join() {
 		h.scheduleLoss()
 		h.scheduleFault(FaultSilent, p.SilentEvery)
 		h.scheduleFault(FaultStall, p.StallEvery)
+		h.scheduleFault(FaultNoSynAck, p.WedgeEvery)
 		var notes []func()
 		if h == l.ap {
 			notes = l.apChanged(true) // the AP is up: its stations may join
@@ -186,7 +193,7 @@ func (h *Host) scheduleFault(fault string, every time.Duration) {
 	gen, joins := h.gen, h.joins
 	l.clock.AfterFunc(time.Duration(l.rng.ExpFloat64()*float64(every)), func() {
 		l.mu.Lock()
-		if h.gen != gen || h.joins != joins || !h.associated || h.fault != "" {
+		if h.gen != gen || h.joins != joins || !h.associated || (h.fault != "" && fault != FaultNoSynAck) {
 			l.mu.Unlock()
 			return
 		}
@@ -199,8 +206,15 @@ func (h *Host) scheduleFault(fault string, every time.Duration) {
 // setFault puts the radio in a fault state and returns the note that says
 // so; the caller holds l.mu.
 func (h *Host) setFault(fault string) func() {
-	h.fault = fault
-	h.lan.shape++
+	if fault == FaultNoSynAck {
+		h.wedge = h.listens // every listener opened so far
+		if h.door != nil {
+			h.wedgeAll = true // its listeners are the namespace's, unseen here
+		}
+	} else {
+		h.fault = fault
+		h.lan.shape++
+	}
 	on := h.lan.cfg.OnRadioFault
 	return func() {
 		if on != nil {
@@ -211,13 +225,15 @@ func (h *Host) setFault(fault string) func() {
 
 // Fail puts a joined PicoW host's radio in a fault state now: FaultSilent or
 // FaultStall. It holds until the host joins again (Rejoin, or a power
-// cycle); the host still reports itself associated.
+// cycle); the host still reports itself associated. FaultNoSynAck (any
+// powered host) wedges the TCP listeners open now, until each is opened
+// again.
 func (h *Host) Fail(fault string) error {
-	if fault != FaultSilent && fault != FaultStall {
-		return fmt.Errorf("netsim: %s: no radio fault %q: %s or %s", h.name, fault, FaultSilent, FaultStall)
+	if fault != FaultSilent && fault != FaultStall && fault != FaultNoSynAck {
+		return fmt.Errorf("netsim: %s: no radio fault %q: %s, %s or %s", h.name, fault, FaultSilent, FaultStall, FaultNoSynAck)
 	}
 	h.lan.mu.Lock()
-	if h.profile == nil || !h.powered || !h.associated {
+	if !h.powered || (fault != FaultNoSynAck && (h.profile == nil || !h.associated)) {
 		h.lan.mu.Unlock()
 		return fmt.Errorf("netsim: %s: a radio fault needs a Pico W radio that is on the network", h.name)
 	}
@@ -246,6 +262,15 @@ func (h *Host) Rejoin() error {
 		l.clock.AfterFunc(0, func() { on(h, false) }) // never from inside the caller
 	}
 	return nil
+}
+
+// Unwedge ends FaultNoSynAck for a door host, whose listeners netsim does
+// not see close and open again: its harness calls it when the board says it
+// restarted them.
+func (h *Host) Unwedge() {
+	h.lan.mu.Lock()
+	h.wedgeAll = false
+	h.lan.mu.Unlock()
 }
 
 // Fault is the radio's fault state: "", FaultSilent or FaultStall.

@@ -1,6 +1,7 @@
 package netsim_test
 
 import (
+	"errors"
 	"net/netip"
 	"testing"
 	"time"
@@ -188,5 +189,59 @@ func TestASoftAPForgetsItsLeasesWhenItReboots(t *testing.T) {
 	}
 	if !changed || moved == 0 {
 		t.Errorf("in 5 reboots of the AP no station joined in another order (moved %d)", moved)
+	}
+}
+
+// A wedged listener never sends SYN-ACK (cyw43439#82): a connect goes
+// unanswered, each unanswered attempt is told, and a listener opened again
+// answers.
+func TestAWedgedListenerLeavesConnectsUnansweredUntilOpenedAgain(t *testing.T) {
+	var unanswered []uint16
+	lan, err := netsim.New(netsim.Config{Seed: 2, OnUnanswered: func(h *netsim.Host, port uint16) { unanswered = append(unanswered, port) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lan.Close()
+	srv, _ := lan.AddHost(netsim.HostConfig{Name: "board"})
+	cli, _ := lan.AddHost(netsim.HostConfig{Name: "laptop"})
+	accepted := 0
+	ln, err := srv.ListenTCP(80, func(*netsim.TCPConn) { accepted++ })
+	if err != nil {
+		t.Fatal(err)
+	}
+	dial := func() error {
+		var dialErr error
+		done := false
+		cli.DialTCP(netip.AddrPortFrom(srv.IP(), 80), func(c *netsim.TCPConn, err error) {
+			dialErr, done = err, true
+			if err == nil {
+				c.Close()
+			}
+		})
+		lan.Clock().RunUntil(lan.Clock().Now()+3*time.Second, func() bool { return done })
+		if !done {
+			return errors.New("no answer within 3 s")
+		}
+		lan.Clock().Run(lan.Clock().Now() + 100*time.Millisecond) // the server takes the last ACK
+		return dialErr
+	}
+	if err := dial(); err != nil || accepted != 1 {
+		t.Fatalf("before: %v, %d accepted", err, accepted)
+	}
+	if err := srv.Fail(netsim.FaultNoSynAck); err != nil {
+		t.Fatal(err)
+	}
+	if err := dial(); err == nil {
+		t.Fatal("a wedged listener answered")
+	}
+	if len(unanswered) == 0 || unanswered[0] != 80 || srv.Counters().Wedged == 0 {
+		t.Fatalf("unanswered %v, wedged %d", unanswered, srv.Counters().Wedged)
+	}
+	ln.Close()
+	if _, err := srv.ListenTCP(80, func(*netsim.TCPConn) { accepted++ }); err != nil {
+		t.Fatal(err)
+	}
+	if err := dial(); err != nil || accepted != 2 {
+		t.Fatalf("opened again: %v, %d accepted", err, accepted)
 	}
 }

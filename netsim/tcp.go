@@ -82,6 +82,11 @@ func (h *Host) ListenTCP(port uint16, accept func(*TCPConn)) (*TCPListener, erro
 	if err := h.lockForSocket(port); err != nil {
 		return nil, err
 	}
+	h.listens++
+	if h.opened == nil {
+		h.opened = map[uint16]uint64{}
+	}
+	h.opened[port] = h.listens
 	s := h.stack
 	if s == nil {
 		// Opened with the stack (needStack), which a SYN for it builds.

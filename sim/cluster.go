@@ -127,7 +127,7 @@ func New(cfg Config) (*Cluster, error) {
 	}
 	clk := clock.NewVirtual()
 	c := &Cluster{cfg: cfg, clk: clk, byName: map[string]*Board{}, byIP: map[node.Addr]*Board{}, names: map[string]string{}}
-	lan, err := netsim.New(netsim.Config{Seed: cfg.Seed, Subnet: cfg.Subnet, Clock: clk, OnAssociation: c.associated, OnRadioFault: c.radioFault,
+	lan, err := netsim.New(netsim.Config{Seed: cfg.Seed, Subnet: cfg.Subnet, Clock: clk, OnAssociation: c.associated, OnRadioFault: c.radioFault, OnUnanswered: c.unanswered,
 		Addressing: cfg.Addressing, Lease: cfg.Lease, OnAddress: c.readdressed, SoftAP: cfg.SoftAP, GVisorOnly: cfg.GVisorOnly})
 	if err != nil {
 		return nil, err
@@ -414,7 +414,20 @@ func (c *Cluster) associated(h *netsim.Host, joined bool) {
 
 // radioFault puts a board's radio fault on the timeline.
 func (c *Cluster) radioFault(h *netsim.Host, fault string) {
-	c.record(Event{At: c.clk.Now(), Board: h.Name(), Kind: EvRadioFault, Detail: fault})
+	kind := EvRadioFault
+	if fault == netsim.FaultNoSynAck {
+		kind = EvListenerFault // the radio is fine: no outage
+	}
+	c.record(Event{At: c.clk.Now(), Board: h.Name(), Kind: kind, Detail: fault})
+}
+
+// unanswered tells a board's program that its stack left a connection
+// attempt unanswered (a wedged listener).
+func (c *Cluster) unanswered(h *netsim.Host, port uint16) {
+	if b := c.byName[h.Name()]; b != nil && b.p != nil {
+		b.p.Unanswered(c.clk.Now(), port)
+		b.after()
+	}
 }
 
 // RadioFault puts a board's radio in a fault state now (netsim.FaultSilent

@@ -27,6 +27,9 @@ const (
 	// EvRadioFault: the board's radio failed (Detail: silent, stall,
 	// dhcp_failed; see netsim.PicoW), injected or drawn from its rates.
 	EvRadioFault = check.RadioFault
+	// EvListenerFault: the board's TCP listeners stopped answering
+	// (netsim.FaultNoSynAck); its radio is fine.
+	EvListenerFault = "listener_fault"
 )
 
 // Timeline is the events of a run in the order they happened.

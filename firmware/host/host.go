@@ -22,6 +22,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -109,10 +111,11 @@ func Run(ctx context.Context, cfg Config) error {
 
 // board is the firmware.Board of one boot: its sockets die with it.
 type board struct {
-	cfg     Config
-	now     func() time.Duration
-	console *lockedWriter
-	pins    map[int]int // emulated GPIO levels, control.LED included
+	cfg      Config
+	now      func() time.Duration
+	console  *lockedWriter
+	pins     map[int]int   // emulated GPIO levels, control.LED included
+	synCheck time.Duration // half-open connections were last looked for
 
 	online bool // it has an address
 	udp    map[uint16]*net.UDPConn
@@ -329,6 +332,28 @@ func (b *board) SetPin(pin, value int) { b.pins[pin] = value }
 func (b *board) ReadPin(pin int) int   { return b.cfg.Inputs[pin] }
 func (b *board) Console(line []byte)   { b.console.writeLine(line) }
 
+// lookForUnanswered tells the program of connection attempts to its TCP
+// ports that the kernel holds half-open (SYN_RECV in /proc/net/tcp: its
+// SYN-ACK got no answer), as a Pico W's stack shows a listener that never
+// answers (soypat/cyw43439#82).
+func (b *board) lookForUnanswered(p *firmware.Program, now time.Duration) {
+	raw, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(raw), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 4 || f[3] != "03" { // 03: TCP_SYN_RECV
+			continue
+		}
+		_, hexPort, ok := strings.Cut(f[1], ":")
+		port, err := strconv.ParseUint(hexPort, 16, 16)
+		if ok && err == nil && b.tcp[uint16(port)] != nil {
+			p.Unanswered(now, uint16(port))
+		}
+	}
+}
+
 // Rejoin has nothing to do on Linux: the board's radio is the harness's
 // (picosim's emulated target joins the board's door host again when it
 // reads the program's wifi_rejoin event on the console).
@@ -357,6 +382,10 @@ func (b *board) run(ctx context.Context, p *firmware.Program) (firmware.Halt, er
 			return firmware.Halt{}, nil
 		case <-poll.C:
 			b.lookAtAddress(p, &ip)
+			if now := b.now(); now-b.synCheck >= time.Second {
+				b.synCheck = now
+				b.lookForUnanswered(p, now)
+			}
 		case <-timer.C:
 			p.Tick(b.now())
 		case in := <-b.inbox:

@@ -180,7 +180,7 @@ func (s *Scenario) check() []problem {
 			if rf.Fault == "" {
 				add(p+".radio_fault", "step %d: radio_fault needs a fault: %s", i+1, strings.Join(radioFaults, " or "))
 			}
-			if _, own := t.Network.Radios[rf.Board]; t.Network.Radio == netsim.IdealRadio && !own {
+			if _, own := t.Network.Radios[rf.Board]; t.Network.Radio == netsim.IdealRadio && !own && rf.Fault != netsim.FaultNoSynAck {
 				add(p+".radio_fault", "step %d: radio_fault needs a Pico W radio: network.radio is ideal (give %s one under network.radios)", i+1, rf.Board)
 			}
 		}
@@ -224,6 +224,9 @@ func (s *Scenario) check() []problem {
 				case c.Unsigned:
 					add(p+".control.controller", "step %d: an unsigned control comes from the intruder; give it no controller", i+1)
 				}
+			}
+			if c.Unreachable && len(c.Commands) == 0 {
+				add(p+".control.unreachable", "step %d: unreachable needs a command to try", i+1)
 			}
 			if c.Retries < 0 || c.Retries > 10 {
 				add(p+".control.retries", "step %d: retries 0 to 10", i+1)
@@ -351,7 +354,7 @@ var (
 var (
 	stepActions = []string{"power_off", "power_on", "reboot", "partition", "heal", "set_link", "control", "app", "wait", "hello", "expect", "forge", "attack", "radio_fault"}
 	// radioFaults are the faults a radio_fault step injects.
-	radioFaults = []string{netsim.FaultSilent, netsim.FaultStall}
+	radioFaults = []string{netsim.FaultSilent, netsim.FaultStall, netsim.FaultNoSynAck}
 	forgeTypes  = []string{"hello", "full", "heartbeat", "leave", "garbage"}
 	// networkModes: router (the default) or softap.
 	networkModes = []string{"router", "softap"}

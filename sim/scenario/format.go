@@ -187,6 +187,9 @@ type RadioSpec struct {
 	// StallEvery: on average how often WiFi "stops": silent, and outbound
 	// connects fail at once (MicroPython v1.24).
 	StallEvery Duration `yaml:"stall_every"`
+	// WedgeEvery: on average how often the board's TCP listeners stop
+	// sending SYN-ACKs (cyw43439#82).
+	WedgeEvery Duration `yaml:"wedge_every"`
 	// DHCPFail: the share of DHCP tries that fail (cyw43439#53: about
 	// half); three failed tries of 3 s leave the board off the network.
 	DHCPFail Rate `yaml:"dhcp_fail"`
@@ -202,8 +205,10 @@ type RadioSpec struct {
 
 // RadioFault puts a board's radio in a fault state now (sim and emulated
 // targets): silent (joined, nothing flows) or stall (silent, and connects
-// fail at once). It holds until the board joins WiFi again, which its
-// watchdog does unless topology.wifi_watchdog is false.
+// fail at once), until the board joins WiFi again, which its watchdog does
+// unless topology.wifi_watchdog is false; or no_synack: its TCP listeners
+// stop answering connection attempts (cyw43439#82) until the board opens
+// them again, which its watchdog does after two unanswered attempts.
 type RadioFault struct {
 	Board string `yaml:"board"`
 	Fault string `yaml:"fault"`
@@ -308,6 +313,10 @@ type Control struct {
 	Controller string `yaml:"controller"`
 	// Timeout bounds the wait for each reply (default 10s).
 	Timeout Duration `yaml:"timeout"`
+	// Unreachable: the board must not answer: every connect (with retries,
+	// if set) fails, or the first command gets no reply. Commands are then
+	// what is tried: at least one.
+	Unreachable bool `yaml:"unreachable"`
 	// Retries: a command whose reply does not come within the timeout,
 	// whose connection fails, or that the board refuses for too many
 	// connections, is sent again on a new connection after a pause (200ms,

@@ -404,6 +404,21 @@ func (r *runner) hello(h *Hello) error {
 // control sends a step's commands from its controller, each judged by
 // what its reply must hold.
 func (r *runner) control(ctl *Control) error {
+	if ctl.Unreachable {
+		line := ctl.Commands[0].Raw // checked when loaded: there is one
+		if line == "" {
+			line = commandJSON(ctl.Commands[0].Send)
+		}
+		reply, err := r.send(ctl, line)
+		if err == nil {
+			return fmt.Errorf("control %s: want the board unreachable, but it answered %s", ctl.Board, reply.Raw)
+		}
+		if c := r.conns[ctl.Controller]; c != nil {
+			c.conn.Close()
+			delete(r.conns, ctl.Controller)
+		}
+		return nil
+	}
 	for _, cmd := range ctl.Commands {
 		line := cmd.Raw
 		if line == "" {

@@ -24,6 +24,7 @@ var lanCounters = []struct {
 	{"reordered", func(c netsim.Counters) uint64 { return c.Reordered }},
 	{"corrupted", func(c netsim.Counters) uint64 { return c.Corrupted }},
 	{"silent", func(c netsim.Counters) uint64 { return c.Silent }},
+	{"wedged", func(c netsim.Counters) uint64 { return c.Wedged }},
 }
 
 // CounterNames lists the counters an expectation may compare.

@@ -241,10 +241,13 @@ func (t *Emulated) PowerOn(board string) error {
 		for sc.Scan() {
 			var l firmware.Line
 			if json.Unmarshal(sc.Bytes(), &l) == nil {
-				if l.Kind == firmware.EvRejoin {
+				switch l.Kind {
+				case firmware.EvRejoin:
 					// The board's radio is its door host: the watchdog's
 					// rejoin is carried out there.
 					door.Host().Rejoin()
+				case firmware.EvRelisten:
+					door.Host().Unwedge() // its listeners are new ones
 				}
 				t.line(board, l, t.Now())
 			}
@@ -331,7 +334,11 @@ func (t *Emulated) RadioFault(board, fault string) error {
 	if err := door.Host().Fail(fault); err != nil {
 		return err
 	}
-	t.record(sim.Event{Board: board, Kind: sim.EvRadioFault, Detail: fault})
+	kind := sim.EvRadioFault
+	if fault == netsim.FaultNoSynAck {
+		kind = sim.EvListenerFault
+	}
+	t.record(sim.Event{Board: board, Kind: kind, Detail: fault})
 	return nil
 }
 

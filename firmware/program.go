@@ -233,6 +233,9 @@ func (p *Program) Joined(now time.Duration, ip, broadcast node.Addr) error {
 		cfg.Key = p.set.Key
 		cfg.Name, cfg.IP, cfg.Broadcast, cfg.Incarnation = p.name, ip, broadcast, p.inc
 		cfg.Heartbeat, cfg.MissLimit, cfg.Rand = p.set.Heartbeat, p.set.MissLimit, p.opt.Rand
+		if p.node != nil {
+			cfg.Seq = p.node.Seq() // a new address, the same boot: keep counting
+		}
 		if cfg.Heartbeat == 0 {
 			cfg.Heartbeat = p.opt.Node.Heartbeat
 		}

@@ -3,6 +3,7 @@ package netsim
 import (
 	"fmt"
 	"net/netip"
+	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
@@ -31,6 +32,9 @@ const (
 const (
 	softAPBase   = 16
 	SoftAPLeases = 8
+	// softAPStations bounds the stations a soft AP LAN may be built with:
+	// past the eight leases, the others wait for one.
+	softAPStations = 16
 )
 
 // softAPSubnet is the network of a Pico W soft AP.
@@ -55,37 +59,56 @@ func (l *LAN) nextFree() (netip.Addr, bool) {
 	}
 }
 
+// SoftAPLease is how long the soft AP's DHCP server keeps a lease after
+// its station last renewed it (MicroPython's dhcpserver.c: 24 hours); a
+// station on the network renews it every half of that.
+const SoftAPLease = 24 * time.Hour
+
 // lease gives a station of the soft AP its address for the AP's current
 // boot, as MicroPython's dhcpserver.c does: the AP keeps its leases in RAM,
-// so after it reboots a station gets the lowest free address from .16 in
-// the order the stations join again, not the one it had. The AP's first
-// boot gives each the address it was built with (board order), so runs
-// without an AP reboot keep their addresses. It returns the station's old
-// address if it changed; the caller holds l.mu.
-func (l *LAN) lease(h *Host) (old netip.Addr, changed bool) {
-	if h.lease == l.apBoots {
-		return netip.Addr{}, false
+// eight of them, each by the station's MAC until it expires. After the AP
+// reboots, a station gets the lowest free address from .16 in the order the
+// stations join again; a ninth station waits until a lease expires (a day
+// after its station left) or the AP forgets them all. The AP's first boot
+// gives each of the first eight the address it was built with (board
+// order), so runs without an AP reboot keep their addresses. It returns
+// the station's old address if it changed, and ok false when no lease is
+// free; the caller holds l.mu.
+func (l *LAN) lease(h *Host) (old netip.Addr, changed, ok bool) {
+	now := l.clock.Now()
+	if h.lease == l.apBoots && l.byIP[h.ip] == h && softAPLeased(h.ip) {
+		h.leasedAt = now // renewed: the same lease, by its MAC
+		return netip.Addr{}, false, true
 	}
-	first := h.lease == 0 && l.apBoots <= 1
-	h.lease = l.apBoots
-	if first {
-		return netip.Addr{}, false
+	if h.lease == 0 && l.apBoots <= 1 && softAPLeased(h.ip) && l.byIP[h.ip] == h {
+		h.lease, h.leasedAt = l.apBoots, now
+		return netip.Addr{}, false, true
 	}
 	ip := softAPSubnet.Addr()
 	for range softAPBase {
 		ip = ip.Next()
 	}
-	for {
+	for i := 0; ; i, ip = i+1, ip.Next() {
+		if i == SoftAPLeases {
+			return netip.Addr{}, false, false
+		}
+		// A lease of an older boot of the AP is forgotten; a current one
+		// is free once it expired: its station is off the network and did
+		// not renew it for SoftAPLease.
 		holder := l.byIP[ip]
-		// A holder of an older boot's lease is off the network (the AP's
-		// reboot dropped every station): its address is free to lease.
-		if holder == nil || holder == h || holder.lease != l.apBoots {
+		if holder == nil || holder == h {
 			break
 		}
-		ip = ip.Next()
+		// At the AP's first boot a station not yet joined keeps the
+		// address it was built with, while it has power.
+		reserved := holder.lease == 0 && l.apBoots <= 1 && holder.powered
+		if !reserved && (holder.lease != l.apBoots || ((!holder.powered || !holder.associated) && now >= holder.leaseExpiry())) {
+			break
+		}
 	}
+	h.lease, h.leasedAt = l.apBoots, now
 	if ip == h.ip {
-		return netip.Addr{}, false
+		return netip.Addr{}, false, true
 	}
 	old = h.ip
 	if l.byIP[old] == h {
@@ -96,7 +119,23 @@ func (l *LAN) lease(h *Host) (old netip.Addr, changed bool) {
 	if h.stack != nil && h.powered {
 		l.renumberStack(h.stack, old, ip)
 	}
-	return old, true
+	return old, true, true
+}
+
+// softAPLeased reports whether ip is one of the soft AP's eight lease
+// addresses (.16 to .23); the placeholder of a station built beyond them
+// is not.
+func softAPLeased(ip netip.Addr) bool {
+	b := ip.As4()
+	return softAPSubnet.Contains(ip) && b[3] >= softAPBase && b[3] < softAPBase+SoftAPLeases
+}
+
+// leaseExpiry is when the lease of a station that left the network runs
+// out: a day after its last renewal (every half day while it was on).
+func (h *Host) leaseExpiry() time.Duration {
+	on := max(h.leftAt-h.leasedAt, 0)
+	renewed := h.leasedAt + on/(SoftAPLease/2)*(SoftAPLease/2)
+	return renewed + SoftAPLease
 }
 
 // renumber gives h a new address; the caller holds l.mu. It reports the old

@@ -48,6 +48,9 @@ type Host struct {
 	joins      uint64 // joins begun this boot: a later one voids an earlier
 	fault      string // FaultSilent, FaultStall or ""
 	lease      uint64 // the soft AP's boot (LAN.apBoots) whose lease the station holds
+	// leasedAt: the lease was given or last renewed; leftAt: the station
+	// last left the network (its lease runs out a day after its renewal).
+	leasedAt, leftAt time.Duration
 	// listens counts the TCP listeners opened; opened[port] is the count
 	// when the port's listener opened; a listener whose count is at most
 	// wedge never answers a SYN (FaultNoSynAck).
@@ -106,6 +109,7 @@ func (h *Host) PowerOff() {
 		return
 	}
 	h.powered = false
+	h.leftAt = h.lan.clock.Now()
 	h.lan.shape++
 	h.gen++
 	for _, u := range h.udp { // the sockets die with the stack, and what they held

@@ -49,8 +49,9 @@ type Config struct {
 	// SoftAP names the host that is the network's access point, as a Pico W
 	// in soft-AP mode: the LAN becomes 192.168.4.0/24 with the AP at
 	// 192.168.4.1 (the gateway); the others lease 192.168.4.16 onward, at
-	// most SoftAPLeases of them; while the AP is off nobody is on the
-	// network, and radios join again when it is back.
+	// most SoftAPLeases of them at a time (a station past them waits for a
+	// lease to expire); while the AP is off nobody is on the network, and
+	// radios join again when it is back, with new leases.
 	SoftAP string
 	// GVisorOnly sends every frame through gVisor's own paths, not the
 	// fast path for UDP (fastudp.go): slower, for the tests that show the
@@ -270,10 +271,12 @@ func (l *LAN) AddHost(hc HostConfig) (*Host, error) {
 				stations++
 			}
 		}
-		if stations >= SoftAPLeases {
+		if stations >= softAPStations {
 			l.mu.Unlock()
-			return nil, fmt.Errorf("netsim: host %q: the soft AP is full: its DHCP server has %d leases", hc.Name, SoftAPLeases)
+			return nil, fmt.Errorf("netsim: host %q: a soft AP takes at most %d stations (%d of them with a lease at a time)", hc.Name, softAPStations, SoftAPLeases)
 		}
+		// The first eight stations are built at their first-boot leases;
+		// more wait for one (see lease) at placeholder addresses after them.
 		ip = softAPSubnet.Addr().Next()
 		for range softAPBase - 1 {
 			ip = ip.Next()

@@ -104,6 +104,9 @@ func (p *PicoW) defaults() PicoW {
 func (h *Host) join() {
 	l := h.lan
 	p := *h.profile // defaulted when the host was added
+	if h.associated {
+		h.leftAt = l.clock.Now()
+	}
 	h.associated, h.fault = false, ""
 	h.joins++
 	l.shape++
@@ -131,13 +134,21 @@ func (h *Host) join() {
 			}
 			return
 		}
+		var old netip.Addr
+		renumbered, leased := false, true
+		if l.ap != nil && h != l.ap {
+			old, renumbered, leased = l.lease(h)
+		}
+		if !leased { // every lease is taken: the station's DHCP fails
+			note := l.cfg.OnRadioFault
+			l.mu.Unlock()
+			if note != nil {
+				note(h, FaultDHCPFailed)
+			}
+			return
+		}
 		h.associated = true
 		l.shape++
-		var old netip.Addr
-		renumbered := false
-		if l.ap != nil && h != l.ap {
-			old, renumbered = l.lease(h)
-		}
 		h.scheduleLoss()
 		h.scheduleFault(FaultSilent, p.SilentEvery)
 		h.scheduleFault(FaultStall, p.StallEvery)

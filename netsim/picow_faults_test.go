@@ -2,6 +2,7 @@ package netsim_test
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -243,5 +244,54 @@ func TestAWedgedListenerLeavesConnectsUnansweredUntilOpenedAgain(t *testing.T) {
 	}
 	if err := dial(); err != nil || accepted != 2 {
 		t.Fatalf("opened again: %v, %d accepted", err, accepted)
+	}
+}
+
+// A soft AP has 8 leases: a ninth station's DHCP fails while they are
+// held, and it gets the lease of a station that left once that lease has
+// expired, a day after its last renewal — not before.
+func TestANinthStationWaitsForALeaseToExpire(t *testing.T) {
+	failed := 0
+	lan, err := netsim.New(netsim.Config{Seed: 3, SoftAP: "ap", OnRadioFault: func(h *netsim.Host, f string) {
+		if h.Name() == "s9" && f == netsim.FaultDHCPFailed {
+			failed++
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lan.Close()
+	p := &netsim.PicoW{AssocLossEvery: -1}
+	lan.AddHost(netsim.HostConfig{Name: "ap", Profile: p})
+	var st []*netsim.Host
+	for i := 1; i <= 9; i++ {
+		h, err := lan.AddHost(netsim.HostConfig{Name: fmt.Sprintf("s%d", i), Profile: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st = append(st, h)
+	}
+	ninth := st[8]
+	lan.Clock().Run(time.Minute)
+	if ninth.Associated() || failed != 1 {
+		t.Fatalf("with 8 leases held: ninth associated %v, %d DHCP failures told", ninth.Associated(), failed)
+	}
+	lan.Clock().Run(30 * time.Hour) // s1 renews its lease all this while
+	st[0].PowerOff()
+	left := lan.Clock().Now()
+	// Its lease was renewed at 24 h (every 12 h): it runs out at 48 h.
+	for _, at := range []time.Duration{left + time.Hour, 47*time.Hour + 59*time.Minute} {
+		lan.Clock().Run(at)
+		ninth.Rejoin()
+		lan.Clock().Run(lan.Clock().Now() + time.Minute)
+		if ninth.Associated() {
+			t.Fatalf("the ninth station got a lease at %v, before s1's ran out", at)
+		}
+	}
+	lan.Clock().Run(48*time.Hour + time.Minute)
+	ninth.Rejoin()
+	lan.Clock().Run(lan.Clock().Now() + time.Minute)
+	if !ninth.Associated() || ninth.IP().String() != "192.168.4.16" {
+		t.Fatalf("after s1's lease ran out: associated %v at %v", ninth.Associated(), ninth.IP())
 	}
 }

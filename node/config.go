@@ -17,6 +17,10 @@ type Config struct {
 	Name        string // at most MaxName bytes
 	IP          Addr
 	Incarnation uint32 // must grow with every boot of this board
+	// Seq is the heartbeat count to go on from: a board that starts
+	// discovery again at a new address within one boot keeps counting, so
+	// that its heartbeats stay newer than any the others heard from it.
+	Seq uint32
 	// Broadcast is where heartbeats go: the subnet broadcast address on real
 	// boards (their stack sends 255.255.255.255 to the gateway's MAC).
 	// Default 255.255.255.255.

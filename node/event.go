@@ -53,6 +53,9 @@ const (
 	Left
 	// Rebooted: the member came back with a newer incarnation.
 	Rebooted
+	// Replaced: another board speaks from the member's address (a soft AP
+	// that forgot its leases gave it away; a router that renumbers).
+	Replaced
 )
 
 func (r LeaveReason) String() string {
@@ -63,6 +66,8 @@ func (r LeaveReason) String() string {
 		return "leave"
 	case Rebooted:
 		return "rebooted"
+	case Replaced:
+		return "replaced"
 	}
 	return ""
 }

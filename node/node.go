@@ -26,6 +26,11 @@ type member struct {
 type coldMember struct {
 	Name string
 	seen time.Duration
+	// heard, heardSeq: the member's last heartbeat heard from it directly.
+	// A witness that claims a count it cannot have reached since then is
+	// about another board that had its address (see heartbeat).
+	heardMS  uint32 // milliseconds since the node started (49 days)
+	heardSeq uint32
 }
 
 // Node is the discovery and election state machine of one board. It is not
@@ -92,7 +97,7 @@ func New(cfg Config, now time.Duration) (*Node, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, timeout: cfg.Timeout(), booted: now}
+	n := &Node{cfg: cfg, timeout: cfg.Timeout(), booted: now, seq: cfg.Seq}
 	if len(cfg.Key) > 0 {
 		m, err := mac.New(cfg.Key)
 		if err != nil {
@@ -343,7 +348,14 @@ func (n *Node) heartbeat(now time.Duration, from Addr, f *Frame) {
 	changed := false
 	switch {
 	case !ok:
-		n.insert(i, member{IP: from, Incarnation: f.Incarnation, Slot: f.Slot, seq: f.Seq}, coldMember{Name: n.cfg.Intern(f.Name), seen: now})
+		n.insert(i, member{IP: from, Incarnation: f.Incarnation, Slot: f.Slot, seq: f.Seq}, coldMember{Name: n.cfg.Intern(f.Name), seen: now, heardMS: n.ms(now), heardSeq: f.Seq})
+		n.event(now, Event{Kind: MemberJoined, Member: n.public(&n.members[i])})
+		changed = true
+	case string(f.Name) != n.cold[n.members[i].cold].Name:
+		// Another board has the address now: its incarnation and count
+		// say nothing about the one that had it.
+		n.remove(now, i, Replaced)
+		n.insert(i, member{IP: from, Incarnation: f.Incarnation, Slot: f.Slot, seq: f.Seq}, coldMember{Name: n.cfg.Intern(f.Name), seen: now, heardMS: n.ms(now), heardSeq: f.Seq})
 		n.event(now, Event{Kind: MemberJoined, Member: n.public(&n.members[i])})
 		changed = true
 	case f.Incarnation < n.members[i].Incarnation:
@@ -351,14 +363,24 @@ func (n *Node) heartbeat(now time.Duration, from Addr, f *Frame) {
 		return
 	case f.Incarnation > n.members[i].Incarnation:
 		n.remove(now, i, Rebooted)
-		n.insert(i, member{IP: from, Incarnation: f.Incarnation, Slot: f.Slot, seq: f.Seq}, coldMember{Name: n.cfg.Intern(f.Name), seen: now})
+		n.insert(i, member{IP: from, Incarnation: f.Incarnation, Slot: f.Slot, seq: f.Seq}, coldMember{Name: n.cfg.Intern(f.Name), seen: now, heardMS: n.ms(now), heardSeq: f.Seq})
 		n.event(now, Event{Kind: MemberJoined, Member: n.public(&n.members[i])})
 		changed = true
 	default:
 		m := &n.members[i]
 		if f.Seq > m.seq { // not a duplicate, nor overtaken by a newer one
 			m.seq = f.Seq
-			n.cold[m.cold].seen = now
+			c := &n.cold[m.cold]
+			c.seen, c.heardMS, c.heardSeq = now, n.ms(now), f.Seq
+		} else if c := &n.cold[m.cold]; f.Seq > c.heardSeq {
+			// A witness raised the count past this one: if the board
+			// could not have reached it, the witness was about another
+			// board at this address, and this heartbeat is the truth.
+			if m.seq > c.heardSeq+n.reachable(now, c) {
+				m.seq = f.Seq
+				c.seen = now
+			}
+			c.heardMS, c.heardSeq = n.ms(now), f.Seq
 		}
 		if m.Slot != f.Slot {
 			m.Slot = f.Slot
@@ -390,9 +412,13 @@ func (n *Node) heartbeat(now time.Duration, from Addr, f *Frame) {
 		if m.Incarnation != inc || seq <= m.seq {
 			continue
 		}
+		c := &n.cold[m.cold]
+		if seq > c.heardSeq+n.reachable(now, c) {
+			continue // more heartbeats than the board could send since: another board's
+		}
 		m.seq = seq
 		age := time.Duration(uint16(b[12])<<8|uint16(b[13])) * time.Millisecond
-		if c, t := &n.cold[m.cold], now-age; t > c.seen {
+		if t := now - age; t > c.seen {
 			c.seen = t
 		}
 	}
@@ -404,6 +430,20 @@ func (n *Node) heartbeat(now time.Duration, from Addr, f *Frame) {
 		n.update(now)
 	}
 }
+
+// reachable bounds how many heartbeats a member can have sent since the one
+// last heard from it directly: one an interval, with room for the
+// interval's jitter, and a few more.
+func (n *Node) reachable(now time.Duration, c *coldMember) uint32 {
+	d := time.Duration(n.ms(now)-c.heardMS) * time.Millisecond
+	return uint32(d/(n.cfg.Heartbeat/2)) + 4
+}
+
+// ms is now as milliseconds since the node started.
+func (n *Node) ms(now time.Duration) uint32 { return uint32((now - n.booted) / time.Millisecond) }
+
+// Seq is the count of heartbeats this node has sent (from Config.Seq).
+func (n *Node) Seq() uint32 { return n.seq }
 
 // sweep drops members silent for longer than the timeout and returns whether
 // any left. It also moves nextSweep to the earliest possible next expiry, so

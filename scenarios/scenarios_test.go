@@ -159,7 +159,7 @@ const (
 // each process runs its own specs in turn instead.
 var (
 	started         = map[string]*startedRun{} // by scenario name and spec text
-	wallClockAtOnce = 8
+	wallClockAtOnce = 6
 )
 
 type startedRun struct {

@@ -42,8 +42,8 @@ func (s *Scenario) check() []problem {
 	switch n := t.Boards.Count; {
 	case n < 1 || n > 250:
 		add("$.topology.boards", "boards: %d: need 1 to 250", n)
-	case t.Network.Mode == "softap" && n > 9:
-		add("$.topology.boards", "boards: %d: a soft AP serves 8 stations, so at most 9 boards", n)
+	case t.Network.Mode == "softap" && n > 17:
+		add("$.topology.boards", "boards: %d: a soft AP LAN takes at most 16 stations (8 of them with a lease at a time, the others waiting), so at most 17 boards", n)
 	}
 	if p := t.NamePattern; p != "" && (strings.Count(p, "%d") != 1 || strings.Count(p, "%") != 1) {
 		add("$.topology.name_pattern", "name_pattern %q: needs exactly one %%d, as in node-%%d", p)

@@ -31,21 +31,25 @@
 // witnesses of a third board C that heard it (a relay), and then reports
 // C's time for it, less the relay's age. When B's report names C's
 // heartbeat that carried j, a relay is recognised exactly: B's age for A is
-// then B's age for C plus C's age for A. A relay whose time would fall in
-// the range of the pair's direct latencies cannot be told apart, and the
-// report is left out (relay_ambiguous), as when B heard a later heartbeat of
-// C's, which hides when it got the relay (relay_unknown). These choices
+// then B's age for C plus C's age for A. A frame heard directly whose age
+// happens to be a relay's is taken for the relay: the likelihood below
+// allows for it, with the chance that a frame's latency falls in that
+// millisecond. When B heard a later heartbeat of C's, which hides when it
+// got the relay, the report is left out (relay_unknown); so is a report
+// when a board may have sent a heartbeat the capture lacks between j and
+// the report (not_captured): a relay the capture cannot show. These choices
 // depend on the other boards' frames only: unbiased as long as a sender's
 // frames are lost independently at different receivers.
 //
 // So each sample is a heartbeat j with a time m: how long j had, after it
 // was sent, to reach B before the report (or before a relay told B of it
-// first). If j was not lost, B heard it with probability F(m), F the CDF of
-// the pair's latency; if it was lost, never. F comes from the reports that
+// first). If j was not lost, B's report shows it heard with probability f:
+// F(m), F the CDF of the pair's latency, less the chance of an age that
+// looks like a relay's; if it was lost, never. F comes from the reports that
 // came later than the guard G (the latencies' 99.9th percentile plus 2 ms,
-// found by iteration) with no relay before: for them F(m) = 1, their
+// found by iteration) with no relay in the way: for them f = 1, their
 // latencies are not cut short, and they alone give the latency
-// distribution. Reports with F(m) < 0.5 are left out (too_soon).
+// distribution. Reports with f < 0.5 are left out (too_soon).
 //
 // # Loss and bursts
 //
@@ -62,20 +66,36 @@
 //
 // # Latency and its resolution
 //
-// A heartbeat j heard directly was heard in (T - (AgeMS+1) ms, T - AgeMS
-// ms]: its latency is taken at the middle, T - AgeMS - 0.5 ms - send time,
-// with an error uniform within ±0.5 ms. Means are unbiased, the variance
-// has the quantisation's 1/12 ms² taken out, and the jitter's shape (normal
-// or uniform) is chosen by the Kolmogorov–Smirnov distance to each model
-// with the quantisation added; below 0.3 ms of spread no shape is written.
+// A frame j heard directly was heard in (T - (AgeMS+1) ms, T - AgeMS ms]:
+// its latency lies in a 1 ms interval. The intervals' phases vary from frame
+// to frame (T is the report's time, to the nanosecond), so together they
+// pin the distribution down finer than a millisecond: the latency
+// distribution is Turnbull's nonparametric maximum-likelihood estimate for
+// interval-censored data, by EM on a 0.05 ms grid, stopped after 30 steps
+// from the intervals spread evenly (the limit overfits, piling the mass onto
+// a few points). Its CDF is within 0.01 to 0.03 of the truth for 1,000 to
+// 10,000 frames of uniform or normal jitter, where the midpoints' empirical
+// CDF is off by 0.06 at a uniform's edges (TestLatencyFit). The same
+// distribution gives F above. The jitter's shape (normal or uniform) is
+// chosen by the Kolmogorov–Smirnov distance between the midpoints and each
+// model with the quantisation's error added; below 0.3 ms of standard
+// deviation no shape is written.
 //
 // # What it cannot tell
 //
-// See Profile.Notes (and notes.go): the sender's uplink is not told apart
-// from the rest of the path; heartbeats the sniffer missed are counted
-// apart (Board.NotCaptured) and belong to no pair; frames later than the
-// guard count as lost; duplicates, reordering, corruption, rate limits and
-// latency tails as a separate parameter are not estimated.
+// See Profile.Notes (notes.go): the sender's uplink is not told apart from
+// the rest of the path; heartbeats the sniffer missed are counted apart
+// (Board.NotCaptured) and belong to no pair; frames later than the guard
+// count as lost, so a latency that reaches the heartbeat period (a Pico W
+// saving power delays broadcasts by up to a beacon interval, 102 ms: fine
+// with the default 1 s heartbeat, not with 100 ms) overstates loss, which
+// Pair.Warning says; duplicates, reordering, corruption, rate limits and
+// latency tails as a parameter of their own are not estimated. Losses
+// common to all receivers of a sender break the independence the relay
+// handling assumes and overstate loss. Where relays' times fall among the
+// direct latencies (large clusters whose links are alike), the fitted F's
+// error at a sharp edge of the latency distribution shows: about -0.05 pp
+// of loss in a 20-board cluster at 5% loss.
 //
 // Keyed captures: a keyed frame is the frame with a 16-byte tag after it;
 // Read decodes the frame before the tag. Without ReadOptions.Key the tags

@@ -1,6 +1,7 @@
 package calibrate
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -20,6 +21,10 @@ type Options struct {
 	// MinSamples is the fewest samples a pair needs to be calibrated;
 	// pairs with fewer are listed as not estimated. Default 100.
 	MinSamples int
+	// Progress, if set, is called after each pair with the pairs done so
+	// far and in all, from the goroutines that estimate them, one at a
+	// time.
+	Progress func(done, total int)
 }
 
 // ErrNoHeartbeats is Estimate's error for a capture without discovery
@@ -32,8 +37,10 @@ var (
 // Profile is what Estimate found: the boards, and a link for every ordered
 // pair of them.
 type Profile struct {
-	Source     string        `json:"source,omitempty"`
-	Start      time.Time     `json:"start"`
+	Source string `json:"source,omitempty"`
+	// Start is the first packet's time (in JSON as RFC 3339, left out if
+	// its year is not 0 to 9999, as a damaged capture's can be).
+	Start      time.Time     `json:"-"`
 	Duration   time.Duration `json:"duration_ns"`
 	Packets    int           `json:"packets"`    // packets in the capture
 	Heartbeats int           `json:"heartbeats"` // heartbeats read (duplicates included)
@@ -42,6 +49,19 @@ type Profile struct {
 	Pairs      []Pair        `json:"pairs"`
 	// Notes say what the profile cannot tell, for every pair.
 	Notes []string `json:"notes"`
+}
+
+// MarshalJSON writes the profile with Start as text.
+func (p *Profile) MarshalJSON() ([]byte, error) {
+	type plain Profile
+	start := ""
+	if y := p.Start.Year(); y >= 0 && y <= 9999 {
+		start = p.Start.UTC().Format(time.RFC3339Nano)
+	}
+	return json.Marshal(struct {
+		Start string `json:"start,omitempty"`
+		*plain
+	}{start, (*plain)(p)})
 }
 
 // Board is one board of the capture.
@@ -68,13 +88,19 @@ type Pair struct {
 	From string `json:"from"`
 	To   string `json:"to"`
 	// Reports is how many of the receiver's heartbeats were examined;
-	// Samples how many of them gave a sender's heartbeat heard or lost
-	// (see the package documentation for which); Lost how many of those
-	// were lost.
+	// Samples how many of them tell the fate of one of the sender's (see
+	// the package documentation for which); Lost how many of those did not
+	// show it heard: lost, or too late, or looking like a relay. Loss
+	// allows for the last two; Lost/Samples does not.
 	Reports int `json:"reports"`
 	Samples int `json:"samples"`
 	Lost    int `json:"lost"`
-	// Excluded counts the reports left out, by reason.
+	// Excluded counts the reports left out, by reason: timing (no
+	// heartbeat of the sender's is the newest before it, or not the
+	// receiver's first report after it), not_captured (a heartbeat the
+	// capture lacks may matter), no_entry (a full witness list without the
+	// sender), too_soon (f < 0.5), relay_unknown (a relay whose time the
+	// report hides), anomaly (a report of a heartbeat not yet sent).
 	Excluded map[string]int `json:"excluded,omitempty"`
 	// Estimated is false when the pair had fewer than MinSamples samples:
 	// then only the counts mean anything.
@@ -108,7 +134,9 @@ type Pair struct {
 	Warning string `json:"warning,omitempty"`
 }
 
-// Latency is the one-way delay of the frames heard, in milliseconds.
+// Latency is the one-way delay of the frames heard, in milliseconds, from
+// the distribution fitted to their 1 ms intervals (see the package
+// documentation). Samples counts the frames it was fitted to.
 type Latency struct {
 	Samples int     `json:"samples"`
 	Min     float64 `json:"min_ms"`
@@ -117,8 +145,8 @@ type Latency struct {
 	P90     float64 `json:"p90_ms"`
 	P99     float64 `json:"p99_ms"`
 	Max     float64 `json:"max_ms"`
-	// StdDev is the samples' spread with the millisecond quantisation
-	// taken out (Sheppard's correction: variance less 1/12 ms²).
+	// StdDev is the latency's standard deviation. Min to Max is where the
+	// fitted distribution has mass; Mean and the percentiles are its own.
 	StdDev float64 `json:"stddev_ms"`
 	// Dist is the jitter's shape that fits better, "normal" or "uniform"
 	// (by the Kolmogorov–Smirnov distance to each, both convolved with the
@@ -200,12 +228,20 @@ func Estimate(c *Capture, opt Options) (*Profile, error) {
 	p.Pairs = make([]Pair, len(jobs))
 	next := make(chan int)
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	done := 0
 	for range min(runtime.GOMAXPROCS(0), len(jobs)) {
 		wg.Go(func() {
 			for i := range next {
 				ai, bi := jobs[i][0], jobs[i][1]
 				e := &pairEst{boards: boards, a: ai, b: bi}
 				p.Pairs[i] = e.estimate(boards[ai], boards[bi], opt)
+				if opt.Progress != nil {
+					mu.Lock()
+					done++
+					opt.Progress(done, len(jobs))
+					mu.Unlock()
+				}
 			}
 		})
 	}
@@ -349,6 +385,9 @@ func duplicateNames(boards []*board) string {
 type pairEst struct {
 	boards []*board
 	a, b   int
+	// samples and window of the last pass, for the tests to look at.
+	samples []sample
+	window  window
 }
 
 // sample is one of A's heartbeats whose fate at B a report tells.
@@ -387,7 +426,7 @@ const minF = 0.5
 // was to arrive in time.
 type window struct {
 	guard float64 // ms
-	lat   []float64
+	dist  latDist
 	clean bool // only reports past the guard that no relay could have touched
 }
 
@@ -401,10 +440,10 @@ func (w window) cdf(m float64) float64 {
 
 // mass is the probability that a frame not lost arrives in (a, b] ms.
 func (w window) mass(a, b float64) float64 {
-	if len(w.lat) == 0 || b <= a {
+	if b <= a {
 		return 0
 	}
-	return float64(sort.SearchFloat64s(w.lat, b)-sort.SearchFloat64s(w.lat, a)) / float64(len(w.lat))
+	return w.dist.cdf(b) - w.dist.cdf(a)
 }
 
 // run goes over B's reports once.
@@ -512,10 +551,18 @@ func (e *pairEst) settle(w window, j, rep *hb) (sample, string) {
 	// a relay's: take those milliseconds, (u-age-1, u-age], out.
 	slices.Sort(relayAges)
 	relayAges = slices.Compact(relayAges)
-	s.f = w.cdf(s.m)
 	s.full = s.m >= w.guard
+	if s.m < u {
+		// The first relay came within a millisecond of s.m, uniformly:
+		// the chance that the frame beat it is F averaged over it.
+		for _, d := range [...]float64{-0.4, -0.2, 0, 0.2, 0.4} {
+			s.f += w.cdf(min(s.m+d, u)) / 5
+		}
+	} else {
+		s.f = w.cdf(s.m)
+	}
 	for _, age := range relayAges {
-		if lost := w.mass(u-float64(age)-1, min(u-float64(age), s.m)); lost > 0 {
+		if lost := w.mass(u-float64(age)-1, min(u-float64(age), s.m)); lost > 1e-6 {
 			s.f -= lost
 			s.full = false
 		}
@@ -572,11 +619,11 @@ func (e *pairEst) estimate(A, B *board, opt Options) Pair {
 		if len(lat) < 20 {
 			return true
 		}
-		g := max(quantile(lat, 0.999)+2, 2)
+		w.dist = fitLatency(lat)
+		g := max(w.dist.quantile(0.999)+2, 2)
 		if capped = g > limit; capped {
 			g = limit
 		}
-		w.lat = lat
 		done := math.Abs(g-w.guard) < 1
 		w.guard = g
 		return done
@@ -590,15 +637,21 @@ func (e *pairEst) estimate(A, B *board, opt Options) Pair {
 	w.clean = false
 	var samples []sample
 	var ex map[string]int
+	// Then over every report, with the latencies refitted from each pass
+	// for the next, until the guard settles and the fit used had most of
+	// the latencies there are (those of the reports no relay touched can
+	// be few).
 	used := w
-	for range 3 {
+	for range 5 {
 		used = w
 		samples, pr.Reports, ex = e.run(used)
-		if settle(unmasked(samples)) {
+		lat := unmasked(samples)
+		if settle(lat) && 2*used.dist.n >= len(lat) {
 			break
 		}
 	}
 	w = used
+	e.samples, e.window = samples, w
 	pr.Guard = time.Duration(w.guard * 1e6)
 	if capped {
 		pr.Warning = fmt.Sprintf("latencies reach %v, 90%% of %s's heartbeat period: slower frames count as lost, so loss and bursts are overstated; capture with a longer heartbeat",
@@ -612,14 +665,15 @@ func (e *pairEst) estimate(A, B *board, opt Options) Pair {
 		}
 	}
 	if pr.Samples < opt.MinSamples {
-		if pr.Samples == 0 && pr.Reports > 0 && pr.Excluded[exRotation] == pr.Reports-pr.Excluded[exGap]-pr.Excluded[exTiming] {
-			pr.Warning = pr.To + "'s heartbeats never name " + pr.From + " (their witness lists are full of others): nothing to estimate"
+		if pr.Excluded[exRotation] > pr.Reports/2 {
+			pr.Warning = pr.To + "'s heartbeats seldom name " + pr.From + " (their witness lists are full of others)"
 		}
 		return pr
 	}
 	pr.Estimated = true
 	fitGilbert(&pr, samples)
-	pr.Latency = describe(unmasked(samples))
+	lat := unmasked(samples)
+	pr.Latency = describe(lat, fitLatency(lat))
 	return pr
 }
 
@@ -634,21 +688,4 @@ func unmasked(s []sample) []float64 {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// quantile of sorted values, interpolated.
-func quantile(sorted []float64, q float64) float64 {
-	if len(sorted) == 0 {
-		return math.NaN()
-	}
-	x := q * float64(len(sorted)-1)
-	i := int(x)
-	if i+1 >= len(sorted) {
-		return sorted[len(sorted)-1]
-	}
-	return sorted[i] + (x-float64(i))*(sorted[i+1]-sorted[i])
-}
-
-func (p Pair) String() string {
-	return fmt.Sprintf("%s -> %s: %d samples, loss %.2f%%", p.From, p.To, p.Samples, 100*p.Loss)
 }

@@ -9,9 +9,9 @@ var notes = []string{
 	"latency runs from the frame on the air (the capture's timestamp) to the receiver's discovery code, " +
 		"plus the receiver's delay between building its own heartbeat (when its witness ages are taken) and sending it. " +
 		"No clocks need to agree: both ends are timestamps of one capture, and an age is an interval on the receiver's clock.",
-	"AgeMS counts whole milliseconds: each latency is the middle of a 1 ms interval, off by up to ±0.5 ms (uniformly). " +
-		"Means are unbiased; the standard deviation has the quantisation's 1/12 ms² taken out (Sheppard); " +
-		"percentiles may be off by up to 0.5 ms; and a jitter under about 0.3 ms has no shape to tell (no distribution is written).",
+	"AgeMS counts whole milliseconds: a frame heard is known to within a 1 ms interval, at a phase that varies from frame to frame. " +
+		"The latency distribution is fitted to the intervals (Turnbull's estimator, smoothed), which recovers it finer than 1 ms " +
+		"(percentiles within about 0.2 ms in the round-trip tests); a jitter under about 0.3 ms has no shape to tell (no distribution is written).",
 	"a frame that arrives later than the pair's guard (the 99.9th percentile of its latency plus 2 ms) counts as lost. " +
 		"Not estimated: latency tails as tail/tail_mean (they show in p99 instead), duplicates and reordering " +
 		"(a receiver reports only the newest heartbeat it has), corruption, rate limits and queues.",

@@ -36,6 +36,7 @@ Usage:
   picosim schema            print the JSON Schema of scenario files
   picosim cluster [flags]   boot virtual boards, kill the master, check the failover
   picosim sweep [flags]     the same failover over many seeds: a table of outcomes
+  picosim calibrate FILE    estimate per-pair links (loss, bursts, latency) from a capture
   picosim up [flags]        keep a cluster running; forward its control ports to the host
   picosim ctl ADDR -c ...   send control commands to a board (real or virtual)
   picosim hostboard [flags] run the firmware built for Linux: one emulated board

@@ -150,6 +150,10 @@ type Network struct {
 	// Radios gives boards a Pico W radio of their own: its failure modes
 	// and their rates (scenarios/README.md has the table and the sources).
 	Radios map[string]RadioSpec `yaml:"radios"`
+	// Include names a file (relative to the scenario's) whose network
+	// section gives pairs, boards and radios before the scenario's own: a
+	// link profile `picosim calibrate` wrote.
+	Include string `yaml:"include"`
 	// Key, 32 to 64 hex digits (16 to 32 bytes), turns on keyed discovery
 	// and keyed control: every board holds it in its settings, and the
 	// scenario's controller and desktop client sign with it. Forged frames

@@ -152,6 +152,12 @@ func parse(path string, src []byte) (s *Scenario, err error) {
 		}
 	}
 	sc.File = path
+	if inc := sc.Topology.Network.Include; inc != "" {
+		if err := sc.include(path, inc); err != nil {
+			line, col := position(file, "$.topology.network.include")
+			return nil, &Error{File: path, Line: line, Col: col, Msg: err.Error()}
+		}
+	}
 	if errs := sc.check(); len(errs) > 0 {
 		var out []error
 		for _, e := range errs {
@@ -163,6 +169,55 @@ func parse(path string, src []byte) (s *Scenario, err error) {
 	}
 	sc.defaults()
 	return &sc, nil
+}
+
+// include reads network.include, a file beside the scenario whose network
+// section holds pairs, boards and radios only, and puts them before the
+// scenario's own (which win: a pair's link set later replaces an earlier).
+func (s *Scenario) include(path, name string) error {
+	file := name
+	if !filepath.IsAbs(file) {
+		file = filepath.Join(filepath.Dir(path), name)
+	}
+	src, err := yamlguard.ReadFile(file, maxFileSize)
+	if err != nil {
+		return fmt.Errorf("include %s: %v", name, err)
+	}
+	_, body, e := checkYAML(file, src)
+	if e != nil {
+		return fmt.Errorf("include %s: %v", name, e)
+	}
+	var prof struct {
+		Network Network `yaml:"network"`
+	}
+	if body != nil {
+		if err := yaml.NodeToValue(body, &prof, yaml.DisallowUnknownField()); err != nil {
+			return fmt.Errorf("include %s: %v", name, yamlError(file, err))
+		}
+	}
+	n := prof.Network
+	if n.Include != "" || n.Link != (Link{}) || n.Mode != "" || n.Key != "" || n.Radio != 0 || n.Addressing != 0 {
+		return fmt.Errorf("include %s: an included profile gives pairs, boards and radios; set the rest in the scenario", name)
+	}
+	own := &s.Topology.Network
+	own.Pairs = append(n.Pairs, own.Pairs...)
+	for b, l := range n.Boards {
+		if _, set := own.Boards[b]; !set {
+			if own.Boards == nil {
+				own.Boards = map[string]Link{}
+			}
+			own.Boards[b] = l
+		}
+	}
+	for b, r := range n.Radios {
+		if _, set := own.Radios[b]; !set {
+			if own.Radios == nil {
+				own.Radios = map[string]RadioSpec{}
+			}
+			own.Radios[b] = r
+		}
+	}
+	return nil
 }
 
 // LoadAll loads files and the *.yaml files of folders, in name order. It

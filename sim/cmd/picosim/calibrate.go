@@ -26,8 +26,9 @@ what makes this possible: their send times (the capture's timestamps), and
 each board's report of the newest heartbeat it holds from every other one,
 and how long ago it got it.
 
-It writes the network section of a scenario, one line per pair, ready to
-paste under a scenario's topology:
+It writes the network section of a scenario, one line per pair, for a
+scenario to include (network: {include: FILE}) or to paste under its
+topology:
 
   network:
     pairs:

@@ -35,7 +35,7 @@ func TestNetworkInclude(t *testing.T) {
 
 	for name, want := range map[string]string{
 		"missing.yaml": "include missing.yaml",
-		write("wide.yaml", "network: {loss: 10%}\n"):                                   "gives pairs, boards and radios",
+		write("wide.yaml", "network: {loss: 10%}\n"):                                     "gives pairs, boards and radios",
 		write("typo.yaml", "network:\n  piars: []\n"):                                    "piars",
 		write("nested.yaml", "network: {include: other.yaml}\n"):                         "gives pairs, boards and radios",
 		write("ghost.yaml", "network:\n  pairs: [{from: pico1, to: pico9, loss: 1%}]\n"): "pico9",

@@ -224,6 +224,18 @@ func (p *Program) Joined(now time.Duration, ip, broadcast node.Addr) error {
 	p.dog.joined(now)
 	p.ctl.SetConnected(now, true)
 	p.log(now, EvWiFiJoined, "at "+ip.String())
+	// The node's timings: the settings file's, else the program's options,
+	// else node's defaults; the watchdog's silence bound follows them.
+	hb, k := p.set.Heartbeat, p.set.MissLimit
+	if hb == 0 {
+		hb = p.opt.Node.Heartbeat
+	}
+	if k == 0 {
+		k = p.opt.Node.MissLimit
+	}
+	if d, err := (node.Config{Heartbeat: hb, MissLimit: k}).WithDefaults(); err == nil {
+		p.dog.silence = silenceBound(d)
+	}
 	switch {
 	case p.set.KeyError != "":
 		// Fails closed: a board told to use a key it cannot read must not
@@ -232,15 +244,9 @@ func (p *Program) Joined(now time.Duration, ip, broadcast node.Addr) error {
 		cfg := p.opt.Node
 		cfg.Key = p.set.Key
 		cfg.Name, cfg.IP, cfg.Broadcast, cfg.Incarnation = p.name, ip, broadcast, p.inc
-		cfg.Heartbeat, cfg.MissLimit, cfg.Rand = p.set.Heartbeat, p.set.MissLimit, p.opt.Rand
+		cfg.Heartbeat, cfg.MissLimit, cfg.Rand = hb, k, p.opt.Rand
 		if p.node != nil {
 			cfg.Seq = p.node.Seq() // a new address, the same boot: keep counting
-		}
-		if cfg.Heartbeat == 0 {
-			cfg.Heartbeat = p.opt.Node.Heartbeat
-		}
-		if cfg.MissLimit == 0 {
-			cfg.MissLimit = p.opt.Node.MissLimit
 		}
 		n, err := node.New(cfg, now)
 		if err != nil {
@@ -412,7 +418,7 @@ func (p *Program) Tick(now time.Duration) {
 	case p.asleep > 0:
 		p.wake(now, "")
 	}
-	if why := p.dog.due(now, p.online, p.watchBound()); why != "" {
+	if why := p.dog.due(now, p.online); why != "" && !p.set.NoWatchdog {
 		p.rejoin(now, why)
 	}
 	if p.node != nil {
@@ -444,7 +450,7 @@ func (p *Program) Deadline() time.Duration {
 		}
 	}
 	if !p.set.NoWatchdog {
-		o = min(o, p.dog.next(p.online, p.watchBound()))
+		o = min(o, p.dog.next(p.online))
 	}
 	// The cluster and the apps wait for the end of a light sleep; the
 	// control server's deadline already does, except for a revert.

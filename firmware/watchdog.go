@@ -3,6 +3,7 @@ package firmware
 import (
 	"time"
 
+	"github.com/picosim/picosim/node"
 	"github.com/picosim/picosim/node/outbox"
 )
 
@@ -25,6 +26,7 @@ type watchdog struct {
 	peers   bool          // one came since the boot
 	tries   int           // rejoins since one last came
 	rejoins int           // this boot's
+	silence time.Duration // silenceBound of the node's settings, from the first join
 }
 
 // JoinBound is how long a join may take before the watchdog starts it
@@ -36,28 +38,12 @@ const (
 	MaxWatchBound = 10 * time.Minute
 )
 
-// watchBound is the silence the watchdog allows a joined board: four times
-// the failover bound ((k+2) heartbeats), so that the cluster has long
-// noticed a board before the board suspects its radio. 0: the watchdog is
-// off.
-func (p *Program) watchBound() time.Duration {
-	if p.set.NoWatchdog {
-		return 0
-	}
-	hb, k := p.set.Heartbeat, p.set.MissLimit
-	if hb == 0 {
-		hb = p.opt.Node.Heartbeat
-	}
-	if hb == 0 {
-		hb = time.Second
-	}
-	if k == 0 {
-		k = p.opt.Node.MissLimit
-	}
-	if k == 0 {
-		k = 3
-	}
-	return 4 * time.Duration(k+2) * hb
+// silenceBound is the silence the watchdog allows a joined board: four
+// times the failover bound ((k+2) heartbeats) of the node's own settings,
+// so that the cluster has long noticed a board before the board suspects
+// its radio.
+func silenceBound(cfg node.Config) time.Duration {
+	return 4 * time.Duration(cfg.MissLimit+2) * cfg.Heartbeat
 }
 
 func (w *watchdog) joined(now time.Duration) { w.since = now }
@@ -79,21 +65,19 @@ func (w *watchdog) bound(b time.Duration) time.Duration {
 
 // next is when the watchdog must look again (outbox.Never: not before
 // something changes).
-func (w *watchdog) next(online bool, silence time.Duration) time.Duration {
+func (w *watchdog) next(online bool) time.Duration {
 	switch {
-	case silence == 0:
-		return outbox.Never
 	case !online:
 		return w.since + w.bound(JoinBound)
 	case w.peers:
-		return max(w.heardAt, w.since) + w.bound(silence)
+		return max(w.heardAt, w.since) + w.bound(w.silence)
 	}
 	return outbox.Never
 }
 
 // due says why the radio must join again now, or "".
-func (w *watchdog) due(now time.Duration, online bool, silence time.Duration) string {
-	if silence == 0 || now < w.next(online, silence) {
+func (w *watchdog) due(now time.Duration, online bool) string {
+	if now < w.next(online) {
 		return ""
 	}
 	if !online {

@@ -126,20 +126,14 @@ func (h *Host) join() {
 			l.mu.Unlock()
 			return // the soft AP's return starts a new join; a rejoin, another
 		}
-		if failed == p.DHCPTries {
-			note := l.cfg.OnRadioFault
-			l.mu.Unlock()
-			if note != nil {
-				note(h, FaultDHCPFailed)
-			}
-			return
-		}
+		// DHCP fails when every try failed, or when a soft AP has no
+		// lease free for the station.
 		var old netip.Addr
-		renumbered, leased := false, true
-		if l.ap != nil && h != l.ap {
+		renumbered, leased := false, failed < p.DHCPTries
+		if leased && l.ap != nil && h != l.ap {
 			old, renumbered, leased = l.lease(h)
 		}
-		if !leased { // every lease is taken: the station's DHCP fails
+		if !leased {
 			note := l.cfg.OnRadioFault
 			l.mu.Unlock()
 			if note != nil {

@@ -26,7 +26,7 @@ type member struct {
 type coldMember struct {
 	Name string
 	seen time.Duration
-	// heard, heardSeq: the member's last heartbeat heard from it directly.
+	// heardMS, heardSeq: the member's last heartbeat heard from it directly.
 	// A witness that claims a count it cannot have reached since then is
 	// about another board that had its address (see heartbeat).
 	heardMS  uint32 // milliseconds since the node started (49 days)
@@ -348,24 +348,21 @@ func (n *Node) heartbeat(now time.Duration, from Addr, f *Frame) {
 	changed := false
 	switch {
 	case !ok:
-		n.insert(i, member{IP: from, Incarnation: f.Incarnation, Slot: f.Slot, seq: f.Seq}, coldMember{Name: n.cfg.Intern(f.Name), seen: now, heardMS: n.ms(now), heardSeq: f.Seq})
-		n.event(now, Event{Kind: MemberJoined, Member: n.public(&n.members[i])})
+		n.admit(now, i, from, f)
 		changed = true
-	case string(f.Name) != n.cold[n.members[i].cold].Name:
-		// Another board has the address now: its incarnation and count
-		// say nothing about the one that had it.
-		n.remove(now, i, Replaced)
-		n.insert(i, member{IP: from, Incarnation: f.Incarnation, Slot: f.Slot, seq: f.Seq}, coldMember{Name: n.cfg.Intern(f.Name), seen: now, heardMS: n.ms(now), heardSeq: f.Seq})
-		n.event(now, Event{Kind: MemberJoined, Member: n.public(&n.members[i])})
+	case string(f.Name) != n.cold[n.members[i].cold].Name, f.Incarnation > n.members[i].Incarnation:
+		// Another board has the address now (its incarnation and count
+		// say nothing about the one that had it), or the member rebooted.
+		why := Rebooted
+		if string(f.Name) != n.cold[n.members[i].cold].Name {
+			why = Replaced
+		}
+		n.remove(now, i, why)
+		n.admit(now, i, from, f)
 		changed = true
 	case f.Incarnation < n.members[i].Incarnation:
 		n.stats.Ignored++ // a late frame from before the member rebooted
 		return
-	case f.Incarnation > n.members[i].Incarnation:
-		n.remove(now, i, Rebooted)
-		n.insert(i, member{IP: from, Incarnation: f.Incarnation, Slot: f.Slot, seq: f.Seq}, coldMember{Name: n.cfg.Intern(f.Name), seen: now, heardMS: n.ms(now), heardSeq: f.Seq})
-		n.event(now, Event{Kind: MemberJoined, Member: n.public(&n.members[i])})
-		changed = true
 	default:
 		m := &n.members[i]
 		if f.Seq > m.seq { // not a duplicate, nor overtaken by a newer one
@@ -385,10 +382,6 @@ func (n *Node) heartbeat(now time.Duration, from Addr, f *Frame) {
 		if m.Slot != f.Slot {
 			m.Slot = f.Slot
 			changed = true
-		}
-		if c := &n.cold[m.cold]; string(f.Name) != c.Name {
-			c.Name = n.cfg.Intern(f.Name)
-			n.views++ // the view names its members
 		}
 	}
 	// A witness counts only for a heartbeat newer than any known here. Ages
@@ -429,6 +422,14 @@ func (n *Node) heartbeat(now time.Duration, from Addr, f *Frame) {
 	if changed {
 		n.update(now)
 	}
+}
+
+// admit puts the sender of heartbeat f at place i of the members, heard
+// now, and says it joined.
+func (n *Node) admit(now time.Duration, i int, from Addr, f *Frame) {
+	n.insert(i, member{IP: from, Incarnation: f.Incarnation, Slot: f.Slot, seq: f.Seq},
+		coldMember{Name: n.cfg.Intern(f.Name), seen: now, heardMS: n.ms(now), heardSeq: f.Seq})
+	n.event(now, Event{Kind: MemberJoined, Member: n.public(&n.members[i])})
 }
 
 // reachable bounds how many heartbeats a member can have sent since the one

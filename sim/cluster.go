@@ -414,11 +414,7 @@ func (c *Cluster) associated(h *netsim.Host, joined bool) {
 
 // radioFault puts a board's radio fault on the timeline.
 func (c *Cluster) radioFault(h *netsim.Host, fault string) {
-	kind := EvRadioFault
-	if fault == netsim.FaultNoSynAck {
-		kind = EvListenerFault // the radio is fine: no outage
-	}
-	c.record(Event{At: c.clk.Now(), Board: h.Name(), Kind: kind, Detail: fault})
+	c.record(Event{At: c.clk.Now(), Board: h.Name(), Kind: FaultKind(fault), Detail: fault})
 }
 
 // unanswered tells a board's program that its stack left a connection

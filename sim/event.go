@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/picosim/picosim/firmware"
+	"github.com/picosim/picosim/netsim"
 	"github.com/picosim/picosim/sim/check"
 )
 
@@ -31,6 +32,16 @@ const (
 	// (netsim.FaultNoSynAck); its radio is fine.
 	EvListenerFault = "listener_fault"
 )
+
+// FaultKind is the timeline's kind for a netsim fault: EvListenerFault for
+// a wedged listener (the radio is fine: no outage), EvRadioFault for the
+// others.
+func FaultKind(fault string) string {
+	if fault == netsim.FaultNoSynAck {
+		return EvListenerFault
+	}
+	return EvRadioFault
+}
 
 // Timeline is the events of a run in the order they happened.
 type Timeline []Event

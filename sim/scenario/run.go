@@ -431,25 +431,14 @@ func (r *runner) fullMismatch(h *Hello, full targets.Full) error {
 // what its reply must hold.
 func (r *runner) control(ctl *Control) error {
 	if ctl.Unreachable {
-		line := ctl.Commands[0].Raw // checked when loaded: there is one
-		if line == "" {
-			line = commandJSON(ctl.Commands[0].Send)
-		}
-		reply, err := r.send(ctl, line)
+		reply, err := r.send(ctl, ctl.Commands[0].line()) // checked when loaded: there is one
 		if err == nil {
 			return fmt.Errorf("control %s: want the board unreachable, but it answered %s", ctl.Board, reply.Raw)
 		}
-		if c := r.conns[ctl.Controller]; c != nil {
-			c.conn.Close()
-			delete(r.conns, ctl.Controller)
-		}
-		return nil
+		return nil // send closed and forgot the connection that failed
 	}
 	for _, cmd := range ctl.Commands {
-		line := cmd.Raw
-		if line == "" {
-			line = commandJSON(cmd.Send)
-		}
+		line := cmd.line()
 		reply, err := r.send(ctl, line)
 		if err != nil {
 			return fmt.Errorf("control %s: %w", ctl.Board, err)
@@ -568,6 +557,15 @@ func judgeReply(cmd Command, line string, reply targets.Reply) error {
 		}
 	}
 	return nil
+}
+
+// line is the command as it goes on the wire: Raw as it is, or Send as
+// JSON.
+func (c Command) line() string {
+	if c.Raw != "" {
+		return c.Raw
+	}
+	return commandJSON(c.Send)
 }
 
 // commandJSON writes a command with "action" first and the rest in name

@@ -334,11 +334,7 @@ func (t *Emulated) RadioFault(board, fault string) error {
 	if err := door.Host().Fail(fault); err != nil {
 		return err
 	}
-	kind := sim.EvRadioFault
-	if fault == netsim.FaultNoSynAck {
-		kind = sim.EvListenerFault
-	}
-	t.record(sim.Event{Board: board, Kind: kind, Detail: fault})
+	t.record(sim.Event{Board: board, Kind: sim.FaultKind(fault), Detail: fault})
 	return nil
 }
 

@@ -225,7 +225,7 @@ func parseApp(v control.Value) (apps.Spec, error) {
 	}
 	s.Interval = time.Duration(interval) * time.Millisecond
 	if ip != "" {
-		a, ok := parseAddr(ip)
+		a, ok := node.ParseAddr(ip)
 		if !ok {
 			return s, errors.New(s.App + ": server_ip " + strconv.Quote(ip) + " is not an IPv4 address")
 		}
@@ -255,30 +255,6 @@ func appJSON(a apps.Spec) control.Value {
 		v.Set("target_pin", control.Int(int64(a.TargetPin)))
 	}
 	return v
-}
-
-// parseAddr reads a dotted IPv4 address.
-func parseAddr(s string) (node.Addr, bool) {
-	var a node.Addr
-	i := 0
-	for part := 0; part < 4; part++ {
-		n, digits := 0, 0
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' && digits < 3 {
-			n = n*10 + int(s[i]-'0')
-			i, digits = i+1, digits+1
-		}
-		if digits == 0 || n > 255 {
-			return a, false
-		}
-		a[part] = byte(n)
-		if part < 3 {
-			if i >= len(s) || s[i] != '.' {
-				return a, false
-			}
-			i++
-		}
-	}
-	return a, i == len(s)
 }
 
 // WLAN is config/config_wlan.json, piconetcontrol's file: the network to

@@ -28,3 +28,28 @@ func (a Addr) String() string {
 	}
 	return string(b)
 }
+
+// ParseAddr reads a dotted IPv4 address ("192.168.4.1"), without
+// allocating: the firmware and apps read addresses from text.
+func ParseAddr(s string) (Addr, bool) {
+	var a Addr
+	i := 0
+	for part := 0; part < 4; part++ {
+		n, digits := 0, 0
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' && digits < 3 {
+			n = n*10 + int(s[i]-'0')
+			i, digits = i+1, digits+1
+		}
+		if digits == 0 || n > 255 {
+			return a, false
+		}
+		a[part] = byte(n)
+		if part < 3 {
+			if i >= len(s) || s[i] != '.' {
+				return a, false
+			}
+			i++
+		}
+	}
+	return a, i == len(s)
+}

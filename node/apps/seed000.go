@@ -153,7 +153,7 @@ func (c *Seed000Client) Step(now time.Duration, in Input) {
 func (c *Seed000Client) learn(list string) {
 	var nodes []node.Addr
 	for _, f := range strings.Split(list, ",") {
-		a, ok := parseAddr(strings.TrimSpace(f))
+		a, ok := node.ParseAddr(strings.TrimSpace(f))
 		if !ok {
 			return
 		}
@@ -193,30 +193,4 @@ func (c *Seed000Client) Tick(now time.Duration) {
 		c.send(Seed000PeerPort, p, Seed000PeerPort, msg)
 		c.stats.Sent++
 	}
-}
-
-// parseAddr reads a dotted IPv4 address.
-func parseAddr(s string) (node.Addr, bool) {
-	var a node.Addr
-	parts := strings.Split(s, ".")
-	if len(parts) != 4 {
-		return a, false
-	}
-	for i, p := range parts {
-		n := 0
-		if p == "" || len(p) > 3 {
-			return a, false
-		}
-		for _, ch := range p {
-			if ch < '0' || ch > '9' {
-				return a, false
-			}
-			n = n*10 + int(ch-'0')
-		}
-		if n > 255 {
-			return a, false
-		}
-		a[i] = byte(n)
-	}
-	return a, true
 }

@@ -2,6 +2,7 @@ package firmware
 
 import (
 	"sort"
+	"time"
 
 	"github.com/picosim/picosim/node"
 	"github.com/picosim/picosim/node/control"
@@ -45,6 +46,15 @@ type Board interface {
 	// that says it is joined and delivers nothing. Lost and Joined follow
 	// as for any loss of the network.
 	Rejoin() error
+}
+
+// Dozer is a Board whose radio is told when the program sleeps and wakes
+// (light sleep): the simulator's radio then holds the frames for a board
+// whose chip does not wake it (netsim.PicoW.NoWakeOnWLAN). A board whose
+// radio wakes its CPU, as a Pico W's does, need not implement it.
+type Dozer interface {
+	Doze(d time.Duration)
+	Wake()
 }
 
 // Port is a port the program listens on.

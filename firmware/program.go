@@ -461,6 +461,9 @@ func (p *Program) Deadline() time.Duration {
 // server and the apps what waited for it.
 func (p *Program) wake(now time.Duration, why string) {
 	p.asleep, p.changed = 0, true
+	if z, ok := p.b.(Dozer); ok {
+		z.Wake()
+	}
 	p.ctl.Wake(now)
 	p.log(now, EvWake, why)
 	q := p.slept
@@ -623,6 +626,9 @@ func (p *Program) act(now time.Duration, a control.Action) {
 	case control.ActLightSleep:
 		p.asleep = now + a.For
 		p.log(now, EvSleep, "light, "+a.For.String())
+		if z, ok := p.b.(Dozer); ok {
+			z.Doze(a.For)
+		}
 		return
 	case control.ActReset:
 		p.log(now, EvReset, "")

@@ -95,6 +95,12 @@ func (l *LAN) lease(h *Host) (old netip.Addr, changed, ok bool) {
 		// A lease of an older boot of the AP is forgotten; a current one
 		// is free once it expired: its station is off the network and did
 		// not renew it for SoftAPLease.
+		if o, ok := l.orphans[ip]; ok {
+			if o.apBoot == l.apBoots && now < o.expiry {
+				continue // a lease of this station's (or another's) old MAC
+			}
+			delete(l.orphans, ip)
+		}
 		holder := l.byIP[ip]
 		if holder == nil || holder == h {
 			break
@@ -120,6 +126,37 @@ func (l *LAN) lease(h *Host) (old netip.Addr, changed, ok bool) {
 		l.renumberStack(h.stack, old, ip)
 	}
 	return old, true, true
+}
+
+// noLease is the lease of a station whose MAC is new to the soft AP: not
+// one any boot of the AP gave (nor the first boot's reservation, 0).
+const noLease = ^uint64(0)
+
+// orphanLease is a soft-AP lease held by a MAC no station has any more.
+type orphanLease struct {
+	apBoot uint64        // the AP's boot that gave it
+	expiry time.Duration // when the AP takes it back
+}
+
+// newMAC is NewEachBoot on a soft AP: a station that comes back with
+// another MAC. MicroPython's dhcpserver.c finds leases by MAC, so a
+// station that keeps its MAC (a Pico W's comes from its chip) gets its
+// address back; one whose MAC changes at each boot (a randomised MAC)
+// gets the next free lease, and its old one stays taken, by nobody, until
+// it expires a day later. Eight leases, so a board that reboots often
+// soon finds none. The caller holds l.mu.
+func (l *LAN) newMAC(h *Host) {
+	if h.lease == l.apBoots && l.byIP[h.ip] == h && softAPLeased(h.ip) {
+		if l.orphans == nil {
+			l.orphans = map[netip.Addr]orphanLease{}
+		}
+		l.orphans[h.ip] = orphanLease{apBoot: l.apBoots, expiry: h.leaseExpiry()}
+	}
+	h.lease = noLease
+	delete(l.byMAC, h.mac)
+	h.mac = macFor(h.index)
+	h.mac = tcpip.LinkAddress([]byte{h.mac[0], h.mac[1], h.mac[2] ^ byte(h.boots-1), h.mac[3], h.mac[4], h.mac[5]})
+	l.byMAC[h.mac] = h
 }
 
 // softAPLeased reports whether ip is one of the soft AP's eight lease

@@ -1,6 +1,7 @@
 package netsim
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -58,6 +59,10 @@ type Host struct {
 	opened         map[uint16]uint64
 	wedgeAll       bool // a door host: every SYN-ACK, until Unwedge
 	static         bool // its address was given, not leased
+	// dozing: the board sleeps until then and its radio does not wake it
+	// (PicoW.NoWakeOnWLAN); held are the frames waiting in the radio.
+	dozing time.Duration
+	held   [][]byte
 
 	stack *stack.Stack
 	port  *port
@@ -118,6 +123,7 @@ func (h *Host) PowerOff() {
 	}
 	h.udp, h.pending, h.listeners = nil, nil, nil
 	h.wedge, h.opened, h.wedgeAll = 0, nil, false // a new boot, a new stack
+	h.dozing, h.held = 0, nil
 	s := h.stack
 	h.stack, h.port = nil, nil
 	var notes []func()
@@ -154,7 +160,11 @@ func (h *Host) PowerOn() error {
 		return nil
 	}
 	var renumbered netip.Addr
-	if h.boots > 1 && !h.static && h.lan.cfg.Addressing == NewEachBoot {
+	switch {
+	case h.boots == 1 || h.static || h.lan.cfg.Addressing != NewEachBoot:
+	case h.lan.ap != nil:
+		h.lan.newMAC(h) // its next join asks the AP for a lease anew
+	default:
 		if old, ok := h.lan.renumber(h); ok {
 			renumbered = old
 		}
@@ -279,6 +289,15 @@ func (h *Host) deliver(gen uint64, frame []byte, f *udpFrame) {
 	h.lan.mu.Lock()
 	if !h.powered || h.gen != gen {
 		h.counters.Down++
+		h.lan.mu.Unlock()
+		return
+	}
+	if h.dozing > 0 {
+		if len(h.held) < SleepHeldFrames {
+			h.held = append(h.held, bytes.Clone(frame))
+		} else {
+			h.counters.Overflow++
+		}
 		h.lan.mu.Unlock()
 		return
 	}

@@ -86,6 +86,9 @@ type LAN struct {
 	capture *Capture
 	ap      *Host       // the soft AP, if any
 	apBoots uint64      // times the soft AP came up: its DHCP server forgets its leases each time
+	// orphans are soft-AP leases whose station came back with another MAC
+	// (NewEachBoot): held by nobody, they are taken until they expire.
+	orphans map[netip.Addr]orphanLease
 	busy    []*Host     // hosts whose stacks may have work in flight, see settle
 	anyBusy atomic.Bool // busy is not empty: settle reads it without the lock
 	closed  bool

@@ -243,6 +243,8 @@ type Counters struct {
 	// the way to it, dropped by a full rate-limit queue, cut by a partition
 	// on the way to this host, addressed to it while it was off, larger than
 	// an MTU on the way, or sent or addressed while it was not associated.
+	// Overflow also counts frames past SleepHeldFrames for a sleeping board
+	// whose radio does not wake it (PicoW.NoWakeOnWLAN).
 	Lost, Overflow, Partitioned, Down, TooBig, Unassociated uint64
 	// Silent counts frames a faulty radio (Fail) kept from leaving it or
 	// reaching it, though it reported itself joined.

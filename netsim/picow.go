@@ -48,6 +48,19 @@ import (
 //     firmware's (firmware/pico-w: lneto's DoDHCPv4 with a 3 s timeout, 3
 //     tries): a failed exchange costs DHCPTimeout, and after DHCPTries
 //     failures the board stays off the network until it joins again.
+//   - No wake-on-WLAN in light sleep (NoWakeOnWLAN): frames for a board
+//     whose firmware sleeps (Host.Doze) wait in the radio chip, not
+//     acknowledged, until it wakes. The default is the chip waking the
+//     RP2040: the CYW43439 raises its host-wake line for every frame
+//     (micropython/micropython#9438, which made MicroPython's lightsleep
+//     take that interrupt), and picosim's own firmware keeps polling the
+//     radio in its light sleep, so commands reach a sleeping board (seed
+//     002: "if in light sleep, the server wakes up upon receiving a
+//     command"). Without it (MicroPython's lightsleep before #9438 hung
+//     with the radio on; a dormant lightsleep() has no wake source but a
+//     pin), nothing is taken until the sleep ends or the board's own alarm
+//     wakes it (a fail-safe revert): a connect waits in SYN retransmits.
+//     The chip holds at most SleepHeldFrames; more are dropped (Overflow).
 type PicoW struct {
 	JoinMin, JoinMax time.Duration
 	PowerSaveOff     bool
@@ -60,6 +73,59 @@ type PicoW struct {
 	DHCPFail                float64
 	DHCPTimeout             time.Duration // default 3s
 	DHCPTries               int           // default 3
+	NoWakeOnWLAN            bool
+}
+
+// SleepHeldFrames is how many frames a radio holds for its sleeping board
+// (PicoW.NoWakeOnWLAN): the CYW43439's receive buffers, of which the
+// datasheet gives no count; 32 is a guess that a burst of heartbeats and a
+// controller's SYN retransmits fit in.
+const SleepHeldFrames = 32
+
+// Doze tells the host's radio its board sleeps for d: with NoWakeOnWLAN,
+// frames for it are held until the sleep ends or Wake (the board woke by
+// itself); otherwise nothing changes. The firmware's light sleep calls it.
+func (h *Host) Doze(d time.Duration) {
+	l := h.lan
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if h.profile == nil || !h.profile.NoWakeOnWLAN || !h.powered || d <= 0 {
+		return
+	}
+	until := l.clock.Now() + d
+	h.dozing = until
+	gen := h.gen
+	l.clock.AfterFunc(d, func() {
+		l.mu.Lock()
+		mine := h.gen == gen && h.dozing == until
+		l.mu.Unlock()
+		if mine {
+			h.Wake()
+		}
+	})
+}
+
+// Wake ends a Doze: the frames the radio held reach the board, in order,
+// as the next events (never from within the call).
+func (h *Host) Wake() {
+	l := h.lan
+	l.mu.Lock()
+	held, gen := h.held, h.gen
+	h.dozing, h.held = 0, nil
+	l.mu.Unlock()
+	if len(held) == 0 {
+		return
+	}
+	l.clock.AfterFunc(0, func() {
+		var f udpFrame
+		for i, frame := range held {
+			if i > 0 && isTCP(held[i-1]) {
+				l.settle() // one segment taken before the next, as when they came
+			}
+			f.parse(frame)
+			h.deliver(gen, frame, &f)
+		}
+	})
 }
 
 // Radio faults, as Fail takes them and OnRadioFault reports them.

@@ -295,3 +295,177 @@ func TestANinthStationWaitsForALeaseToExpire(t *testing.T) {
 		t.Fatalf("after s1's lease ran out: associated %v at %v", ninth.Associated(), ninth.IP())
 	}
 }
+
+// NewEachBoot on a soft AP is a station whose MAC changes at each boot:
+// MicroPython's DHCP server finds leases by MAC, so the station gets the
+// next free lease and its old one stays taken until it expires, a day
+// later. A board rebooting often uses up the eight; Sticky keeps its
+// address; the AP's own reboot forgets the stale leases.
+func TestNewEachBootOnASoftAPUsesUpItsLeases(t *testing.T) {
+	for _, addressing := range []netsim.Addressing{netsim.Sticky, netsim.NewEachBoot} {
+		t.Run(addressing.String(), func(t *testing.T) {
+			joins := 0
+			lan, err := netsim.New(netsim.Config{Seed: 3, SoftAP: "ap", Addressing: addressing,
+				OnAssociation: func(h *netsim.Host, up bool) {
+					if up && h.Name() == "s1" {
+						joins++
+					}
+				}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer lan.Close()
+			p := &netsim.PicoW{AssocLossEvery: -1}
+			ap, _ := lan.AddHost(netsim.HostConfig{Name: "ap", Profile: p})
+			s1, _ := lan.AddHost(netsim.HostConfig{Name: "s1", Profile: p})
+			s2, _ := lan.AddHost(netsim.HostConfig{Name: "s2", Profile: p})
+			clk := lan.Clock()
+			clk.RunUntil(time.Minute, func() bool { return joins == 1 && s2.Associated() })
+			at := func(last byte) netip.Addr { return netip.AddrFrom4([4]byte{192, 168, 4, last}) }
+			if s1.IP() != at(16) || s2.IP() != at(17) {
+				t.Fatalf("first boot: s1 %v, s2 %v", s1.IP(), s2.IP())
+			}
+			macs := map[string]bool{string(s1.MAC()): true}
+			// The station's seven reboots, a minute apart: with a new MAC
+			// each time it takes .18 to .23, then finds no lease.
+			want := []byte{18, 19, 20, 21, 22, 23}
+			for i := range 7 {
+				before := joins
+				s1.PowerOff()
+				clk.RunUntil(clk.Now()+time.Minute, func() bool { return false })
+				if err := s1.PowerOn(); err != nil {
+					t.Fatal(err)
+				}
+				clk.RunUntil(clk.Now()+time.Minute, func() bool { return joins > before })
+				macs[string(s1.MAC())] = true
+				switch {
+				case addressing == netsim.Sticky:
+					if joins == before || s1.IP() != at(16) || len(macs) != 1 {
+						t.Fatalf("reboot %d: joined %v, at %v, %d MACs: a station keeping its MAC keeps its lease", i+1, joins > before, s1.IP(), len(macs))
+					}
+				case i < len(want):
+					if joins == before || s1.IP() != at(want[i]) || len(macs) != i+2 {
+						t.Fatalf("reboot %d: joined %v, at %v, %d MACs; want a new MAC at %v", i+1, joins > before, s1.IP(), len(macs), at(want[i]))
+					}
+				default:
+					if joins != before || s1.Associated() {
+						t.Fatalf("reboot %d: joined at %v with all eight leases taken", i+1, s1.IP())
+					}
+				}
+				if s2.IP() != at(17) || !s2.Associated() {
+					t.Fatalf("reboot %d: s2 at %v, associated %v", i+1, s2.IP(), s2.Associated())
+				}
+			}
+			if addressing == netsim.Sticky {
+				return
+			}
+			// An hour before .16's lease ends (a day after it was last
+			// renewed, at the join) the station still finds none; after, it
+			// gets .16.
+			clk.RunUntil(23*time.Hour, func() bool { return false })
+			if err := s1.Rejoin(); err != nil {
+				t.Fatal(err)
+			}
+			clk.RunUntil(clk.Now()+time.Minute, func() bool { return false })
+			if s1.Associated() {
+				t.Fatalf("at 23 h: joined at %v before any lease expired", s1.IP())
+			}
+			clk.RunUntil(24*time.Hour+time.Minute, func() bool { return false })
+			if err := s1.Rejoin(); err != nil {
+				t.Fatal(err)
+			}
+			clk.RunUntil(clk.Now()+time.Minute, func() bool { return s1.Associated() })
+			if !s1.Associated() || s1.IP() != at(16) {
+				t.Fatalf("after a day: associated %v at %v, want .16, the first lease to expire", s1.Associated(), s1.IP())
+			}
+			// The AP's reboot forgets the stale leases: the station
+			// rebooting again takes the lowest free one.
+			ap.PowerOff()
+			if err := ap.PowerOn(); err != nil {
+				t.Fatal(err)
+			}
+			clk.RunUntil(clk.Now()+time.Minute, func() bool { return s1.Associated() && s2.Associated() })
+			s1.PowerOff()
+			if err := s1.PowerOn(); err != nil {
+				t.Fatal(err)
+			}
+			clk.RunUntil(clk.Now()+time.Minute, func() bool { return s1.Associated() })
+			if got := s1.IP().As4()[3]; !s1.Associated() || got > 18 {
+				t.Fatalf("after the AP's reboot: associated %v at .%d, want one of .16-.18", s1.Associated(), got)
+			}
+		})
+	}
+}
+
+// A board in light sleep whose radio does not wake it (NoWakeOnWLAN) takes
+// no frame: a connect to it is not answered until the sleep ends, or until
+// the board wakes by itself (Wake). With the Pico W's default the radio
+// wakes it and the connect is answered at once.
+func TestALightSleepWithoutWakeOnWLANHoldsFrames(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		noWake   bool
+		wakeAt   time.Duration // Wake called then; 0: never
+		answered time.Duration // the connect completes then, give or take the SYN retransmit
+	}{
+		{"wake-on-wlan", false, 0, 0},
+		{"no-wake-on-wlan", true, 0, 20 * time.Second},
+		{"no-wake-woken-at-5s", true, 5 * time.Second, 5 * time.Second},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			lan, err := netsim.New(netsim.Config{Seed: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer lan.Close()
+			clk := lan.Clock()
+			srv, _ := lan.AddHost(netsim.HostConfig{Name: "board", Profile: &netsim.PicoW{AssocLossEvery: -1, NoWakeOnWLAN: c.noWake}})
+			cli, _ := lan.AddHost(netsim.HostConfig{Name: "laptop"})
+			clk.RunUntil(time.Minute, srv.Associated)
+			if _, err := srv.ListenTCP(80, func(*netsim.TCPConn) {}); err != nil {
+				t.Fatal(err)
+			}
+			// A first connection: the laptop knows the board's MAC, so its
+			// SYNs go out (a cold ARP cache fails the connect in 3 s,
+			// "no route to host", as on Linux).
+			warm := false
+			cli.DialTCP(netip.AddrPortFrom(srv.IP(), 80), func(conn *netsim.TCPConn, err error) {
+				if err == nil {
+					conn.Close()
+				}
+				warm = err == nil
+			})
+			clk.RunUntil(clk.Now()+5*time.Second, func() bool { return warm })
+			clk.Run(clk.Now() + time.Second)
+			if !warm {
+				t.Fatal("no first connection")
+			}
+			start := clk.Now()
+			srv.Doze(20 * time.Second)
+			if c.wakeAt > 0 {
+				clk.AfterFunc(c.wakeAt, srv.Wake)
+			}
+			var took time.Duration
+			done := false
+			cli.DialTCP(netip.AddrPortFrom(srv.IP(), 80), func(conn *netsim.TCPConn, err error) {
+				if err != nil {
+					t.Errorf("connect: %v", err)
+				}
+				took, done = clk.Now()-start, true
+			})
+			clk.RunUntil(start+time.Minute, func() bool { return done })
+			if !done {
+				t.Fatalf("the connect never completed: board %+v, laptop %+v", srv.Counters(), cli.Counters())
+			}
+			// A held SYN is answered when the board wakes: the connect
+			// completes then, within the radio's wake-up latency.
+			if took < c.answered || took > c.answered+time.Second {
+				t.Fatalf("the connect took %v, want %v (+ under 1 s)", took, c.answered)
+			}
+			held := srv.Counters().Delivered
+			if c.noWake && held == 0 {
+				t.Fatal("nothing delivered after the wake")
+			}
+		})
+	}
+}

@@ -441,6 +441,10 @@ func (b *adapter) Write(c control.ConnID, data []byte) error {
 // Lost and Joined come from the LAN afterwards.
 func (b *adapter) Rejoin() error { return b.host.Rejoin() }
 
+// Doze and Wake tell the board's radio of a light sleep (firmware.Dozer).
+func (b *adapter) Doze(d time.Duration) { b.host.Doze(d) }
+func (b *adapter) Wake()                { b.host.Wake() }
+
 func (b *adapter) Peer(c control.ConnID) node.Addr {
 	if conn := b.conns[c]; conn != nil {
 		return node.Addr(conn.RemoteAddr().Addr().As4())

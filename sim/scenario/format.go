@@ -205,6 +205,11 @@ type RadioSpec struct {
 	JoinMax Duration `yaml:"join_max"`
 	// PowerSaveOff: no power saving (wlan.config(pm=PM_NONE)).
 	PowerSaveOff bool `yaml:"power_save_off"`
+	// WakeOnWLAN (default true): a frame for the board wakes it from light
+	// sleep, as a Pico W's radio does. false: frames wait in the radio,
+	// unacknowledged, until the sleep ends or a revert wakes the board
+	// (MicroPython's lightsleep before micropython#9438, a dormant sleep).
+	WakeOnWLAN *bool `yaml:"wake_on_wlan"`
 }
 
 // RadioFault puts a board's radio in a fault state now (sim and emulated

@@ -13,7 +13,7 @@ func (r RadioSpec) picoW() netsim.PicoW {
 		JoinMin: r.JoinMin.D(), JoinMax: r.JoinMax.D(), PowerSaveOff: r.PowerSaveOff,
 		AssocLossEvery: r.AssocLossEvery.D(),
 		SilentEvery:    r.SilentEvery.D(), StallEvery: r.StallEvery.D(), DHCPFail: float64(r.DHCPFail),
-		WedgeEvery: r.WedgeEvery.D(),
+		WedgeEvery: r.WedgeEvery.D(), NoWakeOnWLAN: r.WakeOnWLAN != nil && !*r.WakeOnWLAN,
 	}
 }
 

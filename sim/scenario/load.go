@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -280,7 +281,12 @@ func yamlError(path string, err error) *Error {
 	if errors.As(err, &unknown) {
 		if m := quoted.FindStringSubmatch(e.Msg); m != nil {
 			e.Msg = fmt.Sprintf("unknown field %q", m[1])
-			if s := suggest(m[1]); s != "" {
+			if homes := fieldHomes[m[1]]; len(homes) > 0 {
+				if len(homes) > 3 {
+					homes = append(homes[:3:3], fmt.Sprintf("%d other places", len(homes)-3))
+				}
+				e.Msg += " here: it belongs under " + strings.Join(homes, " or ")
+			} else if s := suggest(m[1]); s != "" {
 				e.Msg += fmt.Sprintf(": did you mean %q?", s)
 			}
 		}
@@ -453,6 +459,45 @@ var fieldNames = func() []string {
 	}
 	sort.Strings(names)
 	return names
+}()
+
+// fieldHomes says where each key of the format goes ("topology",
+// "steps[].control", "the top level"): a known key in the wrong place is
+// told where it belongs, not that it is misspelt.
+var fieldHomes = func() map[string][]string {
+	homes := map[string][]string{}
+	var walk func(t reflect.Type, at string, depth int)
+	walk = func(t reflect.Type, at string, depth int) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+			if t.Kind() != reflect.Pointer {
+				at += "[]"
+			}
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || depth > 6 {
+			return
+		}
+		home := at
+		if home == "" {
+			home = "the top level"
+		}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			switch {
+			case name == "-":
+			case name == "" && strings.Contains(opts, "inline"):
+				walk(f.Type, at, depth+1)
+			case name != "":
+				if !slices.Contains(homes[name], home) {
+					homes[name] = append(homes[name], home)
+				}
+				walk(f.Type, strings.TrimPrefix(at+"."+name, "."), depth+1)
+			}
+		}
+	}
+	walk(reflect.TypeOf(Scenario{}), "", 0)
+	return homes
 }()
 
 // suggest returns the known field closest to name, if close enough.

@@ -14,6 +14,8 @@ func TestErrorsNameTheirPlaceAndSuggestTheFieldMeant(t *testing.T) {
 	}{
 		{"misspelt field", "name: x\ntopology:\n  boards: 3\n  network:\n    latncy: 20ms\n",
 			[]string{`f.yaml:5:5: unknown field "latncy": did you mean "latency"?`}},
+		{"field in the wrong place", "name: x\ntopology:\n  boards: 3\nnetwork:\n  loss: 10%\n",
+			[]string{`f.yaml:4:1: unknown field "network" here: it belongs under topology`}},
 		{"field from nowhere", "name: x\ntopology:\n  boards: 3\nsteps:\n  - explode: now\n",
 			[]string{`f.yaml:5:5: unknown field "explode"`}},
 		{"bad duration", "name: x\ntopology:\n  boards: 2\nsteps:\n  - wait: soon\n",

@@ -248,6 +248,16 @@ func (t *Emulated) PowerOn(board string) error {
 					door.Host().Rejoin()
 				case firmware.EvRelisten:
 					door.Host().Unwedge() // its listeners are new ones
+				case firmware.EvSleep:
+					// A light sleep: the door host's radio holds the board's
+					// frames if it does not wake it (netsim.PicoW.NoWakeOnWLAN).
+					if d, ok := strings.CutPrefix(l.Detail, "light, "); ok {
+						if d, err := time.ParseDuration(d); err == nil {
+							door.Host().Doze(d)
+						}
+					}
+				case firmware.EvWake:
+					door.Host().Wake()
 				}
 				t.line(board, l, t.Now())
 			}

@@ -84,8 +84,8 @@ type LAN struct {
 	batch   map[time.Duration]*delivery // of the frame being transmitted, by delay
 	batches []*delivery                 // the same, in the order they were made
 	capture *Capture
-	ap      *Host       // the soft AP, if any
-	apBoots uint64      // times the soft AP came up: its DHCP server forgets its leases each time
+	ap      *Host  // the soft AP, if any
+	apBoots uint64 // times the soft AP came up: its DHCP server forgets its leases each time
 	// orphans are soft-AP leases whose station came back with another MAC
 	// (NewEachBoot): held by nobody, they are taken until they expire.
 	orphans map[netip.Addr]orphanLease

@@ -174,6 +174,7 @@ type TCPConn struct {
 	out       []byte // written but not yet taken by the stack
 	done      bool
 	connected func(error)
+	to        netip.AddrPort // the address DialTCP connects to
 	buf       bytes.Buffer
 
 	// OnData receives what arrives; the slice is valid during the call.
@@ -200,8 +201,11 @@ func (c *TCPConn) StopReading(rcvbuf int) {
 }
 
 // DialTCP connects to addr; connected runs on the clock's goroutine with nil
-// once connected, or the reason it failed.
-func (h *Host) DialTCP(to netip.AddrPort, connected func(*TCPConn, error)) {
+// once connected, or the reason it failed. It returns the connection being
+// made (nil when it failed at once): a caller that gives up waiting aborts
+// it, as closing a socket in SYN_SENT does, so that a late answer from the
+// peer is refused rather than turned into a connection nobody uses.
+func (h *Host) DialTCP(to netip.AddrPort, connected func(*TCPConn, error)) *TCPConn {
 	c := &TCPConn{}
 	c.wq = new(waiter.Queue)
 	s, err := h.needStack()
@@ -220,16 +224,38 @@ func (h *Host) DialTCP(to netip.AddrPort, connected func(*TCPConn, error)) {
 	}
 	if err != nil {
 		h.lan.clock.AfterFunc(0, func() { connected(nil, fmt.Errorf("netsim: %s: TCP endpoint: %v", h.name, err)) })
-		return
+		return nil
 	}
-	c.ep = ep
+	c.ep, c.to = ep, to
 	c.connected = func(err error) { connected(c, err) }
 	c.attach(h)
 	switch err := ep.Connect(tcpip.FullAddress{Addr: tcpip.AddrFrom4(to.Addr().As4()), Port: to.Port()}); err.(type) {
 	case nil, *tcpip.ErrConnectStarted:
 	default:
-		c.fail(fmt.Errorf("netsim: connect to %v: %v", to, err))
+		c.fail(connectError(to, err))
 	}
+	return c
+}
+
+// connectError says why a connect to "to" failed, in the words of the
+// errno a socket would have reported.
+func connectError(to netip.AddrPort, err tcpip.Error) error {
+	var why string
+	switch err.(type) {
+	case *tcpip.ErrHostUnreachable:
+		// Nobody answered ARP for the next hop (gVisor gives up 3 s after
+		// the first request, as Linux does), or an ICMP error said so.
+		why = "host unreachable (EHOSTUNREACH)"
+	case *tcpip.ErrNetworkUnreachable:
+		why = "network unreachable (ENETUNREACH)"
+	case *tcpip.ErrConnectionRefused:
+		why = "connection refused (ECONNREFUSED)"
+	case *tcpip.ErrTimeout:
+		why = "connection timed out (ETIMEDOUT)"
+	default:
+		return fmt.Errorf("netsim: connect to %v: %v", to, err)
+	}
+	return fmt.Errorf("netsim: connect to %v: %s: %v", to, why, err)
 }
 
 func (c *TCPConn) attach(h *Host) {
@@ -278,13 +304,18 @@ func (c *TCPConn) CloseWrite() {
 }
 
 // Abort drops the connection at once: what is queued is discarded and the
-// peer gets RST. OnClose runs.
+// peer gets RST. OnClose runs; a connect still in progress is given up
+// instead, and its callback told so.
 func (c *TCPConn) Abort() {
 	if c.done {
 		return
 	}
 	c.out = nil
 	c.ep.Abort()
+	if c.connected != nil {
+		c.fail(fmt.Errorf("netsim: connect to %v: aborted", c.to))
+		return
+	}
 	c.end()
 }
 
@@ -305,12 +336,12 @@ func (c *TCPConn) serve() {
 		if c.ep.Readiness(waiter.WritableEvents|waiter.EventErr|waiter.EventHUp) == 0 {
 			return // still connecting
 		}
-		connected := c.connected
-		c.connected = nil
-		if err := c.ep.LastError(); err != nil {
-			c.fail(fmt.Errorf("netsim: connect: %v", err))
+		if err := c.connectResult(); err != nil {
+			c.fail(err) // fail reports it: c.connected is still set
 			return
 		}
+		connected := c.connected
+		c.connected = nil
 		connected(nil)
 	}
 	c.flush()
@@ -332,6 +363,32 @@ func (c *TCPConn) serve() {
 		if c.OnData != nil && c.buf.Len() > 0 {
 			c.OnData(c.buf.Bytes())
 		}
+	}
+}
+
+// connectResult is how a connect that has stopped waiting ended: nil if
+// the endpoint is connected, else why not. gVisor's LastError returns (and
+// clears) the endpoint's hard error first, the one a failed handshake
+// leaves (tcpip.ErrorOption, SO_ERROR, is not implemented by its TCP), then
+// the last soft error. An endpoint that is not connected never counts as
+// one, even with no error left to say why.
+func (c *TCPConn) connectResult() error {
+	if err := c.ep.LastError(); err != nil {
+		return connectError(c.to, err)
+	}
+	switch st := tcp.EndpointState(c.ep.State()); st {
+	case tcp.StateEstablished, tcp.StateCloseWait, tcp.StateFinWait1, tcp.StateFinWait2,
+		tcp.StateClosing, tcp.StateLastAck, tcp.StateTimeWait:
+		return nil // connected, and perhaps closed by the peer since
+	default:
+		// A Read reports the hard error of an endpoint in StateError.
+		var b bytes.Buffer
+		if _, err := c.ep.Read(&b, tcpip.ReadOptions{}); err != nil {
+			if _, wait := err.(*tcpip.ErrWouldBlock); !wait {
+				return connectError(c.to, err)
+			}
+		}
+		return fmt.Errorf("netsim: connect to %v: not connected (TCP state %v)", c.to, st)
 	}
 }
 

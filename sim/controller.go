@@ -100,16 +100,13 @@ func (ct *Controller) Connect(board string) error {
 	return nil
 }
 
-// dial makes one connect attempt. A connection that completes after the
-// attempt gave up is closed at once.
+// dial makes one connect attempt; one that gives up aborts the connect, as
+// a client closing its socket does.
 func (ct *Controller) dial(b *Board, timeout time.Duration) error {
 	var dialErr error
 	done, late := false, false
-	ct.host.DialTCP(b.ControlAddr(), func(conn *netsim.TCPConn, err error) {
+	pending := ct.host.DialTCP(b.ControlAddr(), func(conn *netsim.TCPConn, err error) {
 		if late {
-			if err == nil {
-				conn.Close()
-			}
 			return
 		}
 		done, dialErr = true, err
@@ -122,6 +119,9 @@ func (ct *Controller) dial(b *Board, timeout time.Duration) error {
 	})
 	if !ct.c.RunUntil(ct.c.Now()+timeout, func() bool { return done }) {
 		late = true
+		if pending != nil {
+			pending.Abort() // no more SYNs: a board that wakes later answers none of them
+		}
 		return fmt.Errorf("no answer within %v", timeout)
 	}
 	return dialErr

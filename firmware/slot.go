@@ -33,7 +33,20 @@ type SlotConn interface {
 	Listen() error
 	// RemoteAddr is the peer's IPv4 address (4 bytes), or nil.
 	RemoteAddr() []byte
+	// HalfOpen: a peer's SYN arrived and the handshake is not done
+	// (SYN-RECEIVED).
+	HalfOpen() bool
 }
+
+// HalfOpenLimit is how long an accepting slot may stay half-open before
+// the program hears of an unanswered connection attempt
+// (Program.Unanswered): a handshake takes one round trip, and a
+// controller's SYN retransmits (1 s, then 3 s) meet the same connection, so
+// one still not done after 3 s had its SYN-ACK lost, or never sent
+// (soypat/cyw43439#82). The slot is aborted and listens again, and two such
+// within UnansweredWindow make the program open the port's listeners anew.
+// A SYN the stack never saw at all does not show here.
+const HalfOpenLimit = 3 * time.Second
 
 // MaxBacklog bounds what a control connection may owe its controller beyond
 // the stack's own buffer: a controller that stops reading is cut off rather
@@ -69,6 +82,8 @@ type Slot struct {
 	closing   bool          // the program closed it: close once the backlog is out
 	finishing bool          // ended, waiting for the close to finish (or Linger)
 	closedAt  time.Duration // when it ended
+	half      bool          // half-open (SlotConn.HalfOpen) since halfAt
+	halfAt    time.Duration
 	backlog   []byte
 	// CutOff counts connections aborted for an overflowing backlog.
 	CutOff uint64
@@ -97,6 +112,15 @@ func (s *Slot) Poll(now time.Duration, p *Program, buf []byte) (busy bool, err e
 		s.free = true
 		p.Connected(now, s.ID, errRefused)
 		return true, nil
+	case s.outgoing || s.open || s.finishing || !c.HalfOpen():
+		s.half = false
+	case !s.half:
+		s.half, s.halfAt = true, now
+	case now-s.halfAt >= HalfOpenLimit:
+		s.half = false
+		c.Abort() // it listens again below
+		p.Unanswered(now, s.Port)
+		busy = true
 	}
 	for s.open && c.Buffered() > 0 {
 		n := c.Read(buf)

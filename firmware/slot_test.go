@@ -3,6 +3,7 @@ package firmware_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +29,7 @@ type tcpSlot struct {
 }
 
 func (c *tcpSlot) Established() bool {
-	return c.state != "closed" && c.state != "listen" && c.state != "syn_sent"
+	return c.state != "closed" && c.state != "listen" && c.state != "syn_sent" && c.state != "syn_rcvd"
 }
 func (c *tcpSlot) PeerDone() bool {
 	return c.state == "close_wait" || c.state == "last_ack" || c.state == "closed"
@@ -64,6 +65,7 @@ func (c *tcpSlot) Listen() error {
 }
 
 func (c *tcpSlot) RemoteAddr() []byte { return []byte{192, 168, 1, 50} }
+func (c *tcpSlot) HalfOpen() bool     { return c.state == "syn_rcvd" }
 
 // drain lets the network carry what was written.
 func (c *tcpSlot) drain() { c.sent, c.out = append(c.sent, c.out...), c.out[:0] }
@@ -312,5 +314,51 @@ func (b *slotBoard) pollDial(t *testing.T) {
 		if busy, err := b.dial.Poll(b.now, b.p, b.buf); err != nil || !busy {
 			return
 		}
+	}
+}
+
+// A slot left half-open (a SYN taken, the handshake never done: the
+// SYN-ACK lost, or never sent as in cyw43439#82) is aborted after
+// HalfOpenLimit and listens again; the program hears each, and opens the
+// port anew after two within UnansweredWindow. A handshake finishing in
+// time is left alone.
+func TestAHalfOpenSlotListensAgainAndIsReported(t *testing.T) {
+	b := newSlotBoard(t, 1024)
+	b.p.Joined(b.now, node.Addr{10, 0, 0, 2}, node.Addr{10, 0, 0, 255})
+	b.poll(t)
+	restarts := func() any { return b.p.State(b.now).Stats["listen_restarts"] }
+
+	before := b.conn.aborts
+	b.conn.state = "syn_rcvd" // a SYN; the ACK comes 2.9 s later
+	b.poll(t)
+	b.now += firmware.HalfOpenLimit - 100*time.Millisecond
+	b.poll(t)
+	if b.conn.aborts != before {
+		t.Fatalf("a handshake under the limit was aborted")
+	}
+	b.conn.state = "established"
+	b.poll(t)
+	b.conn.state, b.conn.in = "close_wait", nil
+	b.poll(t)
+	b.now += firmware.Linger
+	b.conn.state = "closed"
+	b.poll(t)
+	if b.conn.state != "listen" {
+		t.Fatalf("after a connection: %s", b.conn.state)
+	}
+
+	for i := range 2 {
+		aborts, listens := b.conn.aborts, b.conn.listens
+		b.conn.state = "syn_rcvd" // never completes
+		b.poll(t)
+		b.now += firmware.HalfOpenLimit
+		b.poll(t)
+		if b.conn.aborts == aborts || b.conn.listens == listens || b.conn.state != "listen" {
+			t.Fatalf("half-open %d: %d aborts, %d listens, %s: want aborted and listening again", i+1, b.conn.aborts-aborts, b.conn.listens-listens, b.conn.state)
+		}
+		b.now += time.Second
+	}
+	if got := restarts(); fmt.Sprint(got) != "1" {
+		t.Fatalf("two half-open attempts %v apart: listen_restarts %v, want 1", firmware.HalfOpenLimit+time.Second, got)
 	}
 }

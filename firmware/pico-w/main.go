@@ -512,6 +512,7 @@ func (l *lnetoConn) Closed() bool       { return l.c.State().IsClosed() }
 func (l *lnetoConn) Buffered() int      { return l.c.BufferedInput() }
 func (l *lnetoConn) Close()             { l.c.Close() }
 func (l *lnetoConn) RemoteAddr() []byte { return l.c.RemoteAddr() }
+func (l *lnetoConn) HalfOpen() bool     { return l.c.State() == tcp.StateSynRcvd }
 func (l *lnetoConn) Abort()             { l.c.Abort() }
 func (l *lnetoConn) Listen() error      { return l.stack.ListenTCP4(l.c, l.port) }
 func (l *lnetoConn) Read(p []byte) int {

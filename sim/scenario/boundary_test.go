@@ -141,6 +141,30 @@ func TestAnOutageInTheWindowIsNamedNotFailed(t *testing.T) {
 		t.Fatalf("hello in an outage: passed %v, not judged %q, failures %q", r.Passed, r.NotJudged, r.Failures)
 	}
 
+	// A control step that gets no reply while its board's radio is out,
+	// unscripted, is not judged; another board's outage excuses nothing.
+	s, err = Load("../../scenarios/light-sleep-without-wake.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed = 945 // pico3 loses WiFi at 6.525s, as the controller waits for its ping
+	r = Run(s, Options{Seed: &seed})
+	if !r.Passed || !strings.Contains(r.NotJudged, "step 3 not judged: pico3 lost its WiFi association at 6.525s") || !strings.Contains(r.NotJudged, "control pico3") {
+		t.Fatalf("control in an outage: passed %v, not judged %q, failures %q", r.Passed, r.NotJudged, r.Failures)
+	}
+	r = run(t, `name: another board's outage
+topology:
+  boards: 3
+  wifi_watchdog: false
+  network: {radios: {pico3: {silent_every: 1s}, pico2: {wedge_every: 1s}}}
+steps:
+  - at: 20s
+    control: {board: pico2, timeout: 2s, commands: [{send: {action: ping}}]}
+`)
+	if r.Passed || r.NotJudged != "" || !strings.Contains(strings.Join(r.Failures, "\n"), "control pico2") {
+		t.Fatalf("pico3's outage excused pico2's silence: passed %v, not judged %q, failures %q", r.Passed, r.NotJudged, r.Failures)
+	}
+
 	// On a soft AP, powering the AP off takes every station off the air:
 	// those losses are the step's doing, and the expectation fails.
 	r = run(t, `name: scripted

@@ -74,10 +74,15 @@ func (r *runner) excused(e *Expect, err error) error {
 }
 
 // outageIn is err, or notJudged naming the unscripted radio outages that
-// touch the window from..to (see excused).
-func (r *runner) outageIn(from, to time.Duration, err error) error {
+// touch the window from..to (see excused): of any board, or of the boards
+// named (and the soft AP, whose outage is every station's).
+func (r *runner) outageIn(from, to time.Duration, err error, boards ...string) error {
 	var touching []check.Outage
 	for _, o := range check.Outages(r.t.Timeline(), func(at time.Duration) bool { return r.stepsAt[at] }) {
+		ap := r.s.Topology.Network.Mode == "softap" && o.Board == r.s.BoardNames()[0]
+		if len(boards) > 0 && !slices.Contains(boards, o.Board) && !ap {
+			continue
+		}
 		if o.Touches(from, to, r.bound) {
 			touching = append(touching, o)
 		}

@@ -437,11 +437,15 @@ func (r *runner) control(ctl *Control) error {
 		}
 		return nil // send closed and forgot the connection that failed
 	}
+	from := r.t.Now()
 	for _, cmd := range ctl.Commands {
 		line := cmd.line()
 		reply, err := r.send(ctl, line)
 		if err != nil {
-			return fmt.Errorf("control %s: %w", ctl.Board, err)
+			// No reply, or no connection: the board's own radio losing its
+			// association, unscripted, explains it (a wrong reply is
+			// judged whatever the radio did).
+			return r.outageIn(from, r.t.Now(), fmt.Errorf("control %s: %w", ctl.Board, err), ctl.Board)
 		}
 		if err := judgeReply(cmd, line, reply); err != nil {
 			return fmt.Errorf("control %s: %w", ctl.Board, err)

@@ -72,7 +72,7 @@ type Host struct {
 	pending   []func(*stack.Stack)
 	listeners []*TCPListener // made before the stack, to refuse a second on a port
 	stackSeed uint64
-	door      *Door // a door host has no stack: frames go to its TAP device
+	door      outside // a door or wire host has no stack here: frames go outside
 }
 
 // Name returns the host's name.

@@ -216,6 +216,11 @@ type HostConfig struct {
 	// Profile makes the host a Pico W on WiFi (join delay, power saving,
 	// association loss); nil is a wired host.
 	Profile *PicoW
+	// Wire makes the host's network stack one outside netsim (an emulated
+	// board's own, behind a model of its radio chip): frames for it go to
+	// Wire, on the clock's goroutine; it sends with Host.Transmit, and
+	// netsim's router answers its DHCP (see wire.go).
+	Wire func(frame []byte)
 }
 
 // Close ends the LAN: every host is powered off, its stack destroyed with
@@ -317,6 +322,9 @@ func (l *LAN) AddHost(hc HostConfig) (*Host, error) {
 		h.profile = &p
 	}
 	h.static = hc.IP.IsValid() || isAP
+	if hc.Wire != nil {
+		h.door = wire(hc.Wire)
+	}
 	if isAP {
 		l.ap = h
 	}

@@ -1,0 +1,138 @@
+package netsim
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net/netip"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+)
+
+// outside is where a host without a stack here sends the frames it
+// receives: a door's TAP device, or a wire host's program.
+type outside interface{ write(frame []byte) }
+
+// wire is HostConfig.Wire.
+type wire func(frame []byte)
+
+func (w wire) write(frame []byte) { w(frame) }
+
+// Transmit sends an Ethernet frame from a wire host (HostConfig.Wire) onto
+// the LAN, as its radio would: through its links, impairments and the
+// capture. A DHCP request is answered by the LAN's router (dhcpDelay
+// later) with the host's address. Call it on the clock's goroutine.
+func (h *Host) Transmit(frame []byte) {
+	if _, ok := h.door.(wire); !ok {
+		return
+	}
+	frame = bytes.Clone(frame)
+	h.lan.transmit(h, frame)
+	if reply := h.lan.dhcpReply(h, frame); reply != nil {
+		h.lan.mu.Lock()
+		gen, sent := h.gen, h.powered && (h.profile == nil || h.associated) && h.fault == "" && !h.lan.apDown()
+		h.lan.mu.Unlock()
+		if sent {
+			h.lan.clock.AfterFunc(dhcpDelay, func() {
+				var f udpFrame
+				f.parse(reply)
+				h.deliver(gen, reply, &f)
+			})
+		}
+	}
+}
+
+// dhcpDelay is the router's time to answer a DHCP message.
+const dhcpDelay = 2 * time.Millisecond
+
+// DHCP (RFC 2131) as far as a client needs it: the router answers a
+// DISCOVER with an OFFER and a REQUEST with an ACK, both of the address
+// netsim gave the host, so that a stack outside netsim (lneto's DHCP
+// client, say) gets the address the LAN already routes to it.
+const (
+	dhcpDiscover = 1
+	dhcpOffer    = 2
+	dhcpRequest  = 3
+	dhcpAck      = 5
+	bootpFixed   = 236 // op .. file, before the magic cookie
+)
+
+var dhcpMagic = []byte{99, 130, 83, 99}
+
+// dhcpReply is the router's answer to frame, if frame is a DHCP DISCOVER or
+// REQUEST from h to the server port; nil otherwise.
+func (l *LAN) dhcpReply(h *Host, frame []byte) []byte {
+	const eth = header.EthernetMinimumSize
+	if len(frame) < eth+header.IPv4MinimumSize+header.UDPMinimumSize || header.Ethernet(frame).Type() != header.IPv4ProtocolNumber {
+		return nil
+	}
+	ip := header.IPv4(frame[eth:])
+	if !ip.IsValid(len(ip)) || ip.Protocol() != uint8(header.UDPProtocolNumber) {
+		return nil
+	}
+	udp := header.UDP(ip.Payload())
+	if len(udp) < header.UDPMinimumSize || udp.DestinationPort() != 67 {
+		return nil
+	}
+	m := udp.Payload()
+	if len(m) < bootpFixed+len(dhcpMagic) || m[0] != 1 || !bytes.Equal(m[bootpFixed:bootpFixed+4], dhcpMagic) {
+		return nil
+	}
+	kind := byte(0)
+	for o := m[bootpFixed+4:]; len(o) > 0 && o[0] != 255; {
+		if o[0] == 0 {
+			o = o[1:]
+			continue
+		}
+		if len(o) < 2 || len(o) < 2+int(o[1]) {
+			return nil
+		}
+		if o[0] == 53 && o[1] == 1 {
+			kind = o[2]
+		}
+		o = o[2+int(o[1]):]
+	}
+	var answer byte
+	switch kind {
+	case dhcpDiscover:
+		answer = dhcpOffer
+	case dhcpRequest:
+		answer = dhcpAck
+	default:
+		return nil
+	}
+	l.mu.Lock()
+	yours, router, bits := h.ip, l.router, l.cfg.Subnet.Bits()
+	lease := uint32(24 * 3600)
+	if l.cfg.Addressing == NewAtExpiry {
+		lease = uint32(l.cfg.Lease / time.Second)
+	}
+	l.mu.Unlock()
+	r := make([]byte, bootpFixed, bootpFixed+64)
+	r[0], r[1], r[2] = 2, 1, 6 // BOOTREPLY, Ethernet, 6-byte addresses
+	copy(r[4:8], m[4:8])       // xid
+	copy(r[10:12], m[10:12])   // flags
+	y, rt := yours.As4(), router.As4()
+	copy(r[16:20], y[:])
+	copy(r[20:24], rt[:])
+	copy(r[28:44], m[28:44]) // chaddr
+	r = append(r, dhcpMagic...)
+	mb := maskBytes(bits)
+	r = append(r, 53, 1, answer, 54, 4, rt[0], rt[1], rt[2], rt[3], 1, 4, mb[0], mb[1], mb[2], mb[3],
+		3, 4, rt[0], rt[1], rt[2], rt[3], 6, 4, rt[0], rt[1], rt[2], rt[3], 51, 4)
+	r = binary.BigEndian.AppendUint32(r, lease)
+	r = append(r, 255)
+	return appendUDPFrame(routerMAC, h.mac, netip.AddrPortFrom(router, 67), netip.AddrPortFrom(netip.AddrFrom4([4]byte{255, 255, 255, 255}), 68), 0, r)
+}
+
+// routerMAC is the router's link address in the DHCP answers it sends.
+var routerMAC = tcpip.LinkAddress([]byte{0x02, 0x50, 0x49, 0xff, 0xff, 0xfe})
+
+// maskBytes is the netmask of a prefix length.
+func maskBytes(bits int) [4]byte {
+	m := ^uint32(0) << (32 - bits)
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], m)
+	return b
+}

@@ -21,15 +21,20 @@ func (w wire) write(frame []byte) { w(frame) }
 
 // Transmit sends an Ethernet frame from a wire host (HostConfig.Wire) onto
 // the LAN, as its radio would: through its links, impairments and the
-// capture. A DHCP request is answered by the LAN's router (dhcpDelay
-// later) with the host's address. Call it on the clock's goroutine.
+// capture. The LAN's router answers a DHCP request (dhcpDelay later) with
+// the host's address, and an ARP request for its own address (a stack that
+// checks its gateway, as lneto's does). Call it on the clock's goroutine.
 func (h *Host) Transmit(frame []byte) {
 	if _, ok := h.door.(wire); !ok {
 		return
 	}
 	frame = bytes.Clone(frame)
 	h.lan.transmit(h, frame)
-	if reply := h.lan.dhcpReply(h, frame); reply != nil {
+	reply := h.lan.dhcpReply(h, frame)
+	if reply == nil {
+		reply = h.lan.routerARP(h, frame)
+	}
+	if reply != nil {
 		h.lan.mu.Lock()
 		gen, sent := h.gen, h.powered && (h.profile == nil || h.associated) && h.fault == "" && !h.lan.apDown()
 		h.lan.mu.Unlock()
@@ -124,6 +129,32 @@ func (l *LAN) dhcpReply(h *Host, frame []byte) []byte {
 	r = binary.BigEndian.AppendUint32(r, lease)
 	r = append(r, 255)
 	return appendUDPFrame(routerMAC, h.mac, netip.AddrPortFrom(router, 67), netip.AddrPortFrom(netip.AddrFrom4([4]byte{255, 255, 255, 255}), 68), 0, r)
+}
+
+// routerARP is the router's answer to frame, if frame is an ARP request
+// for the router's address; nil otherwise.
+func (l *LAN) routerARP(h *Host, frame []byte) []byte {
+	const eth = header.EthernetMinimumSize
+	if len(frame) < eth+header.ARPSize || header.Ethernet(frame).Type() != header.ARPProtocolNumber {
+		return nil
+	}
+	a := header.ARP(frame[eth:])
+	l.mu.Lock()
+	router := l.router.As4()
+	l.mu.Unlock()
+	if !a.IsValid() || a.Op() != header.ARPRequest || !bytes.Equal(a.ProtocolAddressTarget(), router[:]) {
+		return nil
+	}
+	r := make([]byte, eth+header.ARPSize)
+	header.Ethernet(r).Encode(&header.EthernetFields{SrcAddr: routerMAC, DstAddr: tcpip.LinkAddress(a.HardwareAddressSender()), Type: header.ARPProtocolNumber})
+	ra := header.ARP(r[eth:])
+	ra.SetIPv4OverEthernet()
+	ra.SetOp(header.ARPReply)
+	copy(ra.HardwareAddressSender(), routerMAC)
+	copy(ra.ProtocolAddressSender(), router[:])
+	copy(ra.HardwareAddressTarget(), a.HardwareAddressSender())
+	copy(ra.ProtocolAddressTarget(), a.ProtocolAddressSender())
+	return r
 }
 
 // routerMAC is the router's link address in the DHCP answers it sends.

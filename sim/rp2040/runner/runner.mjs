@@ -370,6 +370,39 @@ function patchCoreClass(core) {
     exceptionEntry.call(this, exceptionNumber);
     this.PC &= ~1;
   };
+
+  // PATCH 12 (CortexM0Core.executeInstruction): ADCS and SBCS set the V
+  // flag wrong when the carry in crosses the sign boundary. rp2040js adds
+  // the carry to an operand before computing the flags (SBCS: Rdn -
+  // (Rm + NOT C)), so 0 - 0x7fffffff - 1, the high half of a 64-bit
+  // compare of a small number with MaxInt64, sets V, and `x < MaxInt64`
+  // came out false: the firmware's watchdog, whose "never" is MaxInt64,
+  // rejoined WiFi 4 ms after every join. The flags are recomputed here as
+  // the architecture's AddWithCarry(Rdn, Rm or NOT Rm, C) gives them.
+  const executeInstruction = coreProto.executeInstruction;
+  coreProto.executeInstruction = function () {
+    if (this.interruptsUpdated && this.checkForInterrupts()) {
+      this.waiting = false; // as the original's prologue, so the peek below is what runs
+    }
+    const op = this.readUint16(this.PC & ~1);
+    const sbc = op >> 6 === 0b0100000110;
+    if (!sbc && op >> 6 !== 0b0100000101) {
+      return executeInstruction.call(this);
+    }
+    const rdn = op & 7;
+    const x = this.registers[rdn] >>> 0;
+    const y = sbc ? ~this.registers[(op >> 3) & 7] >>> 0 : this.registers[(op >> 3) & 7] >>> 0;
+    const c = this.C ? 1 : 0;
+    const cycles = executeInstruction.call(this);
+    const sum = x + y + c;
+    const result = sum >>> 0;
+    this.registers[rdn] = result;
+    this.N = (result & 0x80000000) !== 0;
+    this.Z = result === 0;
+    this.C = sum > 0xffffffff;
+    this.V = (result | 0) !== (x | 0) + (y | 0) + c;
+    return cycles;
+  };
 }
 
 // PATCH 2 (StateMachine.writeUint32): changing SHIFTCTRL's FJOIN bits flushes

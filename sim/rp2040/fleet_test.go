@@ -1,0 +1,184 @@
+package rp2040_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/picosim/picosim/firmware"
+	"github.com/picosim/picosim/netsim"
+	"github.com/picosim/picosim/node/control"
+	"github.com/picosim/picosim/sim/rp2040"
+)
+
+// paths finds the runner, the image and the boot ROM, or skips saying what
+// is missing (make rp2040 and make firmware provide them).
+func paths(t *testing.T) rp2040.Paths {
+	t.Helper()
+	if os.Getenv("PICOSIM_RP2040") == "" {
+		t.Skip("the shipped image on emulated RP2040s runs with PICOSIM_RP2040=1 (make rp2040)")
+	}
+	p, err := rp2040.Find("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// run boots n emulated boards on one LAN and returns their events, by
+// board, until done says so or the LAN's clock reaches limit.
+func run(t *testing.T, n int, limit time.Duration, done func(map[string][]firmware.Event) bool) (map[string][]firmware.Event, []string, time.Duration) {
+	t.Helper()
+	p := paths(t)
+	lan, err := netsim.New(netsim.Config{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lan.Close()
+	f := rp2040.NewFleet(lan, p, t.TempDir())
+	events := map[string][]firmware.Event{}
+	var timeline []string
+	f.OnConsole = func(b *rp2040.Board, at time.Duration, text string) {
+		var l firmware.Line
+		if json.Unmarshal([]byte(text), &l) != nil || l.Kind == "" {
+			return // the driver's own log
+		}
+		l.Event.At = at
+		events[b.Name] = append(events[b.Name], l.Event)
+		timeline = append(timeline, fmt.Sprintf("%.6f %s %s %s %s %s", at.Seconds(), b.Name, l.Kind, l.Role, l.Member, l.Detail))
+	}
+	f.Log = func(s string) { t.Log(s) }
+	var boards []*rp2040.Board
+	for i := range n {
+		b, err := f.Add(fmt.Sprintf("pico%d", i+1), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		boards = append(boards, b)
+	}
+	defer f.Close()
+	for _, b := range boards {
+		if err := f.PowerOn(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	lan.Clock().RunUntil(limit, func() bool { return done(events) || f.Err() != nil })
+	wall := time.Since(start)
+	if err := f.Err(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d boards: %.1f s simulated in %.1f s wall (%.2f simulated s a wall s)", n, lan.Clock().Now().Seconds(), wall.Seconds(), lan.Clock().Now().Seconds()/wall.Seconds())
+	return events, timeline, lan.Clock().Now()
+}
+
+func roles(events map[string][]firmware.Event) map[string]string {
+	r := map[string]string{}
+	for b, es := range events {
+		for _, e := range es {
+			if e.Kind == firmware.EvRole {
+				r[b] = e.Role
+			}
+		}
+	}
+	return r
+}
+
+// Three boards running the UF2 that ships join the LAN through their
+// modelled radios, get addresses by DHCP, and elect one master.
+func TestTheShippedImageFormsACluster(t *testing.T) {
+	agreed := func(ev map[string][]firmware.Event) bool {
+		r := roles(ev)
+		var got []string
+		for _, v := range r {
+			got = append(got, v)
+		}
+		slices.Sort(got)
+		return strings.Join(got, " ") == "MASTER WORKER1 WORKER2"
+	}
+	ev, timeline, _ := run(t, 3, 60*time.Second, agreed)
+	if !agreed(ev) {
+		t.Fatalf("no cluster: roles %v\n%s", roles(ev), strings.Join(timeline, "\n"))
+	}
+	t.Logf("roles %v", roles(ev))
+}
+
+// A controller on the LAN talks to the shipped image's control server:
+// pings, one connection after another, and two at once (the image keeps
+// two connections for controllers).
+func TestControllersReachTheShippedImage(t *testing.T) {
+	p := paths(t)
+	lan, err := netsim.New(netsim.Config{Seed: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lan.Close()
+	f := rp2040.NewFleet(lan, p, t.TempDir())
+	var logs []string
+	f.OnConsole = func(b *rp2040.Board, at time.Duration, text string) {
+		logs = append(logs, fmt.Sprintf("%.3f %s", at.Seconds(), text))
+	}
+	b, err := f.Add("pico1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	laptop, _ := lan.AddHost(netsim.HostConfig{Name: "laptop"})
+	phone, _ := lan.AddHost(netsim.HostConfig{Name: "phone"})
+	if err := f.PowerOn(b); err != nil {
+		t.Fatal(err)
+	}
+	clk := lan.Clock()
+	clk.RunUntil(10*time.Second, func() bool {
+		return slices.ContainsFunc(logs, func(l string) bool { return strings.Contains(l, "wifi_joined") })
+	})
+
+	// ping opens a connection from h, sends one ping and returns the reply
+	// line, leaving the connection open until close is called.
+	ping := func(h *netsim.Host) (reply string, close func()) {
+		t.Helper()
+		var conn *netsim.TCPConn
+		var got []byte
+		var dialErr error
+		done := false
+		h.DialTCP(netip.AddrPortFrom(b.Host().IP(), control.Port), func(c *netsim.TCPConn, err error) {
+			if err != nil {
+				dialErr, done = err, true
+				return
+			}
+			conn = c
+			c.OnData = func(p []byte) { got = append(got, p...) }
+			c.Write([]byte(`{"action": "ping"}` + "\n"))
+		})
+		clk.RunUntil(clk.Now()+10*time.Second, func() bool { return done || bytes.IndexByte(got, '\n') >= 0 })
+		if dialErr != nil || bytes.IndexByte(got, '\n') < 0 {
+			t.Fatalf("%s: no reply to ping (%v); the board said:\n%s", h.Name(), dialErr, strings.Join(logs[max(0, len(logs)-20):], "\n"))
+		}
+		return string(got[:bytes.IndexByte(got, '\n')]), func() { conn.Close(); clk.Run(clk.Now() + 100*time.Millisecond) }
+	}
+	for i := range 3 { // one after another: each connection's slot listens again
+		r, closeIt := ping(laptop)
+		if !strings.Contains(r, "time_received") {
+			t.Fatalf("ping %d: %s", i+1, r)
+		}
+		closeIt()
+	}
+	r1, close1 := ping(laptop) // two at once
+	r2, close2 := ping(phone)
+	if !strings.Contains(r1, "time_received") || !strings.Contains(r2, "time_received") {
+		t.Fatalf("two controllers: %s / %s", r1, r2)
+	}
+	close1()
+	close2()
+	for _, l := range logs {
+		if strings.Contains(l, "listen:") {
+			t.Fatalf("the board could not listen: %s", l)
+		}
+	}
+}

@@ -25,6 +25,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"os"
 	"os/exec"
@@ -86,7 +87,8 @@ func Find(root string) (Paths, error) {
 // chip model, and its wire host on the LAN.
 type Board struct {
 	Name  string
-	Flash string // the board's flash file: settings and updates persist in it
+	Flash string            // the board's flash file: settings and updates persist in it
+	files map[string][]byte // written into a new flash file (Factory)
 	host  *netsim.Host
 	chip  *cyw43.Chip
 	fleet *Fleet
@@ -137,7 +139,12 @@ func (b *Board) start() error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(f.paths.Node, "runner.mjs", "--rom", f.paths.ROM, "--uf2", f.paths.UF2, "--flash", flash)
+	// The flash chip's unique ID (machine.DeviceID, the RNG's seed): from
+	// the fleet's seed and the board's name, so that a run replays.
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%d/%s", f.Seed, b.Name)
+	uid := fmt.Sprintf("%016x", h.Sum64())
+	cmd := exec.Command(f.paths.Node, "runner.mjs", "--rom", f.paths.ROM, "--uf2", f.paths.UF2, "--flash", flash, "--uid", uid)
 	cmd.Dir = f.paths.Runner
 	in, err := cmd.StdinPipe()
 	if err != nil {

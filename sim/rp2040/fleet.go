@@ -27,6 +27,9 @@ type Fleet struct {
 	OnReset func(b *Board, at time.Duration, why string)
 	// Log hears what went wrong that is not a board's doing.
 	Log func(string)
+	// Seed and each board's name make the board's flash unique ID (which
+	// seeds its random numbers): one seed, one run.
+	Seed uint64
 
 	lan     *netsim.LAN
 	paths   Paths
@@ -47,9 +50,11 @@ func NewFleet(lan *netsim.LAN, paths Paths, dir string) *Fleet {
 }
 
 // Add attaches a board, powered off, as a wire host on the LAN; profile is
-// its radio (nil: ideal). Its flash file is dir/NAME.flash.
-func (f *Fleet) Add(name string, profile *netsim.PicoW) (*Board, error) {
-	b := &Board{Name: name, Flash: filepath.Join(f.dir, name+".flash"), fleet: f}
+// its radio (nil: ideal). Its flash file is dir/NAME.flash; a new one gets
+// the image and files (firmware.FileSettings, say) at the first power-on
+// (Factory).
+func (f *Fleet) Add(name string, profile *netsim.PicoW, files map[string][]byte) (*Board, error) {
+	b := &Board{Name: name, Flash: filepath.Join(f.dir, name+".flash"), fleet: f, files: files}
 	h, err := f.lan.AddHost(netsim.HostConfig{Name: name, Off: true, Profile: profile, Wire: func(frame []byte) {
 		b.chip.Receive(frame)
 	}})
@@ -97,6 +102,9 @@ func (f *Fleet) PowerOn(b *Board) error {
 	}
 	if err := os.MkdirAll(f.dir, 0o755); err != nil {
 		return err
+	}
+	if err := Factory(f.paths.UF2, b.Flash, b.files); err != nil {
+		return fmt.Errorf("rp2040: %s: %w", b.Name, err)
 	}
 	if err := b.host.PowerOn(); err != nil {
 		return err

@@ -8,7 +8,7 @@ GO      ?= go
 GINKGO  := $(GO) tool ginkgo
 PICOSIM := $(GO) run ./sim/cmd/picosim
 
-.PHONY: run demo test tools vet ginkgo soak nightly sweep bench bench-baseline fuzz build emulated stress firmware
+.PHONY: run demo test tools vet ginkgo soak nightly sweep bench bench-baseline fuzz build emulated stress firmware rp2040 rp2040-deps rp2040-bench
 
 # Every bundled scenario (scenarios/*.yaml), a verdict table at the end.
 run:
@@ -114,6 +114,26 @@ stress:
 # TinyGo 0.41: on the PATH, or installed from ../shared/toolchains/tinygo.
 firmware:
 	hack/tinygo-build.sh --check
+
+# The shipped image (make firmware) on emulated RP2040s (rp2040js, pinned in
+# sim/rp2040/runner/package-lock.json; Node 20), each with a model of its
+# CYW43439 on the simulated LAN: the runner's own spec, the chip model
+# against the real cyw43439 driver on the host, and the images forming a
+# cluster, taking controllers and replaying from a seed (about 2 minutes).
+# The nightly-sim workflow runs it. The boot ROM: sim/rp2040/bootrom (BSD-3,
+# Raspberry Pi), or PICOSIM_BOOTROM.
+rp2040: rp2040-deps
+	cd sim/rp2040/runner && node --test
+	sim/rp2040/cyw43/drivertest/run.sh
+	PICOSIM_RP2040=1 $(GO) test -count=1 -timeout 30m -v ./sim/rp2040
+
+rp2040-deps: firmware
+	cd sim/rp2040/runner && npm ci --no-audit --no-fund
+
+# Simulated seconds per wall second of 1 and 3 emulated boards, and the wall
+# time to their agreement.
+rp2040-bench: rp2040-deps
+	PICOSIM_RP2040=1 $(GO) test -run '^$$' -bench ShippedImage -benchtime 1x -timeout 30m ./sim/rp2040
 
 # Fuzz the frame decoder and the scenario loader beyond their committed
 # corpora, a minute each on every core (make fuzz FUZZTIME=10m for longer).

@@ -48,8 +48,8 @@ type Paths struct {
 
 // Find returns the paths under the repository root: the runner in
 // sim/rp2040/runner, the image of `make firmware`, the boot ROM of
-// $PICOSIM_BOOTROM or ../shared/toolchains/rp2040. It says what is missing
-// and how to get it.
+// $PICOSIM_BOOTROM or sim/rp2040/bootrom. It says what is missing and how
+// to get it.
 func Find(root string) (Paths, error) {
 	root, err := filepath.Abs(root)
 	if err != nil {
@@ -62,7 +62,7 @@ func Find(root string) (Paths, error) {
 		Node:   "node",
 	}
 	if p.ROM == "" {
-		p.ROM = filepath.Join(root, "..", "shared", "toolchains", "rp2040", "bootrom-b1.bin")
+		p.ROM = filepath.Join(root, "sim", "rp2040", "bootrom", "bootrom-b1.bin")
 	}
 	var missing []string
 	if _, err := os.Stat(filepath.Join(p.Runner, "node_modules", "rp2040js")); err != nil {

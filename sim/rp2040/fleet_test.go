@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"slices"
@@ -19,7 +20,7 @@ import (
 
 // paths finds the runner, the image and the boot ROM, or skips saying what
 // is missing (make rp2040 and make firmware provide them).
-func paths(t *testing.T) rp2040.Paths {
+func paths(t testing.TB) rp2040.Paths {
 	t.Helper()
 	if os.Getenv("PICOSIM_RP2040") == "" {
 		t.Skip("the shipped image on emulated RP2040s runs with PICOSIM_RP2040=1 (make rp2040)")
@@ -33,7 +34,7 @@ func paths(t *testing.T) rp2040.Paths {
 
 // run boots n emulated boards on one LAN and returns their events, by
 // board, until done says so or the LAN's clock reaches limit.
-func run(t *testing.T, n int, limit time.Duration, done func(map[string][]firmware.Event) bool) (map[string][]firmware.Event, []string, time.Duration) {
+func run(t testing.TB, n int, limit time.Duration, done func(map[string][]firmware.Event) bool) (map[string][]firmware.Event, []string, time.Duration) {
 	t.Helper()
 	p := paths(t)
 	lan, err := netsim.New(netsim.Config{Seed: 1})
@@ -202,4 +203,28 @@ func TestRunsAreReplayable(t *testing.T) {
 		t.Fatalf("two runs differ:\n%s\n---\n%s", strings.Join(first, "\n"), strings.Join(second, "\n"))
 	}
 	t.Logf("%d events, identical", len(first))
+}
+
+// BenchmarkShippedImage runs 1 and 3 emulated boards for 20 simulated
+// seconds (boot, WiFi, DHCP, the election, then discovery at rest) and
+// reports simulated seconds per wall second, and the wall seconds to the
+// cluster's agreement (make rp2040-bench).
+func BenchmarkShippedImage(b *testing.B) {
+	for _, n := range []int{1, 3} {
+		b.Run(fmt.Sprintf("boards=%d", n), func(b *testing.B) {
+			for range b.N {
+				var agreedAt time.Duration
+				start := time.Now()
+				_, _, end := run(b, n, 20*time.Second, func(ev map[string][]firmware.Event) bool {
+					if agreedAt == 0 && len(roles(ev)) == n && !slices.Contains(slices.Collect(maps.Values(roles(ev))), "JOINING") {
+						agreedAt = time.Since(start)
+					}
+					return false
+				})
+				wall := time.Since(start)
+				b.ReportMetric(end.Seconds()/wall.Seconds(), "sim-s/wall-s")
+				b.ReportMetric(agreedAt.Seconds(), "wall-s-to-agree")
+			}
+		})
+	}
 }

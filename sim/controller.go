@@ -3,10 +3,12 @@ package sim
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/picosim/picosim/netsim"
+	"github.com/picosim/picosim/netsim/clock"
 	"github.com/picosim/picosim/node/control"
 	"github.com/picosim/picosim/sim/ctl"
 )
@@ -16,7 +18,8 @@ import (
 // cluster's simulated time: Do sends a command and runs the cluster until the
 // reply is in.
 type Controller struct {
-	c       *Cluster
+	clk     *clock.Virtual
+	addr    func(board string) (netip.AddrPort, error) // a board's control server
 	host    *netsim.Host
 	conn    *netsim.TCPConn
 	buf     []byte
@@ -47,11 +50,24 @@ func (r Reply) Err() string {
 
 // NewController adds a host named name to the LAN.
 func (c *Cluster) NewController(name string) (*Controller, error) {
-	h, err := c.lan.AddHost(netsim.HostConfig{Name: name})
+	return NewLANController(c.lan, name, c.cfg.Settings.Key, func(board string) (netip.AddrPort, error) {
+		b, err := c.board(board)
+		if err != nil {
+			return netip.AddrPort{}, err
+		}
+		return b.ControlAddr(), nil
+	})
+}
+
+// NewLANController adds a controller host named name to a LAN whose boards
+// are not a Cluster's (emulated RP2040s, say): addr says where a board's
+// control server is; key signs the commands (nil: unsigned).
+func NewLANController(lan *netsim.LAN, name string, key []byte, addr func(board string) (netip.AddrPort, error)) (*Controller, error) {
+	h, err := lan.AddHost(netsim.HostConfig{Name: name})
 	if err != nil {
 		return nil, err
 	}
-	return &Controller{c: c, host: h, Key: c.cfg.Settings.Key}, nil
+	return &Controller{clk: lan.Clock(), addr: addr, host: h, Key: key}, nil
 }
 
 // ControlTimeout bounds how long, in simulated time, Do waits for a reply:
@@ -64,7 +80,7 @@ const ControlTimeout = 10 * time.Second
 // defaults of ctl.Options): a connect whose ARP requests or SYNs are all
 // lost is tried again, as a careful controller does.
 func (ct *Controller) Connect(board string) error {
-	b, err := ct.c.board(board)
+	to, err := ct.addr(board)
 	if err != nil {
 		return err
 	}
@@ -75,11 +91,11 @@ func (ct *Controller) Connect(board string) error {
 	opt.Defaults()
 	backoff := opt.Backoff
 	for try := 0; ; try++ {
-		err = ct.dial(b, opt.Timeout)
+		err = ct.dial(to, opt.Timeout)
 		if err == nil || try == opt.Retries {
 			break
 		}
-		ct.c.Run(backoff)
+		ct.clk.Run(ct.clk.Now() + backoff)
 		backoff *= 2
 	}
 	if err != nil {
@@ -102,10 +118,10 @@ func (ct *Controller) Connect(board string) error {
 
 // dial makes one connect attempt; one that gives up aborts the connect, as
 // a client closing its socket does.
-func (ct *Controller) dial(b *Board, timeout time.Duration) error {
+func (ct *Controller) dial(to netip.AddrPort, timeout time.Duration) error {
 	var dialErr error
 	done, late := false, false
-	pending := ct.host.DialTCP(b.ControlAddr(), func(conn *netsim.TCPConn, err error) {
+	pending := ct.host.DialTCP(to, func(conn *netsim.TCPConn, err error) {
 		if late {
 			return
 		}
@@ -117,7 +133,7 @@ func (ct *Controller) dial(b *Board, timeout time.Duration) error {
 		conn.OnData = ct.receive
 		conn.OnClose = func() { ct.closed = true }
 	})
-	if !ct.c.RunUntil(ct.c.Now()+timeout, func() bool { return done }) {
+	if !ct.clk.RunUntil(ct.clk.Now()+timeout, func() bool { return done }) {
 		late = true
 		if pending != nil {
 			pending.Abort() // no more SYNs: a board that wakes later answers none of them
@@ -136,7 +152,7 @@ func (ct *Controller) receive(p []byte) {
 		}
 		line := string(ct.buf[:i])
 		ct.buf = ct.buf[i+1:]
-		r := Reply{At: ct.c.Now(), Raw: line}
+		r := Reply{At: ct.clk.Now(), Raw: line}
 		if err := json.Unmarshal([]byte(line), &r.Fields); err != nil {
 			r.Fields = map[string]any{"error": "reply is not JSON: " + err.Error(), "exception": "picosim"}
 		}
@@ -169,7 +185,7 @@ func (ct *Controller) Do(cmd string) (Reply, error) {
 	if timeout <= 0 {
 		timeout = ControlTimeout
 	}
-	if !ct.c.RunUntil(ct.c.Now()+timeout, func() bool { return len(ct.replies) > n || ct.closed }) || len(ct.replies) == n {
+	if !ct.clk.RunUntil(ct.clk.Now()+timeout, func() bool { return len(ct.replies) > n || ct.closed }) || len(ct.replies) == n {
 		if ct.closed {
 			return Reply{}, fmt.Errorf("%s: the board closed the connection", cmd)
 		}

@@ -14,7 +14,6 @@ import (
 // time. Whatever speaks the wire format to boards from outside (a HELLO
 // client, a fuzzer of frames) is written on top of it.
 type Desktop struct {
-	c        *Cluster
 	host     *netsim.Host
 	conn     *netsim.UDPConn
 	received []Datagram
@@ -27,13 +26,17 @@ type Datagram struct {
 }
 
 // NewDesktop adds a host named name to the LAN.
-func (c *Cluster) NewDesktop(name string) (*Desktop, error) {
-	h, err := c.lan.AddHost(netsim.HostConfig{Name: name})
+func (c *Cluster) NewDesktop(name string) (*Desktop, error) { return NewLANDesktop(c.lan, name) }
+
+// NewLANDesktop adds a desktop client host named name to a LAN.
+func NewLANDesktop(lan *netsim.LAN, name string) (*Desktop, error) {
+	h, err := lan.AddHost(netsim.HostConfig{Name: name})
 	if err != nil {
 		return nil, err
 	}
-	d := &Desktop{c: c, host: h}
-	d.conn, err = h.ListenUDP(node.Port, func() { c.clk.Post(0, clock.Func(d.drain)) })
+	d := &Desktop{host: h}
+	clk := lan.Clock()
+	d.conn, err = h.ListenUDP(node.Port, func() { clk.Post(0, clock.Func(d.drain)) })
 	if err != nil {
 		return nil, err
 	}

@@ -34,7 +34,7 @@ type Scenario struct {
 	File string `yaml:"-"` // where it was loaded from
 }
 
-// Targets maps each target a scenario supports (sim, emulated, hw) to the
+// Targets maps each target a scenario supports (sim, emulated, hw, rp2040) to the
 // settings it runs with there.
 type Targets map[string]TargetSettings
 

@@ -476,6 +476,7 @@ const intruder = "(intruder)"
 type ctlConn struct {
 	conn  targets.Conn
 	board string
+	inc   uint32 // the board's incarnation (its boot) when connected
 }
 
 // send sends one line from the step's controller, connected to the step's
@@ -503,7 +504,12 @@ func (r *runner) send(ctl *Control, line string) (targets.Reply, error) {
 			pause *= 2
 		}
 		c := r.conns[name]
-		if c == nil || c.board != ctl.Board || c.conn.Closed() {
+		inc := r.t.View(ctl.Board).Incarnation
+		// A connection does not outlive its board's boot: a board that
+		// rebooted (a reset, an update) has no such connection, and not
+		// every stack says so (lneto sends no RST for a segment of a
+		// connection it does not know: a controller would wait in vain).
+		if c == nil || c.board != ctl.Board || c.conn.Closed() || (inc != 0 && c.inc != 0 && inc != c.inc) {
 			if c != nil {
 				c.conn.Close()
 			}
@@ -513,7 +519,7 @@ func (r *runner) send(ctl *Control, line string) (targets.Reply, error) {
 				delete(r.conns, name)
 				continue
 			}
-			c = &ctlConn{conn: conn, board: ctl.Board}
+			c = &ctlConn{conn: conn, board: ctl.Board, inc: r.t.View(ctl.Board).Incarnation}
 			r.conns[name] = c
 		}
 		c.conn.SetTimeout(ctl.Timeout.D())

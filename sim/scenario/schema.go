@@ -140,7 +140,7 @@ func schemaOf(t reflect.Type) map[string]any {
 		return map[string]any{"oneOf": []any{
 			map[string]any{"type": "array", "items": kinds},
 			map[string]any{"type": "object", "propertyNames": kinds, "additionalProperties": schemaOf(reflect.TypeOf(TargetSettings{}))},
-		}, "description": "where the scenario runs: [sim, emulated, hw], or a map of each to its timings"}
+		}, "description": "where the scenario runs: [sim, emulated, hw, rp2040], or a map of each to its timings"}
 	case durationType:
 		return map[string]any{"type": "string", "pattern": `^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`, "description": "a duration: 1.5s, 200ms, 10m"}
 	case rateType:

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/picosim/picosim/firmware"
+	"github.com/picosim/picosim/netsim/clock"
 	"github.com/picosim/picosim/node"
 	"github.com/picosim/picosim/node/apps"
 	"github.com/picosim/picosim/node/control"
@@ -19,8 +20,11 @@ import (
 // wall-clock time since the run began, and the checks over what they
 // reported. Board processes and pollers feed it from their goroutines.
 type fleet struct {
-	kind    string
-	start   time.Time
+	kind  string
+	start time.Time
+	// virtual, if set, is the clock of a fleet in simulated time (emulated
+	// RP2040s): Now and RunUntil are its.
+	virtual *clock.Virtual
 	onEvent func(sim.Event)
 	// connected says whether two boards hear each other; nil: all do.
 	connected func(a, b string) bool
@@ -59,8 +63,13 @@ func newFleet(kind string, names []string, onEvent func(sim.Event)) *fleet {
 	return f
 }
 
-func (f *fleet) Kind() string       { return f.kind }
-func (f *fleet) Now() time.Duration { return time.Since(f.start) }
+func (f *fleet) Kind() string { return f.kind }
+func (f *fleet) Now() time.Duration {
+	if f.virtual != nil {
+		return f.virtual.Now()
+	}
+	return time.Since(f.start)
+}
 
 func (f *fleet) Timeline() sim.Timeline {
 	f.mu.Lock()
@@ -71,6 +80,9 @@ func (f *fleet) Timeline() sim.Timeline {
 // RunUntil waits, looking at the boards whenever one reports and at least
 // every PollEvery.
 func (f *fleet) RunUntil(deadline time.Duration, done func() bool) bool {
+	if f.virtual != nil {
+		return f.virtual.RunUntil(deadline, done)
+	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {

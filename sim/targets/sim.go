@@ -287,19 +287,24 @@ func (c *simConn) Close() {
 // desktop: broadcast HELLO on UDP 37020, wait for FULL. It is written from
 // the wire format alone, as a user's script would be.
 func (t *Sim) Hello(within time.Duration, unsigned bool) (Full, error) {
-	c := t.c
 	if t.desk == nil {
-		d, err := c.NewDesktop("desktop")
+		d, err := t.c.NewDesktop("desktop")
 		if err != nil {
 			return Full{}, err
 		}
 		t.desk = d
 	}
-	t.desk.Forget()
-	key := t.key
-	if unsigned {
-		key = nil
-	}
+	return helloFrom(t.desk, t.c, within, keyUnless(t.key, unsigned))
+}
+
+// helloFrom says HELLO from a desktop client host on a LAN in simulated
+// time (c: the LAN's clock, or the cluster that runs it) and returns the
+// first FULL that answers within the time given.
+func helloFrom(desk *sim.Desktop, c interface {
+	Now() time.Duration
+	RunUntil(time.Duration, func() bool) bool
+}, within time.Duration, key []byte) (Full, error) {
+	desk.Forget()
 	k, err := newKeyring(key)
 	if err != nil {
 		return Full{}, err
@@ -308,11 +313,11 @@ func (t *Sim) Hello(within time.Duration, unsigned bool) (Full, error) {
 	// hw targets' client does: one lost frame must not fail the step.
 	full := Full{Members: -1}
 	for end := c.Now() + within; full.Members < 0 && c.Now() < end; {
-		if err := t.desk.Send(k.seal(t.desk.IP(), helloFrame), netip.MustParseAddrPort("255.255.255.255:37020")); err != nil {
+		if err := desk.Send(k.seal(desk.IP(), helloFrame), netip.MustParseAddrPort("255.255.255.255:37020")); err != nil {
 			return Full{}, err
 		}
 		c.RunUntil(min(c.Now()+helloRetry, end), func() bool {
-			for _, d := range t.desk.Received() {
+			for _, d := range desk.Received() {
 				if f, ok := decodeFull(k.open(d.From.Addr(), d.Payload)); ok {
 					full = f
 					full.From = d.From.Addr().String()

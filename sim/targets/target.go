@@ -24,7 +24,7 @@ import (
 )
 
 // Kinds are the targets' names, as `picosim run --target` takes them.
-var Kinds = []string{"sim", "emulated", "hw"}
+var Kinds = []string{"sim", "emulated", "hw", "rp2040"}
 
 // Target is a cluster of boards and the network between them.
 type Target interface {

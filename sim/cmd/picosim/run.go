@@ -20,7 +20,7 @@ import (
 	"github.com/picosim/picosim/sim/targets"
 )
 
-const runHelp = `Usage: picosim run [--target sim|emulated|hw] [--inventory FILE] [--seed N] [--repeat N] [--until-fail] [--json] [--junit FILE] [--report DIR] [--pcap DIR] [--verbose] PATH...
+const runHelp = `Usage: picosim run [--target sim|emulated|hw|rp2040] [--inventory FILE] [--seed N] [--repeat N] [--until-fail] [--json] [--junit FILE] [--report DIR] [--pcap DIR] [--verbose] PATH...
 
 Runs YAML scenarios (files, or folders of *.yaml). A line per scenario as it
 finishes, then a table. A failed scenario prints the step and expectation
@@ -31,7 +31,9 @@ Targets: sim (the default) runs virtual boards in simulated time, thousands
 of times faster than real time. emulated runs the firmware built for Linux,
 one process per board, each in a network namespace on the simulated LAN, in
 wall-clock time (needs root). hw runs real boards listed in an inventory
-file (see hack/lab-inventory.example.yaml). A scenario runs only on the
+file (see hack/lab-inventory.example.yaml). rp2040 runs the shipped Pico W
+image (make firmware) on emulated RP2040s with a modelled radio, in
+simulated time (make rp2040 installs what it needs). A scenario runs only on the
 targets its "targets:" field names; the others are skipped with the reason,
 and so is a step a target cannot carry out (set_link on real WiFi, say).
 
@@ -68,7 +70,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	untilFail := fs.Bool("until-fail", false, "stop at the first failure (with --repeat: hunt a failing seed)")
 	junit := fs.String("junit", "", "also write a JUnit XML report to this file")
 	report := fs.String("report", "", "write each run's report into this folder: index.html (open it in a browser: verdict, replay, timeline, events by board), timeline.jsonl, timeline.svg")
-	kind := fs.String("target", "sim", "where the boards are: sim, emulated (needs root) or hw (needs --inventory)")
+	kind := fs.String("target", "sim", "where the boards are: sim, emulated (needs root), hw (needs --inventory) or rp2040 (the shipped image, emulated)")
 	inventory := fs.String("inventory", "", "with --target hw: the inventory file of the lab's boards")
 	if code, ok := parseFlags(fs, args, true, stderr); !ok {
 		return code
@@ -205,7 +207,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		clock := "simulated"
-		if *kind != "sim" {
+		if !simulatedTime(*kind) {
 			clock = "of real time"
 		}
 		fmt.Fprintf(stdout, "%s %-40s %8.1fs %s in %.2fs  (seed %d)\n", verdict, s.Name, r.SimS, clock, r.WallS, r.Seed)
@@ -233,7 +235,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout)
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 		timeCol := "simulated s"
-		if *kind != "sim" {
+		if !simulatedTime(*kind) {
 			timeCol = "run s"
 		}
 		if *repeat > 1 {
@@ -311,6 +313,10 @@ func repeatTable(tw io.Writer, results []scenario.Result) {
 	}
 }
 
+// simulatedTime says whether a target's clock is simulated (sim, and the
+// emulated RP2040s in lockstep with it) rather than the wall clock.
+func simulatedTime(kind string) bool { return kind == "sim" || kind == "rp2040" }
+
 // opener returns how to open the boards of a target kind.
 func opener(kind, inventory string) (func(targets.Spec) (targets.Target, error), error) {
 	switch kind {
@@ -326,6 +332,13 @@ func opener(kind, inventory string) (func(targets.Spec) (targets.Target, error),
 		return func(spec targets.Spec) (targets.Target, error) {
 			return targets.NewEmulated(spec, targets.EmulatedConfig{})
 		}, nil
+	case "rp2040":
+		if inventory != "" {
+			return nil, fmt.Errorf("--inventory goes with --target hw")
+		}
+		return func(spec targets.Spec) (targets.Target, error) {
+			return targets.NewRP2040(spec, targets.RP2040Config{})
+		}, nil
 	case "hw":
 		if inventory == "" {
 			return nil, fmt.Errorf("--target hw needs --inventory FILE (see hack/lab-inventory.example.yaml)")
@@ -336,7 +349,7 @@ func opener(kind, inventory string) (func(targets.Spec) (targets.Target, error),
 		}
 		return func(spec targets.Spec) (targets.Target, error) { return targets.NewHW(spec, inv) }, nil
 	}
-	return nil, fmt.Errorf("--target %q: one of sim, emulated, hw", kind)
+	return nil, fmt.Errorf("--target %q: one of sim, emulated, hw, rp2040", kind)
 }
 
 // writeJUnit writes the results as a JUnit XML report, one testcase per run.

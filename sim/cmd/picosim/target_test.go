@@ -31,7 +31,8 @@ func TestRunSaysWhyAScenarioOrAStepIsSkipped(t *testing.T) {
 		want string
 	}{
 		{[]string{"run", "--target", "hw", only}, "--target hw needs --inventory FILE"},
-		{[]string{"run", "--target", "board", only}, `--target "board": one of sim, emulated, hw`},
+		{[]string{"run", "--target", "board", only}, `--target "board": one of sim, emulated, hw, rp2040`},
+		{[]string{"run", "--target", "rp2040", "--inventory", "lab.yaml", only}, "--inventory goes with --target hw"},
 		{[]string{"run", "--inventory", "lab.yaml", only}, "--inventory goes with --target hw"},
 		{[]string{"run", "--target", "hw", "--inventory", filepath.Join(dir, "none.yaml"), only}, "no such file"},
 	} {
@@ -41,7 +42,7 @@ func TestRunSaysWhyAScenarioOrAStepIsSkipped(t *testing.T) {
 	}
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(bad, []byte("name: bad\ntargets: [sim, board]\ntopology:\n  boards: 2\n"), 0o644)
-	if code, _, errOut := picosim(t, "validate", bad); code != 2 || !strings.Contains(errOut, `no target "board": one of [sim emulated hw]`) {
+	if code, _, errOut := picosim(t, "validate", bad); code != 2 || !strings.Contains(errOut, `no target "board": one of [sim emulated hw rp2040]`) {
 		t.Fatalf("validate: exit %d\n%s", code, errOut)
 	}
 }

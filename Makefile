@@ -126,6 +126,7 @@ rp2040: rp2040-deps
 	cd sim/rp2040/runner && node --test
 	sim/rp2040/cyw43/drivertest/run.sh
 	PICOSIM_RP2040=1 $(GO) test -count=1 -timeout 30m -v ./sim/rp2040
+	PICOSIM_RP2040=1 $(GINKGO) --label-filter=rp2040 ./scenarios
 
 rp2040-deps: firmware
 	cd sim/rp2040/runner && npm ci --no-audit --no-fund

@@ -9,7 +9,9 @@
 // also runs on emulated boards (label "emulated"), and one that names hw
 // runs through the hw target against a lab of emulated boards (label "hw"),
 // as the nightly run does against real ones. Those two need root and
-// network namespaces; elsewhere they are skipped with the reason.
+// network namespaces; elsewhere they are skipped with the reason. One that
+// names rp2040 runs the shipped image on emulated RP2040s (label "rp2040",
+// with PICOSIM_RP2040=1, which make rp2040 sets after installing rp2040js).
 package scenarios_test
 
 import (
@@ -122,6 +124,20 @@ var _ = func() bool {
 						t, err := targets.NewEmulated(spec, targets.EmulatedConfig{Log: GinkgoWriter})
 						if t != nil {
 							DeferCleanup(t.Close) // also when the spec is interrupted
+						}
+						return t, err
+					}})
+				})
+			}
+			if slices.Contains(kinds, "rp2040") {
+				It("passes on rp2040: the shipped image on emulated RP2040s", Label("rp2040"), func() {
+					if os.Getenv("PICOSIM_RP2040") == "" {
+						Skip("the shipped image on emulated RP2040s runs with PICOSIM_RP2040=1 (make rp2040)")
+					}
+					passes(s, scenario.Options{Target: "rp2040", Open: func(spec targets.Spec) (targets.Target, error) {
+						t, err := targets.NewRP2040(spec, targets.RP2040Config{Root: ".."})
+						if t != nil {
+							DeferCleanup(t.Close)
 						}
 						return t, err
 					}})

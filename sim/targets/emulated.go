@@ -54,6 +54,7 @@ type EmulatedConfig struct {
 // namespace of its own on the LAN, "laptop".
 type Emulated struct {
 	*fleet
+	lanFaults
 	key     []byte // keyed discovery and control (Spec.Key)
 	cfg     EmulatedConfig
 	lan     *netsim.LAN
@@ -112,6 +113,7 @@ func NewEmulated(spec Spec, cfg EmulatedConfig) (t *Emulated, err error) {
 	t = &Emulated{cfg: cfg, key: spec.Key, doors: map[string]*netsim.Door{}, procs: map[string]*proc{}, paced: make(chan struct{}),
 		prefix: fmt.Sprintf("%s%d-%d-", NamespacePrefix, os.Getpid(), targets.Add(1))}
 	t.fleet = newFleet("emulated", spec.Names(), spec.OnEvent)
+	t.lanFaults = lanFaults{lan: func() *netsim.LAN { return t.lan }, note: t.record, isBoard: func(b string) bool { return t.doors[b] != nil }}
 	t.fleet.connected = func(a, b string) bool { return t.lan.Connected(t.lan.Host(a), t.lan.Host(b)) }
 	t.fleet.onNet = func(b string) bool { return t.lan.Host(b).Associated() }
 	if t.cfg.Dir == "" {
@@ -320,64 +322,9 @@ func (t *Emulated) kill(board, why string) error {
 	return nil
 }
 
-func (t *Emulated) Partition(groups ...[]string) error {
-	if err := t.lan.Partition(groups...); err != nil {
-		return err
-	}
-	t.record(sim.Event{Kind: sim.EvPartition, Detail: fmt.Sprint(groups)})
-	return nil
-}
-
-func (t *Emulated) Heal() error {
-	t.lan.Heal()
-	t.record(sim.Event{Kind: sim.EvHeal})
-	return nil
-}
-
-// RadioFault puts a board's door host's radio in a fault state; the
-// board's own watchdog has to notice.
-func (t *Emulated) RadioFault(board, fault string) error {
-	door := t.doors[board]
-	if door == nil {
-		return fmt.Errorf("no board %q", board)
-	}
-	if err := door.Host().Fail(fault); err != nil {
-		return err
-	}
-	t.record(sim.Event{Board: board, Kind: sim.FaultKind(fault), Detail: fault})
-	return nil
-}
-
-func (t *Emulated) SetPairLink(from, to string, l netsim.Link) error {
-	if t.doors[from] == nil || t.doors[to] == nil {
-		return fmt.Errorf("no board %q", map[bool]string{true: from, false: to}[t.doors[from] == nil])
-	}
-	if err := t.lan.SetPair(from, to, l); err != nil {
-		return err
-	}
-	t.record(sim.Event{Board: to, Kind: sim.EvLink, Detail: fmt.Sprintf("loss %g latency %v jitter %v from [%s]", l.Loss, l.Latency, l.Jitter, from)})
-	return nil
-}
-
-func (t *Emulated) SetLink(board string, l netsim.Link) error {
-	if t.doors[board] == nil {
-		return fmt.Errorf("no board %q", board)
-	}
-	if err := t.lan.SetLink(board, netsim.Down, l); err != nil {
-		return err
-	}
-	t.record(sim.Event{Board: board, Kind: sim.EvLink, Detail: fmt.Sprintf("loss %g latency %v jitter %v", l.Loss, l.Latency, l.Jitter)})
-	return nil
-}
-
 // Counter reads the LAN's counters of a board's host, or its firmware's.
 func (t *Emulated) Counter(board, name string) (uint64, error) {
-	if h := t.lan.Host(board); h != nil {
-		if v, ok := lanCounter(h.Counters(), name); ok {
-			return v, nil
-		}
-	}
-	return t.nodeCounter(board, name)
+	return t.counter(board, name, t.nodeCounter)
 }
 
 // Controller connects from the laptop namespace, with the retries the

@@ -33,6 +33,7 @@ type RP2040Config struct {
 // hosts of its own on the LAN.
 type RP2040 struct {
 	*fleet
+	lanFaults
 	key         []byte
 	lan         *netsim.LAN
 	rf          *rp2040.Fleet
@@ -77,6 +78,7 @@ func NewRP2040(spec Spec, cfg RP2040Config) (t *RP2040, err error) {
 		return nil, err
 	}
 	t.fleet = newFleet("rp2040", spec.Names(), spec.OnEvent)
+	t.lanFaults = lanFaults{lan: func() *netsim.LAN { return t.lan }, note: t.record, isBoard: func(b string) bool { return t.boards[b] != nil }}
 	t.fleet.virtual = t.lan.Clock()
 	t.fleet.connected = func(a, b string) bool { return t.lan.Connected(t.lan.Host(a), t.lan.Host(b)) }
 	t.fleet.onNet = func(b string) bool { return t.lan.Host(b).Associated() }
@@ -167,93 +169,27 @@ func (t *RP2040) PowerOff(board string) error {
 	return nil
 }
 
-func (t *RP2040) Partition(groups ...[]string) error {
-	if err := t.lan.Partition(groups...); err != nil {
-		return err
-	}
-	t.record(sim.Event{Kind: sim.EvPartition, Detail: fmt.Sprint(groups)})
-	return nil
-}
-
-func (t *RP2040) Heal() error {
-	t.lan.Heal()
-	t.record(sim.Event{Kind: sim.EvHeal})
-	return nil
-}
-
-// RadioFault puts a board's radio in a fault state; the image's own
-// watchdog has to notice.
-func (t *RP2040) RadioFault(board, fault string) error {
-	b, err := t.board(board)
-	if err != nil {
-		return err
-	}
-	if err := b.Host().Fail(fault); err != nil {
-		return err
-	}
-	t.record(sim.Event{Board: board, Kind: sim.FaultKind(fault), Detail: fault})
-	return nil
-}
-
-func (t *RP2040) SetPairLink(from, to string, l netsim.Link) error {
-	if t.boards[from] == nil || t.boards[to] == nil {
-		return fmt.Errorf("no board %q", map[bool]string{true: from, false: to}[t.boards[from] == nil])
-	}
-	if err := t.lan.SetPair(from, to, l); err != nil {
-		return err
-	}
-	t.record(sim.Event{Board: to, Kind: sim.EvLink, Detail: fmt.Sprintf("loss %g latency %v jitter %v from [%s]", l.Loss, l.Latency, l.Jitter, from)})
-	return nil
-}
-
-func (t *RP2040) SetLink(board string, l netsim.Link) error {
-	if t.boards[board] == nil {
-		return fmt.Errorf("no board %q", board)
-	}
-	if err := t.lan.SetLink(board, netsim.Down, l); err != nil {
-		return err
-	}
-	t.record(sim.Event{Board: board, Kind: sim.EvLink, Detail: fmt.Sprintf("loss %g latency %v jitter %v", l.Loss, l.Latency, l.Jitter)})
-	return nil
-}
-
+// Counter reads the LAN's counters of a board's host, or its image's.
 func (t *RP2040) Counter(board, name string) (uint64, error) {
-	if h := t.lan.Host(board); h != nil {
-		if v, ok := lanCounter(h.Counters(), name); ok {
-			return v, nil
-		}
-	}
-	return t.nodeCounter(board, name)
+	return t.counter(board, name, t.nodeCounter)
 }
 
 // Controller connects from a host of its own on the LAN (one per name),
 // with the retries of sim.Controller.
 func (t *RP2040) Controller(from, board string) (Conn, error) {
-	if from == "" {
-		from = "laptop"
-	}
-	ct := t.controllers[from]
-	if ct == nil {
-		var err error
-		ct, err = sim.NewLANController(t.lan, from, t.key, func(name string) (netip.AddrPort, error) {
-			b, err := t.board(name)
+	c, err := connectNamed(&t.controllers, from, board, func(name string) (*sim.Controller, error) {
+		return sim.NewLANController(t.lan, name, t.key, func(board string) (netip.AddrPort, error) {
+			b, err := t.board(board)
 			if err != nil {
 				return netip.AddrPort{}, err
 			}
 			return netip.AddrPortFrom(b.Host().IP(), control.Port), nil
 		})
-		if err != nil {
-			return nil, err
-		}
-		if t.controllers == nil {
-			t.controllers = map[string]*sim.Controller{}
-		}
-		t.controllers[from] = ct
-	}
-	if err := ct.Connect(board); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
-	return t.conn(board, newSimConn(ct), false), nil
+	return t.conn(board, c, false), nil
 }
 
 // Hello says HELLO from a desktop client host on the LAN.

@@ -198,19 +198,25 @@ func (t *Sim) AppStats(name string, boards ...string) (apps.Stats, error) {
 // own on the LAN ("" is laptop, the default), whose earlier connection
 // closes.
 func (t *Sim) Controller(from, board string) (Conn, error) {
+	return connectNamed(&t.controllers, from, board, t.c.NewController)
+}
+
+// connectNamed connects the controller named from ("" is the laptop) of a
+// simulated LAN to a board, making it (a host of its own) the first time.
+func connectNamed(controllers *map[string]*sim.Controller, from, board string, newController func(name string) (*sim.Controller, error)) (Conn, error) {
 	if from == "" {
 		from = "laptop"
 	}
-	ct := t.controllers[from]
+	ct := (*controllers)[from]
 	if ct == nil {
 		var err error
-		if ct, err = t.c.NewController(from); err != nil {
+		if ct, err = newController(from); err != nil {
 			return nil, err
 		}
-		if t.controllers == nil {
-			t.controllers = map[string]*sim.Controller{}
+		if *controllers == nil {
+			*controllers = map[string]*sim.Controller{}
 		}
-		t.controllers[from] = ct
+		(*controllers)[from] = ct
 	}
 	if err := ct.Connect(board); err != nil {
 		return nil, err

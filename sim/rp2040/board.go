@@ -99,6 +99,10 @@ type Board struct {
 	stderr *tail
 	base   time.Duration // LAN time of the process's start: board time 0
 	dead   error         // the runner failed: the board is dark
+	// idleUntil: the CPU sleeps (WFI) until its next alarm then; nothing
+	// from outside wakes it (the driver polls the chip), so the lockstep
+	// leaves it alone until then: an idle board costs nothing.
+	idleUntil time.Duration
 }
 
 // Host is the board's host on the LAN.
@@ -123,6 +127,7 @@ type line struct {
 	Words []uint32 `json:"words"`
 	N     int      `json:"n"`
 	Why   string   `json:"why,omitempty"`
+	Idle  int64    `json:"idle,omitempty"` // stopped idle: nothing runs before then
 }
 
 // reply is the answer to a cmd line.
@@ -162,7 +167,7 @@ func (b *Board) start() error {
 	b.proc, b.in = cmd, in
 	b.out = bufio.NewScanner(out)
 	b.out.Buffer(make([]byte, 64<<10), 4<<20)
-	b.base = f.lan.Clock().Now()
+	b.base, b.idleUntil = f.lan.Clock().Now(), 0
 	first, err := b.read()
 	if err != nil {
 		return err
@@ -233,6 +238,10 @@ func (b *Board) runTo(until time.Duration) error {
 		f.at = at
 		switch l.T {
 		case "stopped":
+			b.idleUntil = 0
+			if l.Idle > 0 {
+				b.idleUntil = b.base + time.Duration(l.Idle)
+			}
 			return nil
 		case "console":
 			if f.OnConsole != nil {

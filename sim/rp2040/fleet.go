@@ -152,6 +152,10 @@ func (f *Fleet) tick() {
 			if b.proc == nil || b.dead != nil {
 				continue
 			}
+			running++
+			if b.idleUntil >= until {
+				continue // asleep past this quantum: runTo later covers it exactly
+			}
 			if err := b.runTo(until); err != nil {
 				b.dead = err
 				f.err = errors.Join(f.err, err)
@@ -159,9 +163,8 @@ func (f *Fleet) tick() {
 					f.Log(fmt.Sprint(err))
 				}
 				b.stop()
-				continue
+				running--
 			}
-			running++
 		}
 		if running == 0 {
 			f.ticking = false

@@ -17,7 +17,7 @@
 //                     one gSPI transfer; the runner then waits for exactly one
 //   Go -> runner  {"t":"cmd","words":[...],"status":U32}
 //   runner -> Go  {"t":"reset","at":NS,"why":"aircr"|"watchdog"}
-//                 {"t":"stopped","at":NS}
+//                 {"t":"stopped","at":NS[,"idle":NS]}
 //   Go -> runner  {"t":"quit"}                 save FLASH.bin, exit 0
 //
 // The board clock is the emulated CPU's cycle count at 125 MHz (ns = cycles
@@ -1174,7 +1174,15 @@ function main() {
           break;
         }
         runUntil(until);
-        send({ t: 'stopped', at: boardNow() });
+        // Idle (WFI/WFE) at the stop: nothing the Go side does wakes the CPU
+        // (the driver polls the chip; there is no console input), so it may
+        // leave the board alone until its next alarm. Infinity: none.
+        const stop = { t: 'stopped', at: boardNow() };
+        if (machine.core.waiting && machine.pendingReset === null && machine.stallUntil <= machine.clock.nanosCounter) {
+          const next = machine.clock.nextAlarm ? machine.clock.nextAlarm.nanos : Infinity;
+          stop.idle = Number.isFinite(next) ? Math.floor(bootOffsetNs + next) : Number.MAX_SAFE_INTEGER;
+        }
+        send(stop);
         if (opts.trace) {
           const wall = Number(process.hrtime.bigint() - wallStart) / 1e9;
           const busy = (cyclesBefore + machine.core.cycles) / 125e6;

@@ -8,8 +8,13 @@ import (
 )
 
 // SlotConn is one TCP connection of a stack with a fixed set of them, as
-// lneto has on a Pico W: it listens on the control port while idle, and no
-// call blocks. An adapter implements it in a few lines over its stack's type.
+// lneto has on a Pico W: an accepting slot's waits for the next peer on its
+// port (Slot.Port) while idle, a dialling slot's carries one dial, and no
+// call blocks. A port may have several accepting slots: a stack that keeps
+// one listener per port, as lneto does, hands its connections out to them
+// (the Pico W adapter offers each waiting slot's connection to the port's
+// tcp.Listener). An adapter implements it in a few lines over its stack's
+// types.
 type SlotConn interface {
 	// Established: a controller connected (the handshake is done), whether
 	// or not either side has closed since.
@@ -18,6 +23,7 @@ type SlotConn interface {
 	// or the connection broke).
 	PeerDone() bool
 	// Closed: the connection is over, or never began; it may listen again.
+	// A connection waiting for a peer (since Listen) is not closed.
 	Closed() bool
 	// Buffered is how many received bytes wait to be read.
 	Buffered() int
@@ -29,7 +35,10 @@ type SlotConn interface {
 	Close()
 	// Abort drops it at once.
 	Abort()
-	// Listen waits for the next controller on the control port.
+	// Listen waits for the next peer on the slot's port, without blocking:
+	// the next connection to the port may arrive through this one. An
+	// error (the port cannot be listened on) makes Poll try again on its
+	// next round, and return it each time.
 	Listen() error
 	// RemoteAddr is the peer's IPv4 address (4 bytes), or nil.
 	RemoteAddr() []byte

@@ -60,6 +60,10 @@ func (c *tcpSlot) Close() {
 func (c *tcpSlot) Abort() { c.aborts++; c.state, c.in, c.out = "closed", nil, nil }
 func (c *tcpSlot) Listen() error {
 	c.listens++
+	if c.failNext { // as lneto refusing a port it cannot register
+		c.failNext = false
+		return errors.New("protocol already registered")
+	}
 	c.state = "listen"
 	return nil
 }
@@ -360,5 +364,36 @@ func TestAHalfOpenSlotListensAgainAndIsReported(t *testing.T) {
 	}
 	if got := restarts(); fmt.Sprint(got) != "1" {
 		t.Fatalf("two half-open attempts %v apart: listen_restarts %v, want 1", firmware.HalfOpenLimit+time.Second, got)
+	}
+}
+
+// A slot whose Listen fails reports it from Poll and tries again on its
+// next Poll (the adapter logs what Poll returns, at most once a port a
+// minute); once it listens it waits without listening again, however often
+// it is polled, until a connection through it is over.
+func TestASlotWhoseListenFailsTriesAgain(t *testing.T) {
+	b := newSlotBoard(t, 1024)
+	c := b.conn
+	c.state, c.failNext = "closed", true // the listen broke, and the stack refuses the next
+	if _, err := b.slot.Poll(b.now, b.p, b.buf); err == nil {
+		t.Fatal("a failed listen went unreported")
+	}
+	listens := c.listens
+	b.poll(t)
+	if c.state != "listen" || c.listens != listens+1 {
+		t.Fatalf("after a failed listen: %s, %d more listens", c.state, c.listens-listens)
+	}
+	for range 100 {
+		b.now += 2 * time.Millisecond
+		b.poll(t)
+	}
+	if c.listens != listens+1 {
+		t.Fatalf("a waiting slot listened %d times more", c.listens-listens-1)
+	}
+	c.state, c.in = "established", []byte(`{"action": "ping"}`+"\n")
+	b.poll(t)
+	c.drain()
+	if !strings.Contains(string(c.sent), `"ping"`) {
+		t.Fatalf("no reply after the retried listen: %q", c.sent)
 	}
 }

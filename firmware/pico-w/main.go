@@ -18,8 +18,14 @@
 //     frames, heartbeats broadcast to the subnet. lneto keeps DHCP, ARP and
 //     TCP.
 //   - Each TCP connection is a firmware.Slot over one of lneto's fixed
-//     connections: two listen for controllers, the others serve the apps'
-//     listeners and dials. Nothing in the loop waits for a peer.
+//     connections: two wait for controllers, the others serve the apps'
+//     ports and dials. Nothing in the loop waits for a peer.
+//   - lneto holds one node per (port, protocol), so a port's slots do not
+//     each listen on it: the port has one lneto tcp.Listener (a listener
+//     here), whose pool is the port's waiting slots. A peer's SYN takes one
+//     of their tcp.Conns, the loop accepts it once its handshake is done,
+//     and the listener hands it back when it is over. A dial is a
+//     tcp.Conn of its own port.
 //   - The flash is a firmware.FlashStore at the end of machine.Flash.
 //   - A board's default name is firmware.DefaultName of its flash chip's
 //     unique ID, so a fresh board joins WiFi (the DHCP client needs a name).
@@ -31,6 +37,7 @@ package main
 import (
 	"errors"
 	"machine"
+	"strconv"
 	"time"
 
 	"github.com/soypat/cyw43439"
@@ -121,10 +128,13 @@ type board struct {
 	tcp         [tcpConns]tcp.Conn
 	conns       [tcpConns]lnetoConn
 	slots       [tcpConns]firmware.Slot
-	used        [tcpConns]bool // the slot listens on a port or carries a dial
-	nextID      control.ConnID // for accepted connections
-	nextPort    uint16         // local port of the next dial
-	pins        map[int]bool   // configured as outputs
+	used        [tcpConns]bool          // the slot serves a port or carries a dial
+	lis         [tcpConns]listener      // one a TCP port: each has a slot at least
+	listenLog   [tcpConns]listenFailure // the loop's "listen:" lines, a port's a minute
+	nextID      control.ConnID          // for accepted connections
+	nextPort    uint16                  // local port of the next dial
+	iss         uint32                  // xorshift: accepted connections' initial sequence numbers
+	pins        map[int]bool            // configured as outputs
 	buf         [1500]byte
 	frame       []byte
 	tx          [cyw43439.MaxFrameSize]byte
@@ -134,26 +144,34 @@ type board struct {
 var _ firmware.Board = (*board)(nil)
 
 // Listen opens a port of the program's: a UDP port is one more the receive
-// callback takes; a TCP port gets free slots (two for the control port).
+// callback takes; a TCP port gets its listener, registered with lneto, and
+// free slots to hand out (two for the control port), counting those still
+// carrying its connections.
 func (b *board) Listen(pt firmware.Port) error {
 	if !pt.TCP {
 		b.udpPorts[pt.Num] = true
 		return nil
 	}
+	l, err := b.listener(pt.Num)
+	if err != nil {
+		return err
+	}
+	l.closing = false
 	want := 1
 	if pt.Num == b.ctlPort {
 		want = ctlConns
 	}
 	for i := range b.slots {
-		if b.used[i] && !b.slots[i].Free() && b.conns[i].port == pt.Num && b.slots[i].ID < firmware.DialBase {
+		if b.used[i] && b.conns[i].lis == l {
 			want--
 		}
 	}
 	for i := 0; i < len(b.slots) && want > 0; i++ {
 		if !b.used[i] || b.slots[i].Free() {
 			b.nextID++
-			b.conns[i].port, b.used[i] = pt.Num, true
-			b.slots[i].Listening(b.nextID, pt.Num) // its first Poll listens
+			b.used[i] = true
+			b.conns[i] = lnetoConn{c: &b.tcp[i], lis: l, taker: b.conns[i].taker}
+			b.slots[i].Listening(b.nextID, pt.Num) // its first Poll offers it to l
 			want--
 		}
 	}
@@ -163,31 +181,52 @@ func (b *board) Listen(pt firmware.Port) error {
 	return nil
 }
 
-// Unlisten stops listening on a port; its connections go on.
+// Unlisten stops listening on a port: its listener takes no new connection
+// (a SYN gets a reset), its waiting and half-open slots are freed, and it
+// closes once the connections it carries are over; they go on meanwhile.
+// Unlisten and Listen in a row (the watchdog's restart) register a fresh
+// listener when none is left, else keep the one that carries them.
 func (b *board) Unlisten(pt firmware.Port) error {
 	if !pt.TCP {
 		delete(b.udpPorts, pt.Num)
 		return nil
 	}
+	l := b.listenerOn(pt.Num)
+	if l == nil {
+		return nil
+	}
+	l.closing = true
 	for i := range b.slots {
-		if b.used[i] && b.conns[i].port == pt.Num && !b.tcp[i].State().IsSynchronized() {
-			b.tcp[i].Abort()
-			b.used[i] = false
+		c := &b.conns[i]
+		if b.used[i] && c.lis == l && !c.accepted && !b.tcp[i].State().IsSynchronized() {
+			c.Abort() // waiting, or half-open: nothing the program knows
+			b.release(i)
 		}
+	}
+	if !l.busy() {
+		l.stop()
 	}
 	return nil
 }
 
-// Dial opens an outgoing connection on a free slot.
+// release frees slot i for another port or a dial.
+func (b *board) release(i int) {
+	b.used[i] = false
+	b.conns[i] = lnetoConn{c: &b.tcp[i], taker: b.conns[i].taker}
+}
+
+// Dial opens an outgoing connection on a free slot whose tcp.Conn no
+// listener holds.
 func (b *board) Dial(c control.ConnID, to node.Addr, port uint16) error {
 	for i := range b.slots {
-		if b.used[i] && !b.slots[i].Free() {
+		if (b.used[i] && !b.slots[i].Free()) || b.conns[i].taker != nil {
 			continue
 		}
 		b.nextPort++
 		if b.nextPort < 49152 {
 			b.nextPort = 49152
 		}
+		b.release(i)
 		b.tcp[i].Abort()
 		if err := b.stack.DialTCP4(&b.tcp[i], b.nextPort, to, port); err != nil {
 			return err
@@ -197,6 +236,114 @@ func (b *board) Dial(c control.ConnID, to node.Addr, port uint16) error {
 		return nil
 	}
 	return errors.New("no free TCP connection")
+}
+
+// listener returns port's listener, registered with lneto, taking a free
+// one for a port that has none.
+func (b *board) listener(port uint16) (*listener, error) {
+	l := b.listenerOn(port)
+	if l == nil {
+		for i := range b.lis {
+			if b.lis[i].port == 0 {
+				l = &b.lis[i]
+				break
+			}
+		}
+		if l == nil {
+			return nil, errors.New("no free TCP listener")
+		}
+		l.b, l.port = b, port
+	}
+	if err := l.start(); err != nil {
+		l.stop()
+		return nil, err
+	}
+	return l, nil
+}
+
+// listenerOn returns port's listener, or nil.
+func (b *board) listenerOn(port uint16) *listener {
+	for i := range b.lis {
+		if b.lis[i].port == port && port != 0 {
+			return &b.lis[i]
+		}
+	}
+	return nil
+}
+
+// accept takes the connections whose handshake is done from the
+// listeners, at once: lneto's listener sends nothing on a connection it
+// has not handed out, and drops it if it goes past ESTABLISHED before.
+func (b *board) accept() {
+	for i := range b.lis {
+		l := &b.lis[i]
+		for l.open && l.l.NumberOfReadyToAccept() > 0 {
+			conn, _, err := l.l.TryAccept()
+			if err != nil {
+				break
+			}
+			for j := range b.conns {
+				if b.conns[j].c == conn && b.conns[j].taker == l {
+					b.conns[j].accepted = true
+				}
+			}
+		}
+	}
+}
+
+// listenFailed logs a slot's failure to wait on its port, once a port a
+// minute: the loop meets it every round.
+func (b *board) listenFailed(port uint16, err error) {
+	var e *listenFailure
+	for i := range b.listenLog {
+		if b.listenLog[i].port == port {
+			e = &b.listenLog[i]
+			break
+		}
+	}
+	if e == nil { // the port logged longest ago makes room
+		e = &b.listenLog[0]
+		for i := range b.listenLog {
+			if b.listenLog[i].at < e.at {
+				e = &b.listenLog[i]
+			}
+		}
+		*e = listenFailure{port: port, at: -time.Minute}
+	}
+	t := now()
+	if t-e.at < time.Minute {
+		e.held++
+		return
+	}
+	msg := "listen: TCP " + strconv.Itoa(int(port)) + ": " + err.Error()
+	if e.held > 0 {
+		msg += " (and " + strconv.Itoa(e.held) + " times in the last minute)"
+	}
+	e.at, e.held = t, 0
+	b.log(msg)
+}
+
+// listenFailure is when a port's "listen:" line was last logged, and how
+// many were held back since.
+type listenFailure struct {
+	port uint16
+	at   time.Duration
+	held int
+}
+
+// nextISS is the initial sequence number of the next accepted connection
+// (the stack's own generator is locked while the listener asks for one).
+func (b *board) nextISS() uint32 {
+	x := b.iss
+	if x == 0 {
+		hi, _ := machine.GetRNG()
+		x = hi | 1
+	}
+	x ^= x << 13
+	x ^= x >> 17
+	x ^= x << 5
+	b.iss = x
+	return x
 }
 
 // slot returns the slot that carries connection c.
@@ -236,6 +383,7 @@ func (b *board) receive(pkt []byte) {
 		return
 	}
 	b.stack.IngressEthernet(pkt)
+	b.accept() // before a following segment takes it past ESTABLISHED
 }
 
 func (b *board) Write(c control.ConnID, data []byte) error {
@@ -384,7 +532,7 @@ func (b *board) join(p *firmware.Program) error {
 		if err != nil {
 			return err
 		}
-		b.conns[i] = lnetoConn{c: c, stack: b.stack}
+		b.conns[i] = lnetoConn{c: c}
 		b.slots[i].Conn = &b.conns[i]
 	}
 	return p.Joined(now(), b.ip, b.bcast) // the program listens on its ports
@@ -445,15 +593,24 @@ func (b *board) run(p *firmware.Program) firmware.Halt {
 			busy = true
 			p.Datagram(now(), d.Port, d.From, d.FromPort, b.buf[:d.N])
 		}
+		b.accept()
 		for i := range b.slots {
 			if !b.used[i] {
 				continue
 			}
 			did, err := b.slots[i].Poll(now(), p, b.buf[:])
 			if err != nil {
-				b.log("listen: " + err.Error())
+				b.listenFailed(b.slots[i].Port, err)
+			}
+			if b.conns[i].parked { // its port closed meanwhile
+				b.release(i)
 			}
 			busy = busy || did
+		}
+		for i := range b.lis {
+			if l := &b.lis[i]; l.closing && !l.busy() {
+				l.stop()
+			}
 		}
 		if now() >= p.Deadline() {
 			p.Tick(now())
@@ -499,22 +656,141 @@ func (b *board) rejoin(p *firmware.Program) {
 	p.Joined(now(), b.ip, b.bcast)
 }
 
-// lnetoConn is a firmware.SlotConn over one of lneto's TCP connections.
-type lnetoConn struct {
-	c     *tcp.Conn
-	stack *xnet.StackAsync
-	port  uint16
+// listener is a TCP port's lneto tcp.Listener, the port's one node in the
+// stack, and its pool (GetTCP, PutTCP): the tcp.Conns of the port's slots
+// that wait for a connection (lnetoConn.offered). A peer's SYN takes one
+// (its slot sees SYN-RECEIVED, then ESTABLISHED), and the listener hands it
+// back when its handshake fails or, once accepted, when it is over or
+// aborted; until then no other listener and no dial may use it.
+type listener struct {
+	l       tcp.Listener
+	b       *board
+	port    uint16 // 0: free
+	open    bool   // registered with the stack
+	closing bool   // Unlisten: no new connection; stops when none is left
 }
 
-func (l *lnetoConn) Established() bool  { return l.c.State().IsSynchronized() }
+// start registers l with the stack, a fresh lneto listener, if it is not.
+func (l *listener) start() error {
+	if l.open {
+		return nil
+	}
+	if err := l.l.Reset(l.port, l); err != nil {
+		return err
+	}
+	if err := l.b.stack.RegisterListenerTCP(&l.l); err != nil {
+		l.l.Close()
+		return err
+	}
+	l.open = true
+	return nil
+}
+
+// stop closes l: the stack forgets it (its node's connection ID changes),
+// the tcp.Conns it held are free again, and a slot still on its port parks
+// at its next Listen.
+func (l *listener) stop() {
+	if l.open {
+		l.l.Close()
+		l.open = false
+	}
+	for i := range l.b.conns {
+		c := &l.b.conns[i]
+		if c.taker == l {
+			c.taker = nil
+			c.c.Abort()
+		}
+		if c.lis == l {
+			c.lis = nil
+		}
+	}
+	l.port, l.closing = 0, false
+}
+
+// busy: a connection through l is not over for its slot yet.
+func (l *listener) busy() bool {
+	for i := range l.b.conns {
+		if c := &l.b.conns[i]; c.taker == l && (c.accepted || c.c.State().IsSynchronized()) {
+			return true
+		}
+	}
+	return false
+}
+
+// GetTCP is the listener's call for a peer's SYN: a waiting slot's
+// tcp.Conn, or none (the peer gets a reset).
+func (l *listener) GetTCP() (*tcp.Conn, any, tcp.Value) {
+	if l.closing {
+		return nil, nil, 0
+	}
+	for i := range l.b.conns {
+		if c := &l.b.conns[i]; c.lis == l && c.offered && c.taker == nil {
+			c.offered, c.taker = false, l
+			return c.c, nil, tcp.Value(l.b.nextISS())
+		}
+	}
+	return nil, nil, 0
+}
+
+// PutTCP is the listener handing a tcp.Conn back: a failed handshake (its
+// slot then sees it closed, and waits again), or a connection that is
+// over or that its slot aborted.
+func (l *listener) PutTCP(conn *tcp.Conn) {
+	for i := range l.b.conns {
+		if c := &l.b.conns[i]; c.c == conn && c.taker == l {
+			c.taker = nil
+			if !conn.State().IsClosed() { // a handshake that failed: LISTEN again, or past ESTABLISHED unaccepted
+				conn.Abort()
+			}
+			return
+		}
+	}
+}
+
+// lnetoConn is a firmware.SlotConn over one of lneto's TCP connections: an
+// accepting slot's, offered to its port's listener while it waits, or a
+// dial's (lis nil), a node of the stack's of its own.
+type lnetoConn struct {
+	c        *tcp.Conn
+	lis      *listener // the port of an accepting slot
+	taker    *listener // the listener that holds c, from its GetTCP to its PutTCP
+	offered  bool      // waiting: lis may take c for the next SYN
+	accepted bool      // lis accepted c: a connection of the program's
+	parked   bool      // Listen found the port closed: the loop frees the slot
+}
+
+func (l *lnetoConn) Established() bool {
+	return (l.lis == nil || l.accepted) && l.c.State().IsSynchronized()
+}
 func (l *lnetoConn) PeerDone() bool     { return !l.c.State().RxDataOpen() }
-func (l *lnetoConn) Closed() bool       { return l.c.State().IsClosed() }
+func (l *lnetoConn) Closed() bool       { return !l.offered && l.c.State().IsClosed() }
 func (l *lnetoConn) Buffered() int      { return l.c.BufferedInput() }
 func (l *lnetoConn) Close()             { l.c.Close() }
 func (l *lnetoConn) RemoteAddr() []byte { return l.c.RemoteAddr() }
 func (l *lnetoConn) HalfOpen() bool     { return l.c.State() == tcp.StateSynRcvd }
-func (l *lnetoConn) Abort()             { l.c.Abort() }
-func (l *lnetoConn) Listen() error      { return l.stack.ListenTCP4(l.c, l.port) }
+
+// Abort drops the connection; the listener holding c hands it back when it
+// next looks (its connection ID changed).
+func (l *lnetoConn) Abort() {
+	l.c.Abort()
+	l.offered = false
+}
+
+// Listen offers c to the port's listener for the next connection, or parks
+// the slot when the port is no longer listened on.
+func (l *lnetoConn) Listen() error {
+	l.accepted = false
+	if l.lis == nil || l.lis.closing {
+		l.parked = true
+		return nil
+	}
+	if err := l.lis.start(); err != nil {
+		return err
+	}
+	l.offered = true
+	return nil
+}
+
 func (l *lnetoConn) Read(p []byte) int {
 	n, _ := l.c.Read(p[:min(len(p), l.c.BufferedInput())])
 	return n

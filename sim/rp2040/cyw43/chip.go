@@ -39,6 +39,19 @@
 //
 // Callbacks in Config are called without the chip's lock held, in the order
 // the chip raised them, before the call that raised them returns.
+//
+// Not modelled: Bluetooth (F3 reads give zeros, writes are ignored); the
+// chip's timing (clocks, its boot, the join and F2 readiness are instant:
+// the LAN's radio model decides when a join can succeed); the interrupt
+// line (the driver polls); power states beyond storing their registers;
+// big-endian bus mode and command/data error checks; RAM contents (the
+// uploaded image is counted, not kept: reads give zeros but NVRAM's top);
+// scans, the 4-way handshake and channels (a failed join is always "no
+// networks", never a wrong password); AP mode (accepted, logged, the chip
+// stays a station). A real chip refreshes the host's send credit with a
+// bare 12-byte frame, which cyw43439 v0.2.0 rejects: the model sends the
+// credit in a WLC_E_FIFO_CREDIT_MAP event instead. Unknown ioctls and
+// iovars succeed with a log line.
 package cyw43
 
 import (

@@ -111,6 +111,14 @@ func (b *Board) Host() *netsim.Host { return b.host }
 // Chip is the board's radio chip model.
 func (b *Board) Chip() *cyw43.Chip { return b.chip }
 
+// PID is the board's runner process, 0 while the board is off.
+func (b *Board) PID() int {
+	if b.proc == nil {
+		return 0
+	}
+	return b.proc.Process.Pid
+}
+
 // Err is why the board's runner stopped, if it did.
 func (b *Board) Err() error { return b.dead }
 

@@ -25,6 +25,9 @@ type Fleet struct {
 	OnPin func(b *Board, at time.Duration, pin, value int)
 	// OnReset hears a reset of a board's RP2040 (why: aircr, watchdog).
 	OnReset func(b *Board, at time.Duration, why string)
+	// OnDown hears that a board's runner failed (it crashed, was killed,
+	// or broke the protocol): the board is dark from then on.
+	OnDown func(b *Board, err error)
 	// Log hears what went wrong that is not a board's doing.
 	Log func(string)
 	// Seed and each board's name make the board's flash unique ID (which
@@ -163,6 +166,9 @@ func (f *Fleet) tick() {
 					f.Log(fmt.Sprint(err))
 				}
 				b.stop()
+				if f.OnDown != nil {
+					f.OnDown(b, err)
+				}
 				running--
 			}
 		}

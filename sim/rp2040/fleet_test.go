@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -227,4 +228,52 @@ func BenchmarkShippedImage(b *testing.B) {
 			}
 		})
 	}
+}
+
+// A runner killed mid-run (kill -9) darkens its board, says why, and leaves
+// the others running: they see it leave.
+func TestAKilledRunnerDarkensOnlyItsBoard(t *testing.T) {
+	p := paths(t)
+	lan, err := netsim.New(netsim.Config{Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lan.Close()
+	f := rp2040.NewFleet(lan, p, t.TempDir())
+	var left []string
+	var down error
+	f.OnConsole = func(b *rp2040.Board, at time.Duration, text string) {
+		var l firmware.Line
+		if json.Unmarshal([]byte(text), &l) == nil && l.Kind == firmware.EvLeft {
+			left = append(left, b.Name+" sees "+l.Member+" leave")
+		}
+	}
+	f.OnDown = func(b *rp2040.Board, err error) { down = fmt.Errorf("%s: %w", b.Name, err) }
+	var boards []*rp2040.Board
+	for _, name := range []string{"pico1", "pico2"} {
+		b, err := f.Add(name, nil, map[string][]byte{firmware.FileSettings: firmware.Settings{Name: name}.JSON()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		boards = append(boards, b)
+	}
+	defer f.Close()
+	for _, b := range boards {
+		if err := f.PowerOn(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk := lan.Clock()
+	clk.RunUntil(6*time.Second, nil)
+	if err := syscall.Kill(boards[0].PID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	clk.RunUntil(clk.Now()+10*time.Second, func() bool { return len(left) > 0 })
+	if down == nil || !strings.Contains(down.Error(), "pico1") || boards[0].Err() == nil {
+		t.Fatalf("no word of pico1's runner: %v", down)
+	}
+	if len(left) == 0 || left[0] != "pico2 sees pico1 leave" {
+		t.Fatalf("pico2 did not go on: %v (pico2's runner: %v)", left, boards[1].Err())
+	}
+	t.Logf("%v; %s", down, left[0])
 }

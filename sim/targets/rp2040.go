@@ -90,6 +90,9 @@ func NewRP2040(spec Spec, cfg RP2040Config) (t *RP2040, err error) {
 			t.line(b.Name, l, at)
 		}
 	}
+	t.rf.OnDown = func(b *rp2040.Board, err error) {
+		t.down(b.Name, sim.Event{Kind: "exit", Detail: err.Error()})
+	}
 	t.rf.OnReset = func(b *rp2040.Board, at time.Duration, why string) {
 		// A new boot (machine.CPUReset after reset, update, deep sleep, a
 		// failed join): what the board reported before is gone.

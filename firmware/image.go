@@ -11,11 +11,15 @@ import (
 // The files of a board's image. main.py stands for the program: the real
 // piconetcontrol server is a MicroPython main.py, and an update replaces it.
 const (
-	FileMain     = "main.py"
-	FileVersion  = "VERSION"
-	FileWLAN     = "config/config_wlan.json"
-	FileSettings = "config/config_node.json"
-	FileBoots    = "boot_count" // the incarnation: grows with every boot
+	FileMain    = "main.py"
+	FileVersion = "VERSION"
+	// FileServerBase is piconetcontrol's server_base.py: the real server
+	// reports the _VERSION it declares, so a board that an update gave one
+	// reports that version (Version).
+	FileServerBase = "server_base.py"
+	FileWLAN       = "config/config_wlan.json"
+	FileSettings   = "config/config_node.json"
+	FileBoots      = "boot_count" // the incarnation: grows with every boot
 
 	// prevDir holds what an update replaced, until the new image has booted.
 	prevDir   = ".prev/"
@@ -55,10 +59,40 @@ func Format(f Flash) error {
 	return nil
 }
 
-// Version is the version of the image in flash (its VERSION file).
+// Version is the version of the image in flash: the _VERSION of the
+// server_base.py an update installed, as piconetcontrol's server reports
+// (and its client's update_server checks), else the image's VERSION file.
 func Version(f Flash) string {
+	if src, ok := f.ReadFile(FileServerBase); ok {
+		if v := pythonVersion(string(src)); v != "" {
+			return v
+		}
+	}
 	v, _ := f.ReadFile(FileVersion)
 	return strings.TrimSpace(string(v))
+}
+
+// pythonVersion finds a Python source's version as piconetcontrol's
+// client does (update.py: the first match of \s+_?VERSION = "(.+)"): a
+// line that is, past its indent, `_VERSION = "..."` or `VERSION = "..."`
+// after something (the regexp's \s+ takes the newline before a top-level
+// one, not the file's first line); the value runs to the line's last quote.
+func pythonVersion(src string) string {
+	for i, line := range strings.Split(src, "\n") {
+		rest := strings.TrimLeft(line, " \t\r\f\v")
+		if i == 0 && len(rest) == len(line) {
+			continue // nothing before it for \s+ to match
+		}
+		rest = strings.TrimPrefix(rest, "_")
+		rest, ok := strings.CutPrefix(rest, `VERSION = "`)
+		if !ok {
+			continue
+		}
+		if end := strings.LastIndexByte(rest, '"'); end > 0 {
+			return rest[:end]
+		}
+	}
+	return ""
 }
 
 // Healthy is the boot's health check: main.py exists, is not empty, and

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -598,5 +599,46 @@ func TestANonceNeverComesBackWhenTheBootCounterDoes(t *testing.T) {
 	}
 	if r := again.do(1, recorded); r["exception"] != "AuthError" {
 		t.Fatalf("a command recorded in the earlier boot ran: %v", r)
+	}
+}
+
+// The version a board reports follows the server_base.py an update gives
+// it, as the real server's _VERSION does (its client's update_server checks
+// it), and comes back with a rollback; without one, the VERSION file.
+func TestTheVersionFollowsTheServerBaseAnUpdateInstalls(t *testing.T) {
+	for _, c := range []struct{ src, want string }{
+		{"class Server:\n    _VERSION = \"1.13.1\"\n", "1.13.1"},
+		{"import x\nVERSION = \"2.0\"  # top level\n", "2.0"},
+		{"_VERSION = \"0.1\"\n", ""}, // the first line: nothing before it for \s+
+		{"class S:\n    VERSION_MAJOR = \"3\"\n", ""},
+		{"class S:\n    _VERSION = \"1.2\"\n    _VERSION = \"9.9\"\n", "1.2"},
+	} {
+		f := firmware.MemFlash{}
+		firmware.Format(f)
+		f.WriteFile(firmware.FileServerBase, []byte(c.src))
+		want := c.want
+		if want == "" {
+			want = firmware.Version(firmware.MemFlash{firmware.FileVersion: []byte("1.13.0")})
+		}
+		if got := firmware.Version(f); got != want {
+			t.Errorf("%q: version %q, want %q", c.src, got, want)
+		}
+	}
+	if src, err := os.ReadFile("../../shared/clients/piconetcontrol-0.3.0/piconetcontrol/server/server_base.py"); err == nil {
+		f := firmware.MemFlash{}
+		firmware.Format(f)
+		before := firmware.Version(f)
+		if err := firmware.Install(f, []control.File{{Name: firmware.FileServerBase, Content: src}}); err != nil {
+			t.Fatal(err)
+		}
+		if got := firmware.Version(f); got != "1.13.1" {
+			t.Fatalf("after piconetcontrol 0.3.0's server_base.py: %q, want 1.13.1", got)
+		}
+		if ok, err := firmware.Rollback(f); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		if got := firmware.Version(f); got != before {
+			t.Fatalf("after the rollback: %q, want %q", got, before)
+		}
 	}
 }

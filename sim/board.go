@@ -178,7 +178,7 @@ func (b *Board) boot() error {
 	}
 	c := b.c
 	opt := firmware.Options{
-		Name: b.name, Board: "picosim virtual Pico W", EpochNS: netsim.Epoch.UnixNano(), Inflate: firmware.Inflate,
+		Name: b.name, Board: "picosim virtual Pico W", EpochNS: c.epoch().UnixNano(), Inflate: firmware.Inflate,
 		Rand: rand.NewPCG(c.cfg.Seed, uint64(b.index)<<32|uint64(b.Incarnation()+1)),
 		Seed: c.cfg.Seed ^ uint64(b.index), Node: node.Config{Intern: c.intern}, Quiet: true,
 		Entropy: c.cfg.Entropy,

@@ -32,6 +32,12 @@ type Config struct {
 	// Boards is how many boards to create, named pico1..picoN in address
 	// order, so pico1 has the lowest address.
 	Boards int
+	// Epoch is the calendar time of simulated time 0 on the boards' clocks
+	// (time_received, a ping's time_responded): netsim.Epoch, 2026-01-01,
+	// unless set. picosim up, which real clients talk to in real time,
+	// sets the wall clock at its start, so that a client's one-way
+	// estimate (time_received - time_sent) means something.
+	Epoch time.Time
 	// Names, if set, names the boards instead, in address order.
 	Names []string
 	// Seed drives every random choice of the run: the LAN, the stacks, the
@@ -472,4 +478,12 @@ func (c *Cluster) record(e Event) {
 	if c.cfg.OnEvent != nil {
 		c.cfg.OnEvent(e)
 	}
+}
+
+// epoch is the calendar time of simulated time 0 (Config.Epoch).
+func (c *Cluster) epoch() time.Time {
+	if c.cfg.Epoch.IsZero() {
+		return netsim.Epoch
+	}
+	return c.cfg.Epoch
 }

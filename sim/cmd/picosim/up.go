@@ -86,7 +86,10 @@ func upCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "picosim up: %v\n", err)
 		return 2
 	}
-	cfg := sim.Config{Boards: *nodes, Seed: *seed, Link: link,
+	// The boards' clocks read the wall clock (time_received, a ping's
+	// time_responded): simulated time 0 is now, and at --speed 1 it keeps
+	// pace with the client's own.
+	cfg := sim.Config{Boards: *nodes, Seed: *seed, Link: link, Epoch: time.Now(),
 		Settings: firmware.Settings{Heartbeat: *heartbeat, RevertOnLoss: *revert, Key: key}, Profile: radio.Profile(),
 		// Real clients talk to up across runs of the same seed: a signed
 		// command recorded in one must not be good in the next.

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/picosim/picosim/sim"
+)
+
+// piconetcontrol is the real client, unchanged (../shared/clients).
+const piconetcontrol = "../../../../shared/clients/piconetcontrol-0.3.0"
+
+// The real piconetcontrol 0.3.0 client, run as its users run it, against
+// boards of picosim up (simulated in real time, forwarded to the host):
+// seed 002's CLI example, send_ping, the pin flow and its revert, the
+// informational actions, update_server() to the end, and an update whose
+// code fails to boot rolling back — each judged by the client's own output.
+func TestTheRealPiconetcontrolClient(t *testing.T) {
+	if _, err := os.Stat(piconetcontrol); err != nil {
+		t.Skip("piconetcontrol 0.3.0 is not beside the project (../shared/clients): " + err.Error())
+	}
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3: " + err.Error())
+	}
+	// As picosim up runs: real time, the boards' clocks from the wall clock.
+	c, err := sim.New(sim.Config{Boards: 2, Seed: 1, Epoch: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := c.Forward(netip.MustParseAddrPort("127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.RunPaced(ctx, 1); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; f.Close(); c.Close() })
+	host, port, _ := net.SplitHostPort(f.Mappings[0].From)
+
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(py, args...)
+		cmd.Dir = piconetcontrol
+		cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1") // the client's folder is not ours to write
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("python3 %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	client := func(code string) string {
+		t.Helper()
+		return run("-c", "import json\nfrom piconetcontrol.client import Client\nc = Client('"+host+"', "+port+", use_ssl=False)\n"+code)
+	}
+	// The boards join WiFi and start serving within seconds.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		conn, err := net.DialTimeout("tcp", f.Mappings[0].From, time.Second)
+		if err == nil {
+			conn.SetDeadline(time.Now().Add(2 * time.Second))
+			conn.Write([]byte(`{"action": "ping"}` + "\n"))
+			b := make([]byte, 256)
+			n, _ := conn.Read(b)
+			conn.Close()
+			if strings.Contains(string(b[:n]), "time_received") {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the forwarded board never answered a ping")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	// Seed 002's CLI example, numbers as strings.
+	out := run("run_client.py", host, port, "--no-ssl", "-c", "action=setup_pin", "pin=3", "mode=output", "value=0",
+		"-c", "action=write_pin", "pin=3", "value=1", "timeout=2")
+	if !strings.Contains(out, "write_pin") || strings.Contains(out, "error") {
+		t.Fatalf("the CLI example:\n%s", out)
+	}
+	if v := client("print(c.send_command(action='read_pin', pin=3)['value'])"); strings.TrimSpace(v) != "1" {
+		t.Fatalf("read_pin after write_pin: %s", v)
+	}
+	time.Sleep(2500 * time.Millisecond) // the write's timeout: the fail-safe puts it back
+	if v := client("print(c.send_command(action='read_pin', pin=3)['value'])"); strings.TrimSpace(v) != "0" {
+		t.Fatalf("read_pin after the write's timeout: %s", v)
+	}
+
+	// send_ping's statistics: the board's time_received is the wall clock.
+	var ping struct {
+		RTT, Tsend float64
+		Error      bool
+	}
+	out = client("r = c.send_ping()\nprint(json.dumps({'rtt': r['rtt'], 'tsend': r['tsend'], 'error': r['error']}))")
+	if err := json.Unmarshal([]byte(out), &ping); err != nil || ping.Error || ping.RTT <= 0 || ping.RTT > 1 || math.Abs(ping.Tsend) > 1 {
+		t.Fatalf("send_ping: %s (rtt and tsend in seconds: a tsend far from 0 is a board clock off the wall clock)", out)
+	}
+	t.Logf("send_ping: rtt %.4f s, tsend %.4f s", ping.RTT, ping.Tsend)
+
+	for _, action := range []string{"get_info", "get_version", "list_actions", "get_resource_info"} {
+		if out := client("print(json.dumps(c.send_command(action='" + action + "')))"); strings.Contains(out, `"error"`) {
+			t.Fatalf("%s: %s", action, out)
+		}
+	}
+
+	// update_server(): its version comes from the server_base.py it sends.
+	out = client("c.update_server()")
+	if !strings.Contains(out, "Server updated successfully") {
+		t.Fatalf("update_server:\n%s", out)
+	}
+	t.Logf("update_server: %s", lastLines(out, 3))
+
+	// An update whose main.py crashes at boot: the board rolls back to what
+	// it ran (seed 002: "the server will revert to the previous version").
+	out = client(`c.send_command(action='update', compress=False, files={'main.py': '# picosim: crash at boot\n', 'server_base.py': 'class S:\n    _VERSION = "9.9.9"\n'})
+import time
+time.sleep(3)
+c.poll_command_response(dict(action='ping'), lambda x: x.get('action') == 'ping', 1, 10, allow_connection_refused=True)
+print('version after the failed update:', c.send_command(action='get_version')['version'])`)
+	if !strings.Contains(out, "version after the failed update: 1.13.1") {
+		t.Fatalf("the crashing update:\n%s", out)
+	}
+	t.Logf("rollback: %s", lastLines(out, 1))
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], " | ")
+}

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -43,7 +44,12 @@ type Mapping struct {
 
 // Forward starts forwarding from base's address, ports base.Port() + i.
 // Call it before the clock runs.
-func (c *Cluster) Forward(base netip.AddrPort) (*Forwarder, error) {
+func (c *Cluster) Forward(base netip.AddrPort) (*Forwarder, error) { return c.ForwardTLS(base, nil) }
+
+// ForwardTLS forwards as Forward does, serving TLS with tlsConfig on the
+// host's side when it is not nil (piconetcontrol's client speaks TLS by
+// default, as the real server serves it); the boards get plain TCP.
+func (c *Cluster) ForwardTLS(base netip.AddrPort, tlsConfig *tls.Config) (*Forwarder, error) {
 	gw, err := c.lan.AddHost(netsim.HostConfig{Name: "forward"})
 	if err != nil {
 		return nil, err
@@ -58,6 +64,9 @@ func (c *Cluster) Forward(base netip.AddrPort) (*Forwarder, error) {
 		if err != nil {
 			f.Close()
 			return nil, fmt.Errorf("forward %s: %w", b.name, err)
+		}
+		if tlsConfig != nil {
+			ln = tls.NewListener(ln, tlsConfig)
 		}
 		f.listeners = append(f.listeners, ln)
 		f.Mappings = append(f.Mappings, Mapping{Board: b.name, To: b.ControlAddr(), From: ln.Addr().String()})

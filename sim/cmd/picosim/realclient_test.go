@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"math"
 	"net"
@@ -13,30 +14,22 @@ import (
 	"time"
 
 	"github.com/picosim/picosim/sim"
+	"github.com/picosim/picosim/sim/tlscert"
 )
 
 // piconetcontrol is the real client, unchanged (../shared/clients).
 const piconetcontrol = "../../../../shared/clients/piconetcontrol-0.3.0"
 
-// The real piconetcontrol 0.3.0 client, run as its users run it, against
-// boards of picosim up (simulated in real time, forwarded to the host):
-// seed 002's CLI example, send_ping, the pin flow and its revert, the
-// informational actions, update_server() to the end, and an update whose
-// code fails to boot rolling back — each judged by the client's own output.
-func TestTheRealPiconetcontrolClient(t *testing.T) {
-	if _, err := os.Stat(piconetcontrol); err != nil {
-		t.Skip("piconetcontrol 0.3.0 is not beside the project (../shared/clients): " + err.Error())
-	}
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("no python3: " + err.Error())
-	}
-	// As picosim up runs: real time, the boards' clocks from the wall clock.
+// realClientCluster runs two boards as picosim up does (real time, the
+// boards' clocks from the wall clock), forwarded to the host, TLS on the
+// host's side if tlsConfig is set, and waits until board 0 answers.
+func realClientCluster(t *testing.T, tlsConfig *tls.Config) (host, port string) {
+	t.Helper()
 	c, err := sim.New(sim.Config{Boards: 2, Seed: 1, Epoch: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := c.Forward(netip.MustParseAddrPort("127.0.0.1:0"))
+	f, err := c.ForwardTLS(netip.MustParseAddrPort("127.0.0.1:0"), tlsConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,27 +37,12 @@ func TestTheRealPiconetcontrolClient(t *testing.T) {
 	done := make(chan struct{})
 	go func() { c.RunPaced(ctx, 1); close(done) }()
 	t.Cleanup(func() { cancel(); <-done; f.Close(); c.Close() })
-	host, port, _ := net.SplitHostPort(f.Mappings[0].From)
-
-	run := func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command(py, args...)
-		cmd.Dir = piconetcontrol
-		cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1") // the client's folder is not ours to write
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("python3 %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
-	client := func(code string) string {
-		t.Helper()
-		return run("-c", "import json\nfrom piconetcontrol.client import Client\nc = Client('"+host+"', "+port+", use_ssl=False)\n"+code)
-	}
-	// The boards join WiFi and start serving within seconds.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		conn, err := net.DialTimeout("tcp", f.Mappings[0].From, time.Second)
+		if err == nil && tlsConfig != nil {
+			conn = tls.Client(conn, &tls.Config{InsecureSkipVerify: true})
+		}
 		if err == nil {
 			conn.SetDeadline(time.Now().Add(2 * time.Second))
 			conn.Write([]byte(`{"action": "ping"}` + "\n"))
@@ -79,6 +57,74 @@ func TestTheRealPiconetcontrolClient(t *testing.T) {
 			t.Fatal("the forwarded board never answered a ping")
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+	host, port, _ = net.SplitHostPort(f.Mappings[0].From)
+	return host, port
+}
+
+// realClient runs python3 in the client's folder, failing the test on an
+// error exit.
+func realClient(t *testing.T, args ...string) string {
+	t.Helper()
+	if _, err := os.Stat(piconetcontrol); err != nil {
+		t.Skip("piconetcontrol 0.3.0 is not beside the project (../shared/clients): " + err.Error())
+	}
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3: " + err.Error())
+	}
+	cmd := exec.Command(py, args...)
+	cmd.Dir = piconetcontrol
+	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1") // the client's folder is not ours to write
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("python3 %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// The real client with its defaults speaks TLS: against picosim up --tls
+// (a pair made as gen_ssl.sh makes it) its ping and its send_ping work.
+func TestTheRealClientsDefaultTLS(t *testing.T) {
+	realClient(t, "-c", "pass") // skips where the client or python3 is missing
+	certDER, keyDER, err := tlscert.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tlscert.Load(certDER, keyDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port := realClientCluster(t, tlscert.ServerConfig(cert))
+	// Without a command it pings and prints send_ping's statistics.
+	if out := realClient(t, "run_client.py", host, port); !strings.Contains(out, `"rtt"`) || !strings.Contains(out, `"error": false`) {
+		t.Fatalf("run_client.py with its defaults (TLS):\n%s", out)
+	} else {
+		t.Logf("run_client.py %s %s (TLS): %s", host, port, strings.Join(strings.Fields(lastLines(out, 5)), " "))
+	}
+	out := realClient(t, "-c", "import json\nfrom piconetcontrol.client import Client\nr = Client('"+host+"', "+port+").send_ping()\nprint(json.dumps(r))")
+	var ping struct {
+		RTT, Tsend float64
+		Error      bool
+	}
+	if err := json.Unmarshal([]byte(out), &ping); err != nil || ping.Error || ping.RTT <= 0 || math.Abs(ping.Tsend) > 1 {
+		t.Fatalf("send_ping over TLS: %s", out)
+	}
+	t.Logf("send_ping over TLS: rtt %.4f s, tsend %.4f s", ping.RTT, ping.Tsend)
+}
+
+// The real piconetcontrol 0.3.0 client, run as its users run it, against
+// boards of picosim up (simulated in real time, forwarded to the host):
+// seed 002's CLI example, send_ping, the pin flow and its revert, the
+// informational actions, update_server() to the end, and an update whose
+// code fails to boot rolling back — each judged by the client's own output.
+func TestTheRealPiconetcontrolClient(t *testing.T) {
+	realClient(t, "-c", "pass") // skips where the client or python3 is missing
+	host, port := realClientCluster(t, nil)
+	run := func(args ...string) string { t.Helper(); return realClient(t, args...) }
+	client := func(code string) string {
+		t.Helper()
+		return run("-c", "import json\nfrom piconetcontrol.client import Client\nc = Client('"+host+"', "+port+", use_ssl=False)\n"+code)
 	}
 
 	// Seed 002's CLI example, numbers as strings.

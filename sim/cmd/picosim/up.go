@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	crand "crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"flag"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/picosim/picosim/netsim"
 	"github.com/picosim/picosim/sim"
 	"github.com/picosim/picosim/sim/check"
+	"github.com/picosim/picosim/sim/tlscert"
 )
 
 const upHelp = `Usage: picosim up [flags]
@@ -36,6 +38,7 @@ Examples:
   picosim up --nodes 3 --forward 127.0.0.1:0      # each board on a free port, as the mapping shows
   sudo picosim up --nodes 3 --netns pico-lan     # then: sudo ip netns exec pico-lan python3 hack/desktop_client.py
   picosim up --nodes 3 --key $KEY                 # keyed: picosim ctl --key $KEY 127.0.0.1:12345 -c action=reset
+  picosim up --nodes 2 --tls                      # then: python3 run_client.py 127.0.0.1 12345 (TLS, the client's default)
 
 Flags:
 `
@@ -57,6 +60,9 @@ func upCmd(args []string, stdout, stderr io.Writer) int {
 	revert := fs.Bool("revert-on-loss", false, "boards revert held pins when they lose their master or the writing connection")
 	seed := fs.Uint64("seed", 1, "seed of every random choice")
 	quiet := fs.Bool("quiet", false, "print the port mapping only, not the timeline")
+	useTLS := fs.Bool("tls", false, "serve TLS on the forwarded ports, as the real server does and piconetcontrol's client expects by default (a new self-signed P-256 pair unless --tls-cert and --tls-key)")
+	tlsCert := fs.String("tls-cert", "", "with --tls: the certificate, DER (the real server's config/ec_cert.der; gen_ssl.sh makes one)")
+	tlsKey := fs.String("tls-key", "", "with --tls: its EC key, DER (config/ec_key.der)")
 	forDur := fs.Duration("for", 0, "stop after this much wall time (0: run until interrupted)")
 	radio := netsim.PicoWRadio
 	fs.TextVar(&radio, "radio", netsim.PicoWRadio, "the boards' radio: picow or ideal")
@@ -109,7 +115,16 @@ func upCmd(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	defer c.Close()
-	f, err := c.Forward(base)
+	var tlsConfig *tls.Config
+	if *useTLS || *tlsCert != "" || *tlsKey != "" {
+		cert, err := upCertificate(*tlsCert, *tlsKey)
+		if err != nil {
+			fmt.Fprintf(stderr, "picosim up: --tls: %v\n", err)
+			return 2
+		}
+		tlsConfig = tlscert.ServerConfig(cert)
+	}
+	f, err := c.ForwardTLS(base, tlsConfig)
 	if err != nil {
 		fmt.Fprintf(stderr, "picosim up: %v\n", err)
 		return 1
@@ -127,7 +142,11 @@ func upCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "picosim up: namespace %s is on the LAN at %s; run programs in it with\n  ip netns exec %s python3 hack/desktop_client.py\n",
 			*nsName, door.Host().IP(), *nsName)
 	}
-	fmt.Fprintf(stdout, "picosim up: %d boards, seed %d, %.3gx real time; control ports:\n", *nodes, *seed, *speed)
+	ports := "control ports"
+	if tlsConfig != nil {
+		ports = "control ports (TLS on the host's side)"
+	}
+	fmt.Fprintf(stdout, "picosim up: %d boards, seed %d, %.3gx real time; %s:\n", *nodes, *seed, *speed, ports)
 	for _, m := range f.Mappings {
 		fmt.Fprintf(stdout, "  %-8s %-21s <- %s\n", m.Board, m.To, m.From)
 	}
@@ -155,4 +174,23 @@ func watchdog(ctx context.Context, finished <-chan struct{}, stderr io.Writer) {
 		fmt.Fprintln(stderr, "picosim up: did not stop within 1s of the signal; exiting")
 		os.Exit(130)
 	}
+}
+
+// upCertificate is the TLS identity of up's forwarded ports: the DER pair
+// given, or a new one as gen_ssl.sh makes.
+func upCertificate(certFile, keyFile string) (tls.Certificate, error) {
+	if (certFile == "") != (keyFile == "") {
+		return tls.Certificate{}, fmt.Errorf("--tls-cert and --tls-key go together")
+	}
+	var certDER, keyDER []byte
+	var err error
+	if certFile == "" {
+		certDER, keyDER, err = tlscert.Generate()
+	} else if certDER, err = os.ReadFile(certFile); err == nil {
+		keyDER, err = os.ReadFile(keyFile)
+	}
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tlscert.Load(certDER, keyDER)
 }

@@ -13,6 +13,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -29,6 +30,7 @@ import (
 	"time"
 
 	"github.com/picosim/picosim/firmware"
+	"github.com/picosim/picosim/internal/tlscert"
 	"github.com/picosim/picosim/node"
 	"github.com/picosim/picosim/node/control"
 )
@@ -42,7 +44,10 @@ type Config struct {
 	// give none. Default: the host name.
 	Name string
 	// Iface is the network interface whose IPv4 address the board takes:
-	// the "radio". Default: the first interface that is up and has one.
+	// the "radio". Default: the first interface but loopback that is up
+	// and has one (lo only when named). With the real server's certificate
+	// and key in the flash (config/ec_cert.der, config/ec_key.der), the
+	// control port serves TLS, as piconetcontrol's server does.
 	Iface string
 	// Inputs are the levels of input pins, by GPIO number.
 	Inputs map[int]int
@@ -98,7 +103,7 @@ func Run(ctx context.Context, cfg Config) error {
 			sleep(retry)
 			continue
 		}
-		halt, err := b.run(ctx, p)
+		halt, err := b.run(ctx, p, flash)
 		if err != nil {
 			return err
 		}
@@ -118,12 +123,17 @@ type board struct {
 	synCheck time.Duration // half-open connections were last looked for
 
 	online bool // it has an address
-	udp    map[uint16]*net.UDPConn
-	tcp    map[uint16]net.Listener
-	conns  map[control.ConnID]*tcpConn
-	next   control.ConnID
-	inbox  chan input
-	done   chan struct{} // closed when the boot ends: readers stop handing in
+	// tls, when the flash holds the real server's certificate and key
+	// (config/ec_cert.der, config/ec_key.der), is served on ctlPort, as
+	// piconetcontrol's server does with them; plain TCP otherwise.
+	tls     *tls.Config
+	ctlPort uint16
+	udp     map[uint16]*net.UDPConn
+	tcp     map[uint16]net.Listener
+	conns   map[control.ConnID]*tcpConn
+	next    control.ConnID
+	inbox   chan input
+	done    chan struct{} // closed when the boot ends: readers stop handing in
 }
 
 // input is what a reader goroutine hands the loop.
@@ -180,6 +190,9 @@ func (b *board) Listen(pt firmware.Port) error {
 	ln, err := net.Listen("tcp4", fmt.Sprintf(":%d", pt.Num))
 	if err != nil {
 		return err
+	}
+	if b.tls != nil && pt.Num == b.ctlPort {
+		ln = tls.NewListener(ln, b.tls)
 	}
 	b.tcp[pt.Num] = ln
 	go func() {
@@ -318,7 +331,11 @@ func (t *tcpConn) close() {
 
 // abort drops the connection now, queued data and all (RST).
 func (t *tcpConn) abort() {
-	if tc, ok := t.conn.(*net.TCPConn); ok {
+	raw := t.conn
+	if tc, ok := raw.(interface{ NetConn() net.Conn }); ok {
+		raw = tc.NetConn() // TLS: the TCP connection under it
+	}
+	if tc, ok := raw.(*net.TCPConn); ok {
 		tc.SetLinger(0)
 	}
 	t.conn.Close()
@@ -360,8 +377,9 @@ func (b *board) lookForUnanswered(p *firmware.Program, now time.Duration) {
 func (b *board) Rejoin() error { return nil }
 
 // run drives one boot of the program until it halts or ctx ends.
-func (b *board) run(ctx context.Context, p *firmware.Program) (firmware.Halt, error) {
+func (b *board) run(ctx context.Context, p *firmware.Program, flash firmware.Flash) (firmware.Halt, error) {
 	b.conns, b.inbox, b.done = map[control.ConnID]*tcpConn{}, make(chan input, 256), make(chan struct{})
+	b.ctlPort, b.tls = p.ControlPort(), controlTLS(flash, b.console)
 	b.udp, b.tcp = map[uint16]*net.UDPConn{}, map[uint16]net.Listener{}
 	defer b.shutdown()
 	timer := time.NewTimer(0)
@@ -509,7 +527,8 @@ func address(iface string) (netip.Prefix, error) {
 		return netip.Prefix{}, err
 	}
 	for _, ifc := range ifs {
-		if (iface != "" && ifc.Name != iface) || ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+		// Loopback only when named (a test's board on lo): never by default.
+		if (iface != "" && ifc.Name != iface) || ifc.Flags&net.FlagUp == 0 || (iface == "" && ifc.Flags&net.FlagLoopback != 0) {
 			continue
 		}
 		addrs, _ := ifc.Addrs()
@@ -568,4 +587,22 @@ func (d DirFlash) Remove(name string) error {
 		return nil
 	}
 	return err
+}
+
+// controlTLS is the control port's TLS configuration from the pair in
+// flash, or nil (plain TCP) when there is none; a pair that does not load
+// is said on the console, and the port stays plain.
+func controlTLS(flash firmware.Flash, console *lockedWriter) *tls.Config {
+	certDER, ok1 := flash.ReadFile(tlscert.CertFile)
+	keyDER, ok2 := flash.ReadFile(tlscert.KeyFile)
+	if !ok1 || !ok2 {
+		return nil
+	}
+	cert, err := tlscert.Load(certDER, keyDER)
+	if err != nil {
+		line, _ := json.Marshal(map[string]string{"event": firmware.EvConfigError, "detail": err.Error() + ": the control port serves plain TCP"})
+		console.writeLine(line)
+		return nil
+	}
+	return tlscert.ServerConfig(cert)
 }

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/picosim/picosim/sim"
-	"github.com/picosim/picosim/sim/tlscert"
+	"github.com/picosim/picosim/internal/tlscert"
 )
 
 // piconetcontrol is the real client, unchanged (../shared/clients).

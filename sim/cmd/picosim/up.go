@@ -16,7 +16,7 @@ import (
 	"github.com/picosim/picosim/netsim"
 	"github.com/picosim/picosim/sim"
 	"github.com/picosim/picosim/sim/check"
-	"github.com/picosim/picosim/sim/tlscert"
+	"github.com/picosim/picosim/internal/tlscert"
 )
 
 const upHelp = `Usage: picosim up [flags]

@@ -11,6 +11,7 @@ package ctl
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -122,6 +123,10 @@ type Options struct {
 	// Dial, if set, opens the connection instead of net.Dialer (picosim
 	// dials from inside a network namespace with it).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// TLS speaks TLS over the connection, as piconetcontrol's client does
+	// by default against a server with a certificate (it verifies none:
+	// the boards' certificates are self-signed).
+	TLS bool
 }
 
 // Defaults fills in the defaults of the fields left zero.
@@ -170,6 +175,14 @@ func Dial(ctx context.Context, addr string, opt Options) (*Client, error) {
 		var conn net.Conn
 		dctx, cancel := context.WithTimeout(ctx, opt.Timeout)
 		conn, err = dial(dctx, "tcp", addr)
+		if err == nil && opt.TLS {
+			tc := tls.Client(conn, &tls.Config{InsecureSkipVerify: true}) // as the real client: no verification
+			if err = tc.HandshakeContext(dctx); err != nil {
+				conn.Close()
+				err = fmt.Errorf("TLS: %w", err)
+			}
+			conn = tc
+		}
 		cancel()
 		if err == nil {
 			c := &Client{conn: conn, r: bufio.NewReaderSize(conn, 16<<10), opt: opt, timeout: opt.Timeout}

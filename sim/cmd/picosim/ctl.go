@@ -11,7 +11,7 @@ import (
 	"github.com/picosim/picosim/sim/ctl"
 )
 
-const ctlHelp = `Usage: picosim ctl ADDR [--json] [--timeout 3s] [--retries 3] [--key HEX] -c KEY=VALUE... [-c KEY=VALUE...]
+const ctlHelp = `Usage: picosim ctl ADDR [--json] [--tls] [--timeout 3s] [--retries 3] [--key HEX] -c KEY=VALUE... [-c KEY=VALUE...]
 
 Sends piconetcontrol commands to a board (real, emulated, or a virtual one
 behind 'picosim up --forward') over one connection, in order, and prints each
@@ -23,10 +23,13 @@ Examples:
       -c action=read_pin pin=2 -c action=write_pin pin=2 value=1 timeout=5 -c action=read_pin pin=2
   picosim ctl 192.168.1.40:12345 --json -c action=get_info
   picosim ctl 127.0.0.1:12345 --key 7069636f73696d2d64656d6f2d6b6579 -c action=reset
+  picosim ctl 127.0.0.1:12345 --tls -c action=ping     # a board serving TLS (picosim up --tls)
 
 --key signs every command for a board that holds that key (keyed control:
 get_nonce once, then each command signed with the key, the nonce and a
-sequence number; README, "Hostile networks").
+sequence number; README, "Hostile networks"). --tls speaks TLS, as
+piconetcontrol's client does by default, without verifying the board's
+self-signed certificate.
 `
 
 func ctlCmd(args []string, stdout, stderr io.Writer) int {
@@ -63,6 +66,8 @@ func ctlCmd(args []string, stdout, stderr io.Writer) int {
 			inCmd = true
 		case a == "--json" || a == "-json":
 			asJSON = true
+		case a == "--tls" || a == "-tls":
+			opt.TLS = true
 		case strings.HasPrefix(a, "-") && name == "timeout":
 			v, ok := value()
 			d, err := time.ParseDuration(v)

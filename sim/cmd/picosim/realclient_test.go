@@ -182,3 +182,24 @@ func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], " | ")
 }
+
+// picosim ctl --tls talks to a board behind picosim up --tls; without
+// --tls it cannot (the port speaks TLS only).
+func TestCtlSpeaksTLS(t *testing.T) {
+	certDER, keyDER, err := tlscert.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tlscert.Load(certDER, keyDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port := realClientCluster(t, tlscert.ServerConfig(cert))
+	addr := net.JoinHostPort(host, port)
+	if code, out, errOut := picosim(t, "ctl", addr, "--tls", "--json", "-c", "action=ping"); code != 0 || !strings.Contains(out, "time_received") {
+		t.Fatalf("--tls: exit %d: %s %s", code, out, errOut)
+	}
+	if code, out, _ := picosim(t, "ctl", addr, "--retries", "0", "--timeout", "1s", "-c", "action=ping"); code == 0 {
+		t.Fatalf("plain TCP to a TLS port answered: %s", out)
+	}
+}

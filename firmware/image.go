@@ -21,10 +21,13 @@ const (
 	FileSettings   = "config/config_node.json"
 	FileBoots      = "boot_count" // the incarnation: grows with every boot
 
-	// prevDir holds what an update replaced, until the new image has booted.
-	prevDir   = ".prev/"
-	prevFiles = ".prev/.files" // names saved under prevDir, one per line
-	prevAdded = ".prev/.added" // names the update added, removed on rollback
+	// An update's files, as piconetcontrol's server keeps them until the
+	// new image has booted: FileUpdate lists the update's file names,
+	// comma-separated; each file it replaced is kept as "_" + its name;
+	// FileLogs says how a rollback went.
+	FileUpdate   = "update.txt"
+	FileLogs     = "logs.txt"
+	backupPrefix = "_"
 )
 
 // CrashMarker in main.py makes a board fail at boot, so that tests can ship
@@ -108,31 +111,30 @@ func Healthy(f Flash) error {
 	return nil
 }
 
-// Install writes an update over the image, keeping what it replaces so that
+// Install writes an update over the image as piconetcontrol's server
+// does (server_base.py, _action_update): update.txt lists the update's
+// files, and each file it replaces is kept as "_" + its name, so that
 // Rollback can restore it should the new image fail to boot.
 func Install(f Flash, files []control.File) error {
-	Confirm(f) // an older saved image is gone for good
-	var saved, added []string
+	if err := Confirm(f); err != nil { // an older saved image is gone for good
+		return err
+	}
+	var names []string
 	for _, file := range files {
-		if strings.HasPrefix(file.Name, prevDir) {
-			return errors.New("firmware: update: " + file.Name + " is reserved")
+		if strings.HasPrefix(file.Name, backupPrefix) || file.Name == FileUpdate || strings.Contains(file.Name, ",") {
+			return errors.New("firmware: update: " + file.Name + " is reserved (backups start with _; update.txt lists the files, comma-separated)")
 		}
+		names = append(names, file.Name)
+	}
+	if err := f.WriteFile(FileUpdate, []byte(strings.Join(names, ","))); err != nil {
+		return err
+	}
+	for _, file := range files {
 		if old, ok := f.ReadFile(file.Name); ok {
-			if err := f.WriteFile(prevDir+file.Name, old); err != nil {
+			if err := f.WriteFile(backupPrefix+file.Name, old); err != nil {
 				return err
 			}
-			saved = append(saved, file.Name)
-		} else {
-			added = append(added, file.Name)
 		}
-	}
-	if err := f.WriteFile(prevFiles, []byte(strings.Join(saved, "\n"))); err != nil {
-		return err
-	}
-	if err := f.WriteFile(prevAdded, []byte(strings.Join(added, "\n"))); err != nil {
-		return err
-	}
-	for _, file := range files {
 		if err := f.WriteFile(file.Name, file.Content); err != nil {
 			return err
 		}
@@ -140,51 +142,58 @@ func Install(f Flash, files []control.File) error {
 	return nil
 }
 
-// Rollback restores the image before the last update and reports whether
-// there was one to restore.
+// Rollback restores the image before the last update, as the real
+// server's main.py does when the new one fails (each "_" + name back to
+// its name, update.txt removed, logs.txt saying so), and reports whether
+// there was one to restore. Where the real server's rename fails, for a
+// file the update added, picosim removes it: the image before the update
+// had none.
 func Rollback(f Flash) (bool, error) {
-	list, ok := f.ReadFile(prevFiles)
+	list, ok := f.ReadFile(FileUpdate)
 	if !ok {
 		return false, nil
 	}
-	for _, name := range lines(list) {
-		old, _ := f.ReadFile(prevDir + name)
-		if err := f.WriteFile(name, old); err != nil {
+	if err := f.WriteFile(FileLogs, []byte("update failed, attempting rollback...")); err != nil {
+		return false, err
+	}
+	for _, name := range strings.Split(string(list), ",") {
+		if name == "" {
+			continue
+		}
+		if old, ok := f.ReadFile(backupPrefix + name); ok {
+			if err := f.WriteFile(name, old); err != nil {
+				return false, err
+			}
+			if err := f.Remove(backupPrefix + name); err != nil {
+				return false, err
+			}
+		} else if err := f.Remove(name); err != nil {
 			return false, err
 		}
 	}
-	added, _ := f.ReadFile(prevAdded)
-	for _, name := range lines(added) {
-		if err := f.Remove(name); err != nil {
-			return false, err
-		}
+	if err := f.Remove(FileUpdate); err != nil {
+		return false, err
 	}
-	return true, Confirm(f)
+	logs, _ := f.ReadFile(FileLogs)
+	return true, f.WriteFile(FileLogs, append(logs, "rollback successful... resetting"...))
 }
 
-// Confirm forgets the image saved by the last update: the new one is kept.
+// Confirm forgets the image saved by the last update: the new one booted
+// and is kept. (The real server leaves update.txt and the backups behind,
+// so a later crash, unrelated, would roll back an update that had booted
+// long before: picosim does not.)
 func Confirm(f Flash) error {
-	list, ok := f.ReadFile(prevFiles)
+	list, ok := f.ReadFile(FileUpdate)
 	if !ok {
 		return nil
 	}
-	for _, name := range lines(list) {
-		if err := f.Remove(prevDir + name); err != nil {
-			return err
+	for _, name := range strings.Split(string(list), ",") {
+		if _, ok := f.ReadFile(backupPrefix + name); ok && name != "" {
+			if err := f.Remove(backupPrefix + name); err != nil {
+				return err
+			}
 		}
 	}
-	if err := f.Remove(prevAdded); err != nil {
-		return err
-	}
-	return f.Remove(prevFiles)
+	return f.Remove(FileUpdate)
 }
 
-func lines(b []byte) []string {
-	var out []string
-	for _, l := range strings.Split(string(b), "\n") {
-		if l != "" {
-			out = append(out, l)
-		}
-	}
-	return out
-}

@@ -642,3 +642,50 @@ func TestTheVersionFollowsTheServerBaseAnUpdateInstalls(t *testing.T) {
 		}
 	}
 }
+
+// An update leaves what piconetcontrol's server leaves in flash: update.txt
+// naming its files, a "_" backup of each file it replaced; a rollback puts
+// them back, removes what the update added, and says so in logs.txt.
+func TestAnUpdateKeepsTheRealServersFiles(t *testing.T) {
+	f := firmware.MemFlash{}
+	firmware.Format(f)
+	oldMain, _ := f.ReadFile(firmware.FileMain)
+	files := []control.File{{Name: firmware.FileMain, Content: []byte("print('v2')\n")}, {Name: "server_pico.py", Content: []byte("# new\n")}}
+	if err := firmware.Install(f, files); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := f.ReadFile(firmware.FileUpdate); string(u) != "main.py,server_pico.py" {
+		t.Fatalf("update.txt %q", u)
+	}
+	if b, ok := f.ReadFile("_main.py"); !ok || string(b) != string(oldMain) {
+		t.Fatalf("_main.py %q %v", b, ok)
+	}
+	if _, ok := f.ReadFile("_server_pico.py"); ok {
+		t.Fatal("a backup of a file that did not exist")
+	}
+	if ok, err := firmware.Rollback(f); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	m, _ := f.ReadFile(firmware.FileMain)
+	_, added := f.ReadFile("server_pico.py")
+	_, upd := f.ReadFile(firmware.FileUpdate)
+	_, bak := f.ReadFile("_main.py")
+	logs, _ := f.ReadFile(firmware.FileLogs)
+	if string(m) != string(oldMain) || added || upd || bak || string(logs) != "update failed, attempting rollback...rollback successful... resetting" {
+		t.Fatalf("after the rollback: main %q, added file kept %v, update.txt %v, backup %v, logs %q", m, added, upd, bak, logs)
+	}
+	if err := firmware.Install(f, []control.File{{Name: "_x.py"}}); err == nil {
+		t.Fatal("an update may not write a backup's name")
+	}
+	if err := firmware.Install(f, files); err != nil {
+		t.Fatal(err)
+	}
+	if err := firmware.Confirm(f); err != nil {
+		t.Fatal(err)
+	}
+	_, upd = f.ReadFile(firmware.FileUpdate)
+	_, bak = f.ReadFile("_main.py")
+	if upd || bak {
+		t.Fatalf("a confirmed update left update.txt %v, _main.py %v", upd, bak)
+	}
+}

@@ -4,17 +4,22 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"io"
 	"math"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/picosim/picosim/sim"
+	"github.com/picosim/picosim/firmware"
+	"github.com/picosim/picosim/firmware/host"
 	"github.com/picosim/picosim/internal/tlscert"
+	"github.com/picosim/picosim/sim"
 )
 
 // piconetcontrol is the real client, unchanged (../shared/clients).
@@ -120,16 +125,96 @@ func TestTheRealClientsDefaultTLS(t *testing.T) {
 // code fails to boot rolling back — each judged by the client's own output.
 func TestTheRealPiconetcontrolClient(t *testing.T) {
 	realClient(t, "-c", "pass") // skips where the client or python3 is missing
-	host, port := realClientCluster(t, nil)
+	t.Run("up --forward", func(t *testing.T) {
+		t.Parallel() // each on ports of its own; mostly waiting on the client's sleeps
+		host, port := realClientCluster(t, nil)
+		realClientFlow(t, host, port, false)
+	})
+	t.Run("emulated board", func(t *testing.T) {
+		t.Parallel() // each on ports of its own; mostly waiting on the client's sleeps
+		host, port := hostBoard(t, false)
+		realClientFlow(t, host, port, false)
+	})
+	t.Run("emulated board, TLS", func(t *testing.T) {
+		t.Parallel() // each on ports of its own; mostly waiting on the client's sleeps
+		host, port := hostBoard(t, true)
+		realClientFlow(t, host, port, true)
+	})
+}
+
+// hostBoard runs the firmware built for Linux (an emulated board) on the
+// loopback interface, with the real server's certificate and key in its
+// flash when useTLS, and waits until it answers a ping.
+func hostBoard(t *testing.T, useTLS bool) (string, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := uint16(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	dir := t.TempDir()
+	flash := host.DirFlash(dir)
+	os.MkdirAll(filepath.Join(dir, "config"), 0o755)
+	flash.WriteFile(firmware.FileWLAN, firmware.WLAN{SSID: "lab", Password: "pw", Port: port}.JSON())
+	var tlsConfig *tls.Config
+	if useTLS {
+		certDER, keyDER, err := tlscert.Generate()
+		if err != nil {
+			t.Fatal(err)
+		}
+		flash.WriteFile(tlscert.CertFile, certDER)
+		flash.WriteFile(tlscert.KeyFile, keyDER)
+		tlsConfig = &tls.Config{InsecureSkipVerify: true}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- host.Run(ctx, host.Config{Flash: dir, Name: "pico1", Iface: "lo", Console: io.Discard})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port)))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		conn, err := net.DialTimeout("tcp4", addr, time.Second)
+		if err == nil && tlsConfig != nil {
+			conn = tls.Client(conn, tlsConfig)
+		}
+		if err == nil {
+			conn.SetDeadline(time.Now().Add(2 * time.Second))
+			conn.Write([]byte(`{"action": "ping"}` + "\n"))
+			b := make([]byte, 256)
+			n, _ := conn.Read(b)
+			conn.Close()
+			if strings.Contains(string(b[:n]), "time_received") {
+				return "127.0.0.1", strconv.Itoa(int(port))
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the emulated board never answered a ping on %s", addr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// realClientFlow runs the real client's flows against a board at
+// host:port, over TLS (the client's default) or not, each judged by the
+// client's own output.
+func realClientFlow(t *testing.T, host, port string, useTLS bool) {
+	t.Helper()
 	run := func(args ...string) string { t.Helper(); return realClient(t, args...) }
+	ssl, noSSL := "False", []string{"--no-ssl"}
+	if useTLS {
+		ssl, noSSL = "True", nil
+	}
 	client := func(code string) string {
 		t.Helper()
-		return run("-c", "import json\nfrom piconetcontrol.client import Client\nc = Client('"+host+"', "+port+", use_ssl=False)\n"+code)
+		return run("-c", "import json\nfrom piconetcontrol.client import Client\nc = Client('"+host+"', "+port+", use_ssl="+ssl+")\n"+code)
 	}
 
 	// Seed 002's CLI example, numbers as strings.
-	out := run("run_client.py", host, port, "--no-ssl", "-c", "action=setup_pin", "pin=3", "mode=output", "value=0",
-		"-c", "action=write_pin", "pin=3", "value=1", "timeout=2")
+	out := run(append(append([]string{"run_client.py", host, port}, noSSL...), "-c", "action=setup_pin", "pin=3", "mode=output", "value=0",
+		"-c", "action=write_pin", "pin=3", "value=1", "timeout=2")...)
 	if !strings.Contains(out, "write_pin") || strings.Contains(out, "error") {
 		t.Fatalf("the CLI example:\n%s", out)
 	}

@@ -98,6 +98,11 @@ type Topology struct {
 	// that is not on the network 30 s after its join began, joins WiFi
 	// again. false shows what the boards of the issues did: stay deaf.
 	WiFiWatchdog *bool `yaml:"wifi_watchdog"`
+	// ControlTLS: the boards serve control over TLS with a certificate and
+	// key in their flash, as piconetcontrol's server does, and controllers
+	// speak TLS (emulated boards; elsewhere the scenario is skipped, saying
+	// why).
+	ControlTLS bool `yaml:"control_tls"`
 }
 
 // Boards is `boards: 3`, or a list: `boards: [{name: ap}, {name: s1, pins:

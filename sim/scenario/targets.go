@@ -47,6 +47,7 @@ func (s *Scenario) Spec(kind string, seed uint64) targets.Spec {
 		Addressing:   t.Network.Addressing,
 		Link:         link,
 		NoWatchdog:   t.WiFiWatchdog != nil && !*t.WiFiWatchdog,
+		ControlTLS:   t.ControlTLS,
 	}
 	for b, r := range t.Network.Radios {
 		if spec.Radios == nil {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/picosim/picosim/firmware"
 	"github.com/picosim/picosim/firmware/host"
+	"github.com/picosim/picosim/internal/tlscert"
 	"github.com/picosim/picosim/netsim"
 	"github.com/picosim/picosim/netsim/clock"
 	"github.com/picosim/picosim/node"
@@ -56,6 +57,7 @@ type Emulated struct {
 	*fleet
 	lanFaults
 	key     []byte // keyed discovery and control (Spec.Key)
+	tls     bool   // the boards serve control over TLS (Spec.ControlTLS)
 	cfg     EmulatedConfig
 	lan     *netsim.LAN
 	cancel  context.CancelFunc
@@ -110,7 +112,7 @@ func NewEmulated(spec Spec, cfg EmulatedConfig) (t *Emulated, err error) {
 		cfg.Command = []string{exe, "hostboard"}
 	}
 	SweepNamespaces()
-	t = &Emulated{cfg: cfg, key: spec.Key, doors: map[string]*netsim.Door{}, procs: map[string]*proc{}, paced: make(chan struct{}),
+	t = &Emulated{cfg: cfg, key: spec.Key, tls: spec.ControlTLS, doors: map[string]*netsim.Door{}, procs: map[string]*proc{}, paced: make(chan struct{}),
 		prefix: fmt.Sprintf("%s%d-%d-", NamespacePrefix, os.Getpid(), targets.Add(1))}
 	t.fleet = newFleet("emulated", spec.Names(), spec.OnEvent)
 	t.lanFaults = lanFaults{lan: func() *netsim.LAN { return t.lan }, note: t.record, isBoard: func(b string) bool { return t.doors[b] != nil }}
@@ -150,9 +152,22 @@ func NewEmulated(spec Spec, cfg EmulatedConfig) (t *Emulated, err error) {
 		}
 		t.doors[b.Name] = door
 		door.PowerOff() // on when its process starts
-		// The factory writes the board's settings into its flash.
+		// The factory writes the board's settings into its flash, and with
+		// ControlTLS a certificate and key where the real server keeps them.
 		if err := host.DirFlash(t.flash(b.Name)).WriteFile(firmware.FileSettings, spec.settings(b).JSON()); err != nil {
 			return nil, err
+		}
+		if spec.ControlTLS {
+			certDER, keyDER, err := tlscert.Generate()
+			if err != nil {
+				return nil, err
+			}
+			if err := host.DirFlash(t.flash(b.Name)).WriteFile(tlscert.CertFile, certDER); err != nil {
+				return nil, err
+			}
+			if err := host.DirFlash(t.flash(b.Name)).WriteFile(tlscert.KeyFile, keyDER); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if t.laptop, err = t.lan.OpenDoor(netsim.DoorConfig{Netns: t.prefix + "laptop", Name: "laptop", Device: device(), Inner: "eth0"}); err != nil {
@@ -334,7 +349,7 @@ func (t *Emulated) Controller(from, board string) (Conn, error) {
 	if door == nil {
 		return nil, fmt.Errorf("no board %q", board)
 	}
-	c, err := dialBoard(netip.AddrPortFrom(door.Host().IP(), control.Port), t.laptop.Run, 3, 10*time.Second, t.key)
+	c, err := dialBoard(netip.AddrPortFrom(door.Host().IP(), control.Port), t.laptop.Run, 3, 10*time.Second, t.key, t.tls)
 	if err != nil {
 		return nil, err
 	}

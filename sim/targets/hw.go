@@ -60,6 +60,9 @@ func NewHW(spec Spec, inv *Inventory) (*HW, error) {
 		// a keyed lab would need its boards flashed with the key first.
 		return nil, &Unsupported{Target: "hw", Action: "network.key", Why: "the hw target configures boards over the unsigned protocol; flash the key into a lab's boards and drive them with picosim ctl --key"}
 	}
+	if spec.ControlTLS {
+		return nil, &Unsupported{Target: "hw", Action: "control_tls", Why: noTLSImage}
+	}
 	h := &HW{inv: inv, addrs: map[string]netip.AddrPort{}, in: here, bcast: netip.AddrFrom4([4]byte{255, 255, 255, 255})}
 	h.fleet = newFleet("hw", spec.Names(), spec.OnEvent)
 	if inv.Netns != "" {
@@ -248,7 +251,7 @@ func (h *HW) configureBoard(b BoardSpec, spec Spec) error {
 	}
 	update := control.Obj(control.Field{Key: "action", Val: control.Str("update")},
 		control.Field{Key: "files", Val: files}, control.Field{Key: "compress", Val: control.Boolean(false)})
-	c, err := dialBoard(addr, h.in, 3, 5*time.Second, h.key)
+	c, err := dialBoard(addr, h.in, 3, 5*time.Second, h.key, false)
 	if err != nil {
 		return err
 	}
@@ -281,7 +284,7 @@ func (h *HW) configureBoard(b BoardSpec, spec Spec) error {
 
 // getState asks a board for its state on a connection of its own.
 func (h *HW) getState(addr netip.AddrPort, retries int) (*firmware.State, error) {
-	c, err := dialBoard(addr, h.in, retries, 2*time.Second, h.key)
+	c, err := dialBoard(addr, h.in, retries, 2*time.Second, h.key, false)
 	if err != nil {
 		return nil, err
 	}
@@ -335,7 +338,7 @@ func (h *HW) poll(ctx context.Context, board string, addr netip.AddrPort) {
 		var s *firmware.State
 		var err error
 		if c == nil {
-			c, err = dialBoard(addr, h.in, 0, time.Second, h.key)
+			c, err = dialBoard(addr, h.in, 0, time.Second, h.key, false)
 		}
 		if err == nil {
 			if s, err = askState(c); err != nil {
@@ -432,7 +435,7 @@ func (h *HW) Controller(from, board string) (Conn, error) {
 	if !ok {
 		return nil, fmt.Errorf("no board %q", board)
 	}
-	c, err := dialBoard(addr, h.in, 3, 10*time.Second, h.key)
+	c, err := dialBoard(addr, h.in, 3, 10*time.Second, h.key, false)
 	if err != nil {
 		return nil, err
 	}
@@ -513,8 +516,8 @@ func here(f func() error) error { return f() }
 // dialBoard opens a control connection to addr with retries, each connect
 // and reply bounded by timeout; in runs the dial where it must happen
 // (inside a namespace, or here).
-func dialBoard(addr netip.AddrPort, in func(func() error) error, retries int, timeout time.Duration, key []byte) (Conn, error) {
-	opt := ctl.Options{Timeout: timeout, Retries: retries, Key: key}
+func dialBoard(addr netip.AddrPort, in func(func() error) error, retries int, timeout time.Duration, key []byte, useTLS bool) (Conn, error) {
+	opt := ctl.Options{Timeout: timeout, Retries: retries, Key: key, TLS: useTLS}
 	if retries == 0 {
 		opt.Retries = -1
 	}

@@ -52,6 +52,8 @@ func NewRP2040(spec Spec, cfg RP2040Config) (t *RP2040, err error) {
 	switch {
 	case spec.SoftAP:
 		return nil, &Unsupported{Target: "rp2040", Action: "network mode softap", Why: "emulated RP2040s join the simulated router's LAN; a board as the access point is simulated only"}
+	case spec.ControlTLS:
+		return nil, &Unsupported{Target: "rp2040", Action: "control_tls", Why: noTLSImage}
 	case spec.Addressing != netsim.Sticky:
 		return nil, &Unsupported{Target: "rp2040", Action: "addressing " + spec.Addressing.String(), Why: "the router gives an emulated RP2040 the address the LAN routes to it"}
 	}

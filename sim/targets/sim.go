@@ -30,6 +30,11 @@ var _ Target = (*Sim)(nil)
 
 // NewSim builds the cluster of spec; its boards power on at time 0.
 func NewSim(spec Spec) (*Sim, error) {
+	if spec.ControlTLS {
+		// The simulated boards' control server runs on the simulated LAN's
+		// event-driven TCP, where crypto/tls (blocking reads) cannot run.
+		return nil, &Unsupported{Target: "sim", Action: "control_tls", Why: "simulated boards serve plain TCP (picosim up --tls terminates TLS in front of them); emulated boards serve TLS"}
+	}
 	cfg := sim.Config{
 		Boards:     len(spec.Boards),
 		Names:      spec.Names(),

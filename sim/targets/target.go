@@ -138,6 +138,11 @@ type Spec struct {
 	Link       netsim.Link            // of every frame a board receives
 	Links      map[string]netsim.Link // per board, instead of Link
 	Pairs      []Pair
+	// ControlTLS: the boards serve their control port over TLS with a
+	// certificate and key in their flash, as piconetcontrol's server does,
+	// and the harness's controllers speak TLS (emulated only: simulated
+	// boards and picosim's Pico W image serve plain TCP).
+	ControlTLS bool
 	// Key, if set, turns on keyed discovery and control: boards hold it in
 	// their settings, and the harness's controller and desktop client sign
 	// with it.
@@ -275,3 +280,7 @@ func IsUnsupported(err error) (*Unsupported, bool) {
 // PollEvery bounds how long a target on wall-clock time waits between two
 // looks at its boards.
 const PollEvery = 50 * time.Millisecond
+
+// noTLSImage is why picosim's Pico W image, on real or emulated RP2040s,
+// serves control over plain TCP only.
+const noTLSImage = "picosim's Pico W image serves plain TCP: TinyGo 0.41's crypto/tls has no server (README, \"The real piconetcontrol client\"); emulated boards serve TLS"

@@ -20,7 +20,7 @@ import (
 // they want a unit, --version, and completion for the shells.
 
 // commands are picosim's commands, for suggestions and completion.
-var commands = []string{"run", "validate", "schema", "cluster", "sweep", "calibrate", "up", "ctl", "hostboard", "lab", "inventory", "bench", "help", "version", "completion"}
+var commands = []string{"run", "validate", "schema", "cluster", "sweep", "calibrate", "up", "ctl", "tls-pair", "hostboard", "lab", "inventory", "bench", "help", "version", "completion"}
 
 // flagsFirst moves the flags of args before its arguments, so that the
 // flag package, which stops at the first argument, reads them all; "--"

@@ -39,6 +39,7 @@ Usage:
   picosim calibrate FILE    estimate per-pair links (loss, bursts, latency) from a capture
   picosim up [flags]        keep a cluster running; forward its control ports to the host
   picosim ctl ADDR -c ...   send control commands to a board (real or virtual)
+  picosim tls-pair          make a board's TLS certificate and key, as gen_ssl.sh does
   picosim hostboard [flags] run the firmware built for Linux: one emulated board
   picosim lab [flags]       keep emulated boards running as a lab for the hw target
   picosim inventory FILE    check a lab inventory; run its boards' flash and power commands
@@ -145,6 +146,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return upCmd(args[1:], stdout, stderr)
 	case "ctl":
 		return ctlCmd(args[1:], stdout, stderr)
+	case "tls-pair":
+		return tlsPairCmd(args[1:], stdout, stderr)
 	case "hostboard":
 		return host.Main(args[1:], stdout, stderr)
 	case "lab":

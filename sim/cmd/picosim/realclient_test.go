@@ -288,3 +288,25 @@ func TestCtlSpeaksTLS(t *testing.T) {
 		t.Fatalf("plain TCP to a TLS port answered: %s", out)
 	}
 }
+
+// picosim tls-pair writes what the real server reads, and up --tls loads
+// it; it keeps an existing pair unless --force.
+func TestTLSPairWritesWhatTheServerReads(t *testing.T) {
+	dir := t.TempDir()
+	if code, out, errOut := picosim(t, "tls-pair", "--out", dir); code != 0 || !strings.Contains(out, "ec_cert.der") {
+		t.Fatalf("exit %d: %s %s", code, out, errOut)
+	}
+	cert, key := filepath.Join(dir, tlscert.CertFile), filepath.Join(dir, tlscert.KeyFile)
+	if _, err := upCertificate(cert, key); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := picosim(t, "tls-pair", "--out", dir); code != 1 || !strings.Contains(errOut, "--force") {
+		t.Fatalf("over an existing pair: exit %d: %s", code, errOut)
+	}
+	if code, _, _ := picosim(t, "tls-pair", "--out", dir, "--force"); code != 0 {
+		t.Fatal("--force")
+	}
+	if _, err := upCertificate(cert, ""); err == nil {
+		t.Fatal("--tls-cert without --tls-key accepted")
+	}
+}

@@ -136,15 +136,8 @@ func NewEmulated(spec Spec, cfg EmulatedConfig) (t *Emulated, err error) {
 	if t.lan, err = netsim.New(netsim.Config{Seed: spec.Seed, Clock: clk}); err != nil {
 		return nil, err
 	}
-	var profile *netsim.PicoW
-	if spec.Radio == netsim.PicoWRadio {
-		profile = &netsim.PicoW{}
-	}
 	for _, b := range spec.Boards {
-		profile := profile
-		if r, ok := spec.Radios[b.Name]; ok {
-			profile = &r
-		}
+		profile := spec.radio(b.Name)
 		door, err := t.lan.OpenDoor(netsim.DoorConfig{Netns: t.prefix + b.Name, Name: b.Name, Device: device(), Inner: "wlan0",
 			Down: spec.Link, Profile: profile})
 		if err != nil {

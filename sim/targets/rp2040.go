@@ -100,15 +100,8 @@ func NewRP2040(spec Spec, cfg RP2040Config) (t *RP2040, err error) {
 		// failed join): what the board reported before is gone.
 		t.down(b.Name, sim.Event{Kind: "rp2040_reset", Detail: why})
 	}
-	var profile *netsim.PicoW
-	if spec.Radio == netsim.PicoWRadio {
-		profile = &netsim.PicoW{}
-	}
 	for _, b := range spec.Boards {
-		profile := profile
-		if r, ok := spec.Radios[b.Name]; ok {
-			profile = &r
-		}
+		profile := spec.radio(b.Name)
 		bd, err := t.rf.Add(b.Name, profile, map[string][]byte{firmware.FileSettings: spec.settings(b).JSON()})
 		if err != nil {
 			return nil, err

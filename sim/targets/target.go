@@ -165,6 +165,18 @@ type Pair struct {
 	Link     netsim.Link
 }
 
+// radio is a board's radio on a LAN the target builds: its own from Radios,
+// else the Pico W's (Radio), else none (ideal).
+func (s Spec) radio(board string) *netsim.PicoW {
+	if r, ok := s.Radios[board]; ok {
+		return &r
+	}
+	if s.Radio == netsim.PicoWRadio {
+		return &netsim.PicoW{}
+	}
+	return nil
+}
+
 // settings are the firmware settings that give a board the spec's name,
 // timings and pins (config/config_node.json).
 func (s Spec) settings(b BoardSpec) firmware.Settings {

@@ -92,15 +92,7 @@ func realClient(t *testing.T, args ...string) string {
 // (a pair made as gen_ssl.sh makes it) its ping and its send_ping work.
 func TestTheRealClientsDefaultTLS(t *testing.T) {
 	realClient(t, "-c", "pass") // skips where the client or python3 is missing
-	certDER, keyDER, err := tlscert.Generate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tlscert.Load(certDER, keyDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	host, port := realClientCluster(t, tlscert.ServerConfig(cert))
+	host, port := realClientCluster(t, newServerTLS(t))
 	// Without a command it pings and prints send_ping's statistics.
 	if out := realClient(t, "run_client.py", host, port); !strings.Contains(out, `"rtt"`) || !strings.Contains(out, `"error": false`) {
 		t.Fatalf("run_client.py with its defaults (TLS):\n%s", out)
@@ -271,15 +263,7 @@ func lastLines(s string, n int) string {
 // picosim ctl --tls talks to a board behind picosim up --tls; without
 // --tls it cannot (the port speaks TLS only).
 func TestCtlSpeaksTLS(t *testing.T) {
-	certDER, keyDER, err := tlscert.Generate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tlscert.Load(certDER, keyDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	host, port := realClientCluster(t, tlscert.ServerConfig(cert))
+	host, port := realClientCluster(t, newServerTLS(t))
 	addr := net.JoinHostPort(host, port)
 	if code, out, errOut := picosim(t, "ctl", addr, "--tls", "--json", "-c", "action=ping"); code != 0 || !strings.Contains(out, "time_received") {
 		t.Fatalf("--tls: exit %d: %s %s", code, out, errOut)
@@ -309,4 +293,18 @@ func TestTLSPairWritesWhatTheServerReads(t *testing.T) {
 	if _, err := upCertificate(cert, ""); err == nil {
 		t.Fatal("--tls-cert without --tls-key accepted")
 	}
+}
+
+// newServerTLS is a TLS server configuration with a new pair.
+func newServerTLS(t *testing.T) *tls.Config {
+	t.Helper()
+	certDER, keyDER, err := tlscert.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tlscert.Load(certDER, keyDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tlscert.ServerConfig(cert)
 }

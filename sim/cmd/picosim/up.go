@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/picosim/picosim/firmware"
+	"github.com/picosim/picosim/internal/tlscert"
 	"github.com/picosim/picosim/netsim"
 	"github.com/picosim/picosim/sim"
 	"github.com/picosim/picosim/sim/check"
-	"github.com/picosim/picosim/internal/tlscert"
 )
 
 const upHelp = `Usage: picosim up [flags]

@@ -196,4 +196,3 @@ func Confirm(f Flash) error {
 	}
 	return f.Remove(FileUpdate)
 }
-

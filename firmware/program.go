@@ -201,6 +201,14 @@ func (p *Program) Incarnation() uint32 { return p.inc }
 // WLAN returns the network settings read at boot.
 func (p *Program) WLAN() WLAN { return p.wlan }
 
+// SetWallClock tells the program the wall-clock time (nanoseconds since
+// 1970) at uptime now, learned after boot (a Pico W has no clock of its
+// own: its adapter asks the network's NTP server): time_received counts
+// from it.
+func (p *Program) SetWallClock(now time.Duration, wallNS int64) {
+	p.ctl.SetEpoch(wallNS - int64(now))
+}
+
 // ControlPort is the TCP port of the control server.
 func (p *Program) ControlPort() uint16 { return p.wlan.Port }
 

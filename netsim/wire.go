@@ -22,8 +22,10 @@ func (w wire) write(frame []byte) { w(frame) }
 // Transmit sends an Ethernet frame from a wire host (HostConfig.Wire) onto
 // the LAN, as its radio would: through its links, impairments and the
 // capture. The LAN's router answers a DHCP request (dhcpDelay later) with
-// the host's address, and an ARP request for its own address (a stack that
-// checks its gateway, as lneto's does). Call it on the clock's goroutine.
+// the host's address, an ARP request for its own address (a stack that
+// checks its gateway, as lneto's does), and an NTP request with the
+// simulated wall clock (Epoch + the LAN's time). Call it on the clock's
+// goroutine.
 func (h *Host) Transmit(frame []byte) {
 	if _, ok := h.door.(wire); !ok {
 		return
@@ -33,6 +35,9 @@ func (h *Host) Transmit(frame []byte) {
 	reply := h.lan.dhcpReply(h, frame)
 	if reply == nil {
 		reply = h.lan.routerARP(h, frame)
+	}
+	if reply == nil {
+		reply = h.lan.routerNTP(h, frame)
 	}
 	if reply != nil {
 		h.lan.mu.Lock()
@@ -155,6 +160,50 @@ func (l *LAN) routerARP(h *Host, frame []byte) []byte {
 	copy(ra.HardwareAddressTarget(), a.HardwareAddressSender())
 	copy(ra.ProtocolAddressTarget(), a.ProtocolAddressSender())
 	return r
+}
+
+// routerNTP is the router's NTP answer (RFC 5905, a server of stratum 1
+// whose clock is Epoch plus the LAN's time) to frame, if frame is a client
+// request to the router's port 123; nil otherwise.
+func (l *LAN) routerNTP(h *Host, frame []byte) []byte {
+	const eth = header.EthernetMinimumSize
+	if len(frame) < eth+header.IPv4MinimumSize+header.UDPMinimumSize || header.Ethernet(frame).Type() != header.IPv4ProtocolNumber {
+		return nil
+	}
+	ip := header.IPv4(frame[eth:])
+	if !ip.IsValid(len(ip)) || ip.Protocol() != uint8(header.UDPProtocolNumber) {
+		return nil
+	}
+	l.mu.Lock()
+	router, now := l.router, l.clock.Now()
+	l.mu.Unlock()
+	udp := header.UDP(ip.Payload())
+	if len(udp) < header.UDPMinimumSize || udp.DestinationPort() != 123 || ip.DestinationAddress() != tcpip.AddrFrom4(router.As4()) {
+		return nil
+	}
+	req := udp.Payload()
+	if len(req) < 48 || req[0]&7 != 3 { // mode 3: a client
+		return nil
+	}
+	r := make([]byte, 48)
+	r[0] = req[0]&0x38 | 4             // no leap warning, the client's version, mode 4: a server
+	r[1], r[2], r[3] = 1, req[2], 0xec // stratum 1, the client's poll, precision 2^-20 s
+	copy(r[12:16], "SIM\x00")
+	t := ntpTime(Epoch.Add(now))
+	copy(r[16:24], t)          // reference time
+	copy(r[24:32], req[40:48]) // origin: the client's transmit time
+	copy(r[32:40], t)          // received
+	copy(r[40:48], t)          // transmitted
+	src := ip.SourceAddress().As4()
+	return appendUDPFrame(routerMAC, header.Ethernet(frame).SourceAddress(), netip.AddrPortFrom(router, 123), netip.AddrPortFrom(netip.AddrFrom4(src), udp.SourcePort()), 0, r)
+}
+
+// ntpTime is t as an NTP timestamp: seconds since 1900 and a binary
+// fraction, 32 bits each, big-endian.
+func ntpTime(t time.Time) []byte {
+	secs := uint64(t.Unix() + 2208988800)
+	frac := uint64(t.Nanosecond()) << 32 / 1e9
+	return binary.BigEndian.AppendUint64(nil, secs<<32|frac)
 }
 
 // routerMAC is the router's link address in the DHCP answers it sends.

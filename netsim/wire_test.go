@@ -110,3 +110,36 @@ func TestAWireHostExchangesFramesAndGetsItsAddressByDHCP(t *testing.T) {
 		t.Fatalf("the wire host never got the peer's datagram (%d frames after)", len(got)-n)
 	}
 }
+
+// The router answers a wire host's NTP request with the simulated wall
+// clock, Epoch plus the LAN's time, and echoes the request's transmit time.
+func TestTheRouterTellsAWireHostTheTime(t *testing.T) {
+	lan, err := netsim.New(netsim.Config{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lan.Close()
+	var got [][]byte
+	w, _ := lan.AddHost(netsim.HostConfig{Name: "emulated", Wire: func(f []byte) { got = append(got, append([]byte(nil), f...)) }})
+	clk := lan.Clock()
+	clk.Run(90 * time.Second)
+	req := make([]byte, 48)
+	req[0] = 4<<3 | 3 // version 4, a client
+	copy(req[40:48], "origin!!")
+	router := netip.MustParseAddr("192.168.1.1")
+	w.Transmit(udpFrame(w.MAC(), tcpip.LinkAddress([]byte{0x02, 0x50, 0x49, 0xff, 0xff, 0xfe}), netip.AddrPortFrom(w.IP(), 40123), netip.AddrPortFrom(router, 123), req))
+	clk.Run(clk.Now() + 10*time.Millisecond)
+	if len(got) != 1 {
+		t.Fatalf("%d frames back", len(got))
+	}
+	ip := header.IPv4(got[0][header.EthernetMinimumSize:])
+	u := header.UDP(ip.Payload())
+	r := u.Payload()
+	if u.SourcePort() != 123 || u.DestinationPort() != 40123 || len(r) != 48 || r[0]&7 != 4 || r[1] != 1 || string(r[24:32]) != "origin!!" {
+		t.Fatalf("reply %x from port %d to %d", r, u.SourcePort(), u.DestinationPort())
+	}
+	secs := int64(binary.BigEndian.Uint32(r[40:44])) - 2208988800
+	if want := netsim.Epoch.Add(90 * time.Second).Unix(); secs != want {
+		t.Fatalf("transmit time %d, want %d (Epoch + 90 s)", secs, want)
+	}
+}

@@ -139,6 +139,10 @@ type board struct {
 	frame       []byte
 	tx          [cyw43439.MaxFrameSize]byte
 	rejoinAsked bool // the watchdog's: join again though the link says up
+	// wall is the wall-clock time (ns since 1970) NTP gave at uptime wallAt;
+	// 0 when no NTP server answered.
+	wall   int64
+	wallAt time.Duration
 }
 
 var _ firmware.Board = (*board)(nil)
@@ -535,6 +539,9 @@ func (b *board) join(p *firmware.Program) error {
 		b.conns[i] = lnetoConn{c: c}
 		b.slots[i].Conn = &b.conns[i]
 	}
+	if b.wall != 0 {
+		p.SetWallClock(b.wallAt, b.wall)
+	}
 	return p.Joined(now(), b.ip, b.bcast) // the program listens on its ports
 }
 
@@ -560,6 +567,13 @@ func (b *board) lease() error {
 		offered = node.Addr(res.BroadcastAddr.As4())
 	}
 	b.bcast = firmware.HeartbeatAddr(b.ip, res.Subnet.Bits(), offered)
+	// The time, from the router's NTP server if it has one (one try of a
+	// second): a Pico W has no clock, and time_received is the wall clock
+	// where it can be (piconetcontrol's client subtracts its own from it);
+	// without an answer it stays the uptime.
+	if off, err := retry.DoNTP(res.Router, time.Second, 1); err == nil {
+		b.wallAt, b.wall = now(), time.Now().Add(off).UnixNano()
+	}
 	return nil
 }
 

@@ -462,6 +462,11 @@ func (s *Server) RevertDue(now time.Duration) bool {
 func (s *Server) Asleep(now time.Duration) bool { return now < s.asleep }
 
 // Wake ends a light sleep now: a command arrived, or a revert is due.
+// SetEpoch sets the wall-clock time of uptime 0 that time_received counts
+// from (Config.EpochNS): a board that learned the time (NTP) after it
+// booted.
+func (s *Server) SetEpoch(ns int64) { s.cfg.EpochNS = ns }
+
 func (s *Server) Wake(now time.Duration) {
 	s.stale = true
 	if now < s.asleep {

@@ -176,6 +176,16 @@ func TestControllersReachTheShippedImage(t *testing.T) {
 		if !strings.Contains(r, "time_received") {
 			t.Fatalf("ping %d: %s", i+1, r)
 		}
+		// The image asked the router's NTP server for the time at its join
+		// (netsim's answers with the simulated wall clock): time_received
+		// is that clock, not the board's uptime.
+		var reply struct {
+			TimeReceived int64 `json:"time_received"`
+		}
+		json.Unmarshal([]byte(r), &reply)
+		if d := time.Duration(reply.TimeReceived - netsim.Epoch.Add(clk.Now()).UnixNano()); d < -time.Second || d > time.Second {
+			t.Fatalf("ping %d: time_received %d is %v off the LAN's wall clock %v", i+1, reply.TimeReceived, d, netsim.Epoch.Add(clk.Now()))
+		}
 		closeIt()
 	}
 	r1, close1 := ping(laptop) // two at once

@@ -117,6 +117,10 @@ func (f *Forwarder) untrack(conn net.Conn) {
 	f.mu.Unlock()
 }
 
+// TLSHandshakeTimeout bounds a TLS client's handshake on a forwarded port
+// (ForwardTLS): one that has not finished by then is closed.
+const TLSHandshakeTimeout = 5 * time.Second
+
 // MaxForwarded bounds the host connections one forwarded port carries at
 // once: a board serves four, so more only cost memory. Beyond it a new
 // connection is closed at once.
@@ -155,7 +159,28 @@ func (f *Forwarder) accept(ln net.Listener, b *Board) {
 			open.Add(-1)
 			continue
 		}
-		f.post(func() { f.bridge(conn, b, func() { open.Add(-1) }) })
+		release := func() { open.Add(-1) }
+		if tc, ok := conn.(*tls.Conn); ok {
+			// The handshake first, bounded, on a goroutine of its own: a
+			// client that connects and says nothing must not hold the
+			// port (40 silent ones locked TLS clients out for good) nor
+			// reach the board.
+			f.wg.Add(1)
+			go func() {
+				defer f.wg.Done()
+				tc.SetDeadline(time.Now().Add(TLSHandshakeTimeout))
+				err := tc.Handshake()
+				tc.SetDeadline(time.Time{})
+				if err != nil {
+					f.untrack(conn)
+					release()
+					return
+				}
+				f.post(func() { f.bridge(conn, b, release) })
+			}()
+			continue
+		}
+		f.post(func() { f.bridge(conn, b, release) })
 	}
 }
 

@@ -308,3 +308,37 @@ func newServerTLS(t *testing.T) *tls.Config {
 	}
 	return tlscert.ServerConfig(cert)
 }
+
+// Silent clients on a TLS port (connected, no handshake) do not lock the
+// others out: each is closed after sim.TLSHandshakeTimeout, and a real TLS
+// client gets through.
+func TestSilentClientsDoNotHoldATLSPort(t *testing.T) {
+	host, port := realClientCluster(t, newServerTLS(t))
+	addr := net.JoinHostPort(host, port)
+	for range 40 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	start := time.Now()
+	for {
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true})
+		if err == nil {
+			conn.SetDeadline(time.Now().Add(2 * time.Second))
+			conn.Write([]byte(`{"action": "ping"}` + "\n"))
+			b := make([]byte, 256)
+			n, _ := conn.Read(b)
+			conn.Close()
+			if strings.Contains(string(b[:n]), "time_received") {
+				t.Logf("a TLS client got through %v after 40 silent ones", time.Since(start).Round(100*time.Millisecond))
+				return
+			}
+		}
+		if time.Since(start) > sim.TLSHandshakeTimeout+5*time.Second {
+			t.Fatalf("no TLS client got through in %v beside 40 silent connections", time.Since(start))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

@@ -70,19 +70,30 @@ const (
 
 var dhcpMagic = []byte{99, 130, 83, 99}
 
-// dhcpReply is the router's answer to frame, if frame is a DHCP DISCOVER or
-// REQUEST from h to the server port; nil otherwise.
-func (l *LAN) dhcpReply(h *Host, frame []byte) []byte {
+// requestTo reads frame as an IPv4 UDP datagram to port, the router's
+// services' requests (DHCP's come from 0.0.0.0, which the fast path's
+// parser leaves to gVisor, so it is not that one).
+func requestTo(frame []byte, port uint16) (header.IPv4, header.UDP, bool) {
 	const eth = header.EthernetMinimumSize
 	if len(frame) < eth+header.IPv4MinimumSize+header.UDPMinimumSize || header.Ethernet(frame).Type() != header.IPv4ProtocolNumber {
-		return nil
+		return nil, nil, false
 	}
 	ip := header.IPv4(frame[eth:])
 	if !ip.IsValid(len(ip)) || ip.Protocol() != uint8(header.UDPProtocolNumber) {
-		return nil
+		return nil, nil, false
 	}
 	udp := header.UDP(ip.Payload())
-	if len(udp) < header.UDPMinimumSize || udp.DestinationPort() != 67 {
+	if len(udp) < header.UDPMinimumSize || udp.DestinationPort() != port {
+		return nil, nil, false
+	}
+	return ip, udp, true
+}
+
+// dhcpReply is the router's answer to frame, if frame is a DHCP DISCOVER or
+// REQUEST from h to the server port; nil otherwise.
+func (l *LAN) dhcpReply(h *Host, frame []byte) []byte {
+	_, udp, ok := requestTo(frame, 67)
+	if !ok {
 		return nil
 	}
 	m := udp.Payload()
@@ -166,19 +177,14 @@ func (l *LAN) routerARP(h *Host, frame []byte) []byte {
 // whose clock is Epoch plus the LAN's time) to frame, if frame is a client
 // request to the router's port 123; nil otherwise.
 func (l *LAN) routerNTP(h *Host, frame []byte) []byte {
-	const eth = header.EthernetMinimumSize
-	if len(frame) < eth+header.IPv4MinimumSize+header.UDPMinimumSize || header.Ethernet(frame).Type() != header.IPv4ProtocolNumber {
-		return nil
-	}
-	ip := header.IPv4(frame[eth:])
-	if !ip.IsValid(len(ip)) || ip.Protocol() != uint8(header.UDPProtocolNumber) {
+	ip, udp, ok := requestTo(frame, 123)
+	if !ok {
 		return nil
 	}
 	l.mu.Lock()
 	router, now := l.router, l.clock.Now()
 	l.mu.Unlock()
-	udp := header.UDP(ip.Payload())
-	if len(udp) < header.UDPMinimumSize || udp.DestinationPort() != 123 || ip.DestinationAddress() != tcpip.AddrFrom4(router.As4()) {
+	if ip.DestinationAddress() != tcpip.AddrFrom4(router.As4()) {
 		return nil
 	}
 	req := udp.Payload()

@@ -31,9 +31,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/picosim/picosim/internal/tail"
 	"github.com/picosim/picosim/netsim"
 	"github.com/picosim/picosim/sim/rp2040/cyw43"
 )
@@ -96,7 +96,7 @@ type Board struct {
 	proc   *exec.Cmd
 	in     io.WriteCloser
 	out    *bufio.Scanner
-	stderr *tail
+	stderr *tail.Tail
 	base   time.Duration // LAN time of the process's start: board time 0
 	dead   error         // the runner failed: the board is dark
 	// idleUntil: the CPU sleeps (WFI) until its next alarm then; nothing
@@ -167,7 +167,7 @@ func (b *Board) start() error {
 	if err != nil {
 		return err
 	}
-	b.stderr = &tail{}
+	b.stderr = &tail.Tail{Keep: 4096}
 	cmd.Stderr = b.stderr
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("rp2040: %s: start the runner: %w", b.Name, err)
@@ -220,7 +220,7 @@ func (b *Board) read() (line, error) {
 		if err == nil {
 			err = io.EOF
 		}
-		return line{}, fmt.Errorf("rp2040: %s: the runner stopped (%v): %s", b.Name, err, b.stderr.String())
+		return line{}, fmt.Errorf("rp2040: %s: the runner stopped (%v): %s", b.Name, err, b.stderr.Text())
 	}
 	var l line
 	if err := json.Unmarshal(b.out.Bytes(), &l); err != nil {
@@ -234,7 +234,7 @@ func (b *Board) read() (line, error) {
 // enter the LAN at their instants), resets.
 func (b *Board) runTo(until time.Duration) error {
 	if err := b.send(line{T: "run", Until: int64(until - b.base)}); err != nil {
-		return fmt.Errorf("rp2040: %s: %w: %s", b.Name, err, b.stderr.String())
+		return fmt.Errorf("rp2040: %s: %w: %s", b.Name, err, b.stderr.Text())
 	}
 	f := b.fleet
 	for {
@@ -278,7 +278,7 @@ func (b *Board) runTo(until time.Duration) error {
 			}
 			r.Status = b.chip.LastStatus()
 			if err := b.send(r); err != nil {
-				return fmt.Errorf("rp2040: %s: %w: %s", b.Name, err, b.stderr.String())
+				return fmt.Errorf("rp2040: %s: %w: %s", b.Name, err, b.stderr.Text())
 			}
 		case "reset":
 			// The RP2040 reset: WL_REG_ON is an input again (pulled
@@ -289,26 +289,4 @@ func (b *Board) runTo(until time.Duration) error {
 			}
 		}
 	}
-}
-
-// tail keeps the end of what the runner says on stderr, for errors.
-type tail struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > 4096 {
-		t.buf = t.buf[len(t.buf)-4096:]
-	}
-	return len(p), nil
-}
-
-func (t *tail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return strings.TrimSpace(string(t.buf))
 }

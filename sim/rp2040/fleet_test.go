@@ -33,17 +33,46 @@ func paths(t testing.TB) rp2040.Paths {
 	return p
 }
 
+// newBoards makes a LAN of the seed and a fleet of n emulated boards on it,
+// pico1 to picoN (their settings name them), powered off; closeAll powers
+// them off and ends the LAN.
+func newBoards(t testing.TB, seed uint64, n int) (*netsim.LAN, *rp2040.Fleet, []*rp2040.Board, func()) {
+	t.Helper()
+	p := paths(t)
+	lan, err := netsim.New(netsim.Config{Seed: seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := rp2040.NewFleet(lan, p, t.TempDir())
+	var boards []*rp2040.Board
+	for i := range n {
+		name := fmt.Sprintf("pico%d", i+1)
+		b, err := f.Add(name, nil, map[string][]byte{firmware.FileSettings: firmware.Settings{Name: name}.JSON()})
+		if err != nil {
+			lan.Close()
+			t.Fatal(err)
+		}
+		boards = append(boards, b)
+	}
+	return lan, f, boards, func() { f.Close(); lan.Close() }
+}
+
+// powerOn boots the boards, once the fleet's callbacks are set.
+func powerOn(t testing.TB, f *rp2040.Fleet, boards []*rp2040.Board) {
+	t.Helper()
+	for _, b := range boards {
+		if err := f.PowerOn(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // run boots n emulated boards on one LAN and returns their events, by
 // board, until done says so or the LAN's clock reaches limit.
 func run(t testing.TB, n int, limit time.Duration, done func(map[string][]firmware.Event) bool) (map[string][]firmware.Event, []string, time.Duration) {
 	t.Helper()
-	p := paths(t)
-	lan, err := netsim.New(netsim.Config{Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lan.Close()
-	f := rp2040.NewFleet(lan, p, t.TempDir())
+	lan, f, boards, closeAll := newBoards(t, 1, n)
+	defer closeAll()
 	events := map[string][]firmware.Event{}
 	var timeline []string
 	f.OnConsole = func(b *rp2040.Board, at time.Duration, text string) {
@@ -62,21 +91,7 @@ func run(t testing.TB, n int, limit time.Duration, done func(map[string][]firmwa
 		timeline = append(timeline, fmt.Sprintf("%.6f %s %s %s %s %s", at.Seconds(), b.Name, l.Kind, l.Role, l.Member, l.Detail))
 	}
 	f.Log = func(s string) { t.Log(s) }
-	var boards []*rp2040.Board
-	for i := range n {
-		name := fmt.Sprintf("pico%d", i+1)
-		b, err := f.Add(name, nil, map[string][]byte{firmware.FileSettings: firmware.Settings{Name: name}.JSON()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		boards = append(boards, b)
-	}
-	defer f.Close()
-	for _, b := range boards {
-		if err := f.PowerOn(b); err != nil {
-			t.Fatal(err)
-		}
-	}
+	powerOn(t, f, boards)
 	start := time.Now()
 	lan.Clock().RunUntil(limit, func() bool { return done(events) || f.Err() != nil })
 	wall := time.Since(start)
@@ -243,13 +258,8 @@ func BenchmarkShippedImage(b *testing.B) {
 // A runner killed mid-run (kill -9) darkens its board, says why, and leaves
 // the others running: they see it leave.
 func TestAKilledRunnerDarkensOnlyItsBoard(t *testing.T) {
-	p := paths(t)
-	lan, err := netsim.New(netsim.Config{Seed: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lan.Close()
-	f := rp2040.NewFleet(lan, p, t.TempDir())
+	lan, f, boards, closeAll := newBoards(t, 3, 2)
+	defer closeAll()
 	var left []string
 	var down error
 	f.OnConsole = func(b *rp2040.Board, at time.Duration, text string) {
@@ -259,20 +269,7 @@ func TestAKilledRunnerDarkensOnlyItsBoard(t *testing.T) {
 		}
 	}
 	f.OnDown = func(b *rp2040.Board, err error) { down = fmt.Errorf("%s: %w", b.Name, err) }
-	var boards []*rp2040.Board
-	for _, name := range []string{"pico1", "pico2"} {
-		b, err := f.Add(name, nil, map[string][]byte{firmware.FileSettings: firmware.Settings{Name: name}.JSON()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		boards = append(boards, b)
-	}
-	defer f.Close()
-	for _, b := range boards {
-		if err := f.PowerOn(b); err != nil {
-			t.Fatal(err)
-		}
-	}
+	powerOn(t, f, boards)
 	clk := lan.Clock()
 	clk.RunUntil(6*time.Second, nil)
 	if err := syscall.Kill(boards[0].PID(), syscall.SIGKILL); err != nil {

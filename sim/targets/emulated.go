@@ -21,6 +21,7 @@ import (
 
 	"github.com/picosim/picosim/firmware"
 	"github.com/picosim/picosim/firmware/host"
+	"github.com/picosim/picosim/internal/tail"
 	"github.com/picosim/picosim/internal/tlscert"
 	"github.com/picosim/picosim/netsim"
 	"github.com/picosim/picosim/netsim/clock"
@@ -80,7 +81,7 @@ type proc struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
 	killed atomic.Bool
-	stderr *tail
+	stderr *tail.Tail
 }
 
 // NamespacePrefix starts the name of every network namespace picosim makes.
@@ -230,7 +231,7 @@ func (t *Emulated) PowerOn(board string) error {
 	if err != nil {
 		return err
 	}
-	p := &proc{cmd: cmd, exited: make(chan struct{}), stderr: &tail{board: board, log: t.cfg.Log}}
+	p := &proc{cmd: cmd, exited: make(chan struct{}), stderr: &tail.Tail{Keep: 2048, Name: board, Log: t.cfg.Log}}
 	cmd.Stderr = p.stderr
 	t.setPowered(board, true)
 	if err := startOnOwnThread(door, cmd, p.exited); err != nil {
@@ -444,42 +445,6 @@ func CanEmulate() error {
 	}
 	netsim.DeleteNamespace(name)
 	return nil
-}
-
-// tail keeps the last lines a board wrote on standard error, to show when
-// it dies, and copies them to a log.
-type tail struct {
-	board string
-	log   io.Writer
-	mu    sync.Mutex
-	buf   []byte
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > 2048 {
-		t.buf = t.buf[len(t.buf)-2048:]
-	}
-	if t.log != nil {
-		for _, line := range strings.SplitAfter(string(p), "\n") {
-			if line != "" {
-				fmt.Fprintf(t.log, "%s: %s", t.board, line)
-			}
-		}
-	}
-	return len(p), nil
-}
-
-func (t *tail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	s := strings.TrimSpace(string(t.buf))
-	if s == "" {
-		return "it wrote nothing on standard error"
-	}
-	return "its last words: " + s
 }
 
 type remoteConn struct{ c *ctl.Client }

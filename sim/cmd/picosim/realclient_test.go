@@ -42,26 +42,8 @@ func realClientCluster(t *testing.T, tlsConfig *tls.Config) (host, port string) 
 	done := make(chan struct{})
 	go func() { c.RunPaced(ctx, 1); close(done) }()
 	t.Cleanup(func() { cancel(); <-done; f.Close(); c.Close() })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		conn, err := net.DialTimeout("tcp", f.Mappings[0].From, time.Second)
-		if err == nil && tlsConfig != nil {
-			conn = tls.Client(conn, &tls.Config{InsecureSkipVerify: true})
-		}
-		if err == nil {
-			conn.SetDeadline(time.Now().Add(2 * time.Second))
-			conn.Write([]byte(`{"action": "ping"}` + "\n"))
-			b := make([]byte, 256)
-			n, _ := conn.Read(b)
-			conn.Close()
-			if strings.Contains(string(b[:n]), "time_received") {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the forwarded board never answered a ping")
-		}
-		time.Sleep(200 * time.Millisecond)
+	if !pingsWithin(f.Mappings[0].From, tlsConfig != nil, 20*time.Second) {
+		t.Fatal("the forwarded board never answered a ping")
 	}
 	host, port, _ = net.SplitHostPort(f.Mappings[0].From)
 	return host, port
@@ -149,7 +131,6 @@ func hostBoard(t *testing.T, useTLS bool) (string, string) {
 	flash := host.DirFlash(dir)
 	os.MkdirAll(filepath.Join(dir, "config"), 0o755)
 	flash.WriteFile(firmware.FileWLAN, firmware.WLAN{SSID: "lab", Password: "pw", Port: port}.JSON())
-	var tlsConfig *tls.Config
 	if useTLS {
 		certDER, keyDER, err := tlscert.Generate()
 		if err != nil {
@@ -157,7 +138,6 @@ func hostBoard(t *testing.T, useTLS bool) (string, string) {
 		}
 		flash.WriteFile(tlscert.CertFile, certDER)
 		flash.WriteFile(tlscert.KeyFile, keyDER)
-		tlsConfig = &tls.Config{InsecureSkipVerify: true}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -166,27 +146,33 @@ func hostBoard(t *testing.T, useTLS bool) (string, string) {
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port)))
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		conn, err := net.DialTimeout("tcp4", addr, time.Second)
-		if err == nil && tlsConfig != nil {
-			conn = tls.Client(conn, tlsConfig)
-		}
-		if err == nil {
-			conn.SetDeadline(time.Now().Add(2 * time.Second))
-			conn.Write([]byte(`{"action": "ping"}` + "\n"))
-			b := make([]byte, 256)
-			n, _ := conn.Read(b)
-			conn.Close()
-			if strings.Contains(string(b[:n]), "time_received") {
-				return "127.0.0.1", strconv.Itoa(int(port))
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the emulated board never answered a ping on %s", addr)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if !pingsWithin(addr, useTLS, 10*time.Second) {
+		t.Fatalf("the emulated board never answered a ping on %s", addr)
 	}
+	return "127.0.0.1", strconv.Itoa(int(port))
+}
+
+// pingsWithin pings addr (over TLS, not verifying the certificate, if
+// useTLS) until a reply comes, for at most within; it says whether one did.
+func pingsWithin(addr string, useTLS bool, within time.Duration) bool {
+	for end := time.Now().Add(within); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			continue
+		}
+		if useTLS {
+			conn = tls.Client(conn, &tls.Config{InsecureSkipVerify: true})
+		}
+		conn.SetDeadline(time.Now().Add(2 * time.Second))
+		conn.Write([]byte(`{"action": "ping"}` + "\n"))
+		b := make([]byte, 256)
+		n, _ := conn.Read(b)
+		conn.Close()
+		if strings.Contains(string(b[:n]), "time_received") {
+			return true
+		}
+	}
+	return false
 }
 
 // realClientFlow runs the real client's flows against a board at
@@ -323,22 +309,8 @@ func TestSilentClientsDoNotHoldATLSPort(t *testing.T) {
 		defer c.Close()
 	}
 	start := time.Now()
-	for {
-		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true})
-		if err == nil {
-			conn.SetDeadline(time.Now().Add(2 * time.Second))
-			conn.Write([]byte(`{"action": "ping"}` + "\n"))
-			b := make([]byte, 256)
-			n, _ := conn.Read(b)
-			conn.Close()
-			if strings.Contains(string(b[:n]), "time_received") {
-				t.Logf("a TLS client got through %v after 40 silent ones", time.Since(start).Round(100*time.Millisecond))
-				return
-			}
-		}
-		if time.Since(start) > sim.TLSHandshakeTimeout+5*time.Second {
-			t.Fatalf("no TLS client got through in %v beside 40 silent connections", time.Since(start))
-		}
-		time.Sleep(200 * time.Millisecond)
+	if !pingsWithin(addr, true, sim.TLSHandshakeTimeout+5*time.Second) {
+		t.Fatalf("no TLS client got through in %v beside 40 silent connections", time.Since(start))
 	}
+	t.Logf("a TLS client got through %v after 40 silent ones", time.Since(start).Round(100*time.Millisecond))
 }
